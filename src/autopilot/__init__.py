@@ -1,0 +1,1 @@
+"""Autopilot: automation engine for investing."""

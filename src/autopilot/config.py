@@ -1,0 +1,140 @@
+"""Settings, read from the environment and `.env` (DESIGN §3).
+
+A bad value stops start-up with one line naming the variable and what it accepts:
+`load_settings()` raises `ConfigError` with that line, and the entrypoints print it and exit.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+CatchUp = Literal["coalesce", "all", "skip"]
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+# What each variable accepts, for the one-line error.
+_ACCEPTS: dict[str, str] = {
+    "automation_scheduler_enabled": "true or false (any case)",
+    "automation_check_interval": "a positive integer number of milliseconds",
+    "database_url": "sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB",
+    "automation_timezone": "an IANA time zone such as America/New_York",
+    "automation_market_calendar": "a market calendar code such as XNYS",
+    "automation_catch_up": "coalesce, all or skip",
+    "automation_max_attempts": "a positive integer",
+    "automation_min_order_amount": "a non-negative decimal amount such as 1.00",
+    "automation_proposal_ttl_hours": "a positive integer number of hours",
+    "automation_host": "a host name or IP address",
+    "automation_port": "an integer port from 1 to 65535",
+    "automation_batch_size": "a positive integer",
+}
+
+
+class ConfigError(Exception):
+    """A setting has a value the service cannot start with; str() is the one line to print."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    automation_scheduler_enabled: bool = True
+    automation_check_interval: int = Field(default=3_600_000, gt=0)
+    database_url: str = "sqlite:///./autopilot.db"
+    automation_timezone: str = "America/New_York"
+    automation_market_calendar: str = "XNYS"
+    automation_catch_up: CatchUp = "coalesce"
+    automation_max_attempts: int = Field(default=3, gt=0)
+    automation_min_order_amount: Decimal = Field(default=Decimal("1.00"), ge=0)
+    automation_proposal_ttl_hours: int = Field(default=72, gt=0)
+    automation_host: str = "127.0.0.1"
+    automation_port: int = Field(default=8000, ge=1, le=65535)
+    automation_batch_size: int = Field(default=1000, gt=0)
+
+    @field_validator("automation_scheduler_enabled", mode="before")
+    @classmethod
+    def _parse_enabled(cls, value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ValueError("not a boolean")
+
+    @field_validator("automation_check_interval", "automation_max_attempts", mode="before")
+    @classmethod
+    def _strict_int(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip().lstrip("+-").isdigit():
+            raise ValueError("not an integer")
+        return value
+
+    @field_validator("automation_min_order_amount", mode="before")
+    @classmethod
+    def _parse_decimal(cls, value: Any) -> Decimal:
+        try:
+            amount = Decimal(str(value).strip())
+        except InvalidOperation as exc:
+            raise ValueError("not a decimal") from exc
+        if not amount.is_finite():
+            raise ValueError("not finite")
+        return amount
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError("malformed URL") from exc
+        if url.drivername in ("postgresql", "postgres"):
+            return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        if url.drivername not in ("sqlite", "postgresql+psycopg"):
+            raise ValueError(f"unsupported database {url.drivername}")
+        if url.drivername == "postgresql+psycopg" and not url.database:
+            raise ValueError("no database name")
+        return value
+
+    @field_validator("automation_timezone")
+    @classmethod
+    def _check_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("unknown time zone") from exc
+        return value
+
+    @field_validator("automation_market_calendar")
+    @classmethod
+    def _check_calendar(cls, value: str) -> str:
+        from autopilot.market.calendar import market_calendar
+
+        market_calendar(value)
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.automation_timezone)
+
+    @property
+    def check_interval_seconds(self) -> float:
+        return self.automation_check_interval / 1000
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings; raise ConfigError naming the first bad variable and what it accepts."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "settings"
+        given = error.get("input")
+        accepts = _ACCEPTS.get(field, "a valid value")
+        raise ConfigError(f"invalid {field.upper()}={given!s}: expected {accepts}") from None

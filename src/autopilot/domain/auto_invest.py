@@ -1,0 +1,277 @@
+"""Auto-invest: what one execution of a rule does, as pure data (DESIGN §5).
+
+`execute_auto_invest` takes the rule, the account's cash, the market quotes and the date, and
+returns the rule's new state and one outcome per occurrence it dealt with (executed, or skipped by
+the catch-up policy). It reads no clock and touches no storage; the service layer writes the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Literal
+
+from autopilot.domain.allocation import split_amount
+from autopilot.domain.calendar import TradingCalendar
+from autopilot.domain.schedule import Schedule, next_occurrence, occurrences_between
+
+CatchUpPolicy = Literal["coalesce", "all", "skip"]
+ZERO = Decimal("0.00")
+
+
+class RuleStatus(StrEnum):
+    ACTIVE = "Active"
+    PAUSED = "Paused"
+    COMPLETED = "Completed"
+    CANCELLED = "Cancelled"
+
+
+class OutcomeStatus(StrEnum):
+    SUCCESS = "Success"
+    FAILED = "Failed"
+    SKIPPED = "Skipped"
+    PENDING_APPROVAL = "PendingApproval"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Allocation:
+    symbol: str
+    weight: Decimal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Quote:
+    """What a rule needs to know of a security to buy it: latest price and whether it trades."""
+
+    symbol: str
+    price: Decimal | None
+    tradable: bool = True
+    fractionable: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AutoInvestRule:
+    id: str
+    client_id: int
+    account_id: int
+    name: str
+    amount: Decimal
+    allocations: tuple[Allocation, ...]
+    schedule: Schedule
+    next_execution_date: date | None
+    execution_count: int = 0
+    total_invested: Decimal = ZERO
+    max_total_amount: Decimal | None = None
+    status: RuleStatus = RuleStatus.ACTIVE
+    is_enabled: bool = True
+    failed_attempts: int = 0
+
+    def is_due(self, today: date) -> bool:
+        return (
+            self.status is RuleStatus.ACTIVE
+            and self.is_enabled
+            and self.next_execution_date is not None
+            and self.next_execution_date <= today
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuyIntent:
+    """A market buy of `notional` dollars of `symbol`, to be written as an order."""
+
+    symbol: str
+    notional: Decimal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SkippedLeg:
+    symbol: str
+    amount: Decimal
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """What happened to one occurrence of a rule; becomes one execution-log row."""
+
+    occurrence: date
+    status: OutcomeStatus
+    message: str
+    buys: tuple[BuyIntent, ...] = ()
+    skipped_legs: tuple[SkippedLeg, ...] = ()
+
+    @property
+    def invested(self) -> Decimal:
+        return sum((buy.notional for buy in self.buys), ZERO)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Execution:
+    rule: AutoInvestRule
+    outcomes: tuple[Outcome, ...]
+    cash_after: Decimal
+
+    @property
+    def spent(self) -> Decimal:
+        return sum((o.invested for o in self.outcomes), ZERO)
+
+
+def execute_auto_invest(
+    rule: AutoInvestRule,
+    *,
+    today: date,
+    calendar: TradingCalendar,
+    cash: Decimal,
+    quotes: Mapping[str, Quote],
+    min_order_amount: Decimal,
+    catch_up: CatchUpPolicy,
+    force: bool = False,
+) -> Execution:
+    """Execute what is due of `rule` on `today` (the market's date).
+
+    Due occurrences are those from `next_execution_date` through `today`; the catch-up policy
+    decides which of them run (`coalesce`: the latest, `all`: each, `skip`: today's alone) and the
+    others come back as `Skipped` outcomes. With `force` (manual execution) a rule that is not yet
+    due executes its next occurrence now. Afterwards the rule's next date is the first occurrence
+    after both `today` and the last occurrence handled; a schedule that has ended, or a cap that
+    leaves less than the minimum order, completes the rule.
+    """
+    first = rule.next_execution_date
+    if first is None or rule.status is not RuleStatus.ACTIVE:
+        return Execution(rule=rule, outcomes=(), cash_after=cash)
+    due = occurrences_between(rule.schedule, calendar, first, today) if first <= today else []
+    if not due:
+        if not force:
+            return Execution(rule=rule, outcomes=(), cash_after=cash)
+        due = [first]
+    to_run, outcomes = _apply_catch_up(due, today, catch_up)
+    current, remaining = rule, cash
+    for occurrence in to_run:
+        if current.status is not RuleStatus.ACTIVE:
+            outcomes.append(_skipped(occurrence, "rule completed before this occurrence"))
+            continue
+        outcome = invest_once(current, occurrence, remaining, quotes, min_order_amount)
+        outcomes.append(outcome)
+        remaining -= outcome.invested
+        current = _after_outcome(current, outcome, min_order_amount)
+    outcomes.sort(key=lambda o: o.occurrence)
+    current = _advance(current, max(today, due[-1]), calendar)
+    return Execution(rule=current, outcomes=tuple(outcomes), cash_after=remaining)
+
+
+def _apply_catch_up(
+    due: Sequence[date], today: date, policy: CatchUpPolicy
+) -> tuple[list[date], list[Outcome]]:
+    if policy == "all":
+        return list(due), []
+    if policy == "coalesce":
+        latest = due[-1]
+        reason = f"missed occurrence coalesced into {latest.isoformat()} (catch-up: coalesce)"
+        return [latest], [_skipped(d, reason) for d in due[:-1]]
+    missed = [d for d in due if d < today]
+    reason = "missed occurrence not executed (catch-up: skip)"
+    runnable = [d for d in due if d >= today]
+    return runnable, [_skipped(d, reason) for d in missed]
+
+
+def _skipped(occurrence: date, reason: str) -> Outcome:
+    return Outcome(occurrence=occurrence, status=OutcomeStatus.SKIPPED, message=reason)
+
+
+def invest_once(
+    rule: AutoInvestRule,
+    occurrence: date,
+    cash: Decimal,
+    quotes: Mapping[str, Quote],
+    min_order_amount: Decimal,
+) -> Outcome:
+    """One occurrence: split the (capped) amount to the cent, drop legs that cannot be bought."""
+    target = rule.amount
+    if rule.max_total_amount is not None:
+        target = min(target, max(rule.max_total_amount - rule.total_invested, ZERO))
+    legs = split_amount(target, [a.weight for a in rule.allocations])
+    buys: list[BuyIntent] = []
+    skipped: list[SkippedLeg] = []
+    for allocation, leg in zip(rule.allocations, legs, strict=True):
+        reason = _leg_refusal(leg, quotes.get(allocation.symbol), min_order_amount)
+        if reason is None:
+            buys.append(BuyIntent(symbol=allocation.symbol, notional=leg))
+        else:
+            skipped.append(SkippedLeg(symbol=allocation.symbol, amount=leg, reason=reason))
+    needed = sum((b.notional for b in buys), ZERO)
+    if not buys:
+        return Outcome(
+            occurrence=occurrence,
+            status=OutcomeStatus.SKIPPED,
+            message="nothing to invest: every leg was skipped",
+            skipped_legs=tuple(skipped),
+        )
+    if needed > cash:
+        return Outcome(
+            occurrence=occurrence,
+            status=OutcomeStatus.SKIPPED,
+            message=f"insufficient cash: needs {needed}, available {cash}",
+            skipped_legs=tuple(skipped),
+        )
+    message = f"invested {needed} in {len(buys)} order(s)"
+    if skipped:
+        message += "; skipped " + ", ".join(f"{s.symbol} ({s.reason})" for s in skipped)
+    return Outcome(
+        occurrence=occurrence,
+        status=OutcomeStatus.SUCCESS,
+        message=message,
+        buys=tuple(buys),
+        skipped_legs=tuple(skipped),
+    )
+
+
+def _leg_refusal(leg: Decimal, quote: Quote | None, min_order_amount: Decimal) -> str | None:
+    if leg < min_order_amount:
+        return f"{leg} is below the minimum order amount {min_order_amount}"
+    if quote is None or quote.price is None:
+        return "no price"
+    if not quote.tradable:
+        return "not tradable"
+    if not quote.fractionable and leg < quote.price:
+        return f"{leg} buys no whole share at {quote.price}"
+    return None
+
+
+def _after_outcome(
+    rule: AutoInvestRule, outcome: Outcome, min_order_amount: Decimal
+) -> AutoInvestRule:
+    if outcome.status is not OutcomeStatus.SUCCESS:
+        return rule
+    total = rule.total_invested + outcome.invested
+    status = rule.status
+    cap = rule.max_total_amount
+    if cap is not None and cap - total < max(min_order_amount, Decimal("0.01")):
+        status = RuleStatus.COMPLETED
+    return replace(
+        rule, total_invested=total, execution_count=rule.execution_count + 1, status=status
+    )
+
+
+def _advance(rule: AutoInvestRule, after: date, calendar: TradingCalendar) -> AutoInvestRule:
+    if rule.status is RuleStatus.COMPLETED:
+        return replace(rule, next_execution_date=None, failed_attempts=0)
+    following = next_occurrence(rule.schedule, calendar, after)
+    if following is None:
+        return replace(
+            rule, next_execution_date=None, status=RuleStatus.COMPLETED, failed_attempts=0
+        )
+    return replace(rule, next_execution_date=following, failed_attempts=0)
+
+
+def give_up(
+    rule: AutoInvestRule, today: date, calendar: TradingCalendar, error: str
+) -> tuple[AutoInvestRule, Outcome]:
+    """After the last allowed failed attempt: log the occurrence as skipped and move on."""
+    occurrence = rule.next_execution_date or today
+    outcome = _skipped(
+        occurrence, f"gave up after {rule.failed_attempts} failed attempt(s): {error}"
+    )
+    return _advance(rule, max(today, occurrence), calendar), outcome

@@ -1,0 +1,207 @@
+"""Auto-invest rules in the database: mapping, set-based claims and batched writes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Select, bindparam, func, select, tuple_, update
+
+from autopilot.domain.auto_invest import Allocation, AutoInvestRule, RuleStatus
+from autopilot.domain.schedule import Frequency, HolidayRule, Schedule
+from autopilot.storage.tables import auto_invest_rules as t
+
+
+def _day_of_month(value: str | None) -> int | str | None:
+    if value is None or value == "last":
+        return value
+    return int(value)
+
+
+def rule_from_row(row: Any) -> AutoInvestRule:
+    schedule = Schedule(
+        frequency=Frequency(row.frequency),
+        start_date=row.start_date,
+        end_date=row.end_date,
+        day_of_week=row.day_of_week,
+        day_of_month=_day_of_month(row.day_of_month),  # type: ignore[arg-type]
+        holiday_rule=HolidayRule(row.holiday_rule),
+    )
+    return AutoInvestRule(
+        id=row.id,
+        client_id=row.client_id,
+        account_id=row.account_id,
+        name=row.name,
+        amount=row.amount,
+        allocations=tuple(
+            Allocation(symbol=a["symbol"], weight=Decimal(a["weight"])) for a in row.allocations
+        ),
+        schedule=schedule,
+        next_execution_date=row.next_execution_date,
+        execution_count=row.execution_count,
+        total_invested=row.total_invested,
+        max_total_amount=row.max_total_amount,
+        status=RuleStatus(row.status),
+        is_enabled=row.is_enabled,
+        failed_attempts=row.failed_attempts,
+    )
+
+
+def rule_to_row(rule: AutoInvestRule) -> dict[str, Any]:
+    s = rule.schedule
+    return {
+        "id": rule.id,
+        "client_id": rule.client_id,
+        "account_id": rule.account_id,
+        "name": rule.name,
+        "amount": rule.amount,
+        "allocations": [{"symbol": a.symbol, "weight": str(a.weight)} for a in rule.allocations],
+        "frequency": s.frequency.value,
+        "day_of_week": s.day_of_week,
+        "day_of_month": None if s.day_of_month is None else str(s.day_of_month),
+        "holiday_rule": s.holiday_rule.value,
+        "start_date": s.start_date,
+        "end_date": s.end_date,
+        "next_execution_date": rule.next_execution_date,
+        "execution_count": rule.execution_count,
+        "total_invested": rule.total_invested,
+        "max_total_amount": rule.max_total_amount,
+        "status": rule.status.value,
+        "is_enabled": rule.is_enabled,
+        "failed_attempts": rule.failed_attempts,
+    }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuleRecord:
+    """A rule with the timestamps the API shows."""
+
+    rule: AutoInvestRule
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DueCursor:
+    """Where a pass has got to in (next_execution_date, id) order; rules before it are done."""
+
+    next_execution_date: date
+    id: str
+
+
+class AutoInvestRules:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+        self._pg = connection.dialect.name == "postgresql"
+
+    def add(self, rule: AutoInvestRule, now: datetime) -> None:
+        self._c.execute(t.insert().values(**rule_to_row(rule), created_at=now, updated_at=now))
+
+    def add_many(self, rules: Sequence[AutoInvestRule], now: datetime) -> None:
+        rows = [{**rule_to_row(r), "created_at": now, "updated_at": now} for r in rules]
+        if rows:
+            self._c.execute(t.insert(), rows)
+
+    def get(self, rule_id: str, *, lock: bool = False) -> RuleRecord | None:
+        stmt = select(t).where(t.c.id == rule_id)
+        if lock and self._pg:
+            stmt = stmt.with_for_update()
+        row = self._c.execute(stmt).first()
+        if row is None:
+            return None
+        return RuleRecord(
+            rule=rule_from_row(row), created_at=row.created_at, updated_at=row.updated_at
+        )
+
+    def lock_many(self, rule_ids: Sequence[str]) -> list[AutoInvestRule]:
+        """The given rules, rows locked in id order (PostgreSQL; SQLite has one writer anyway)."""
+        stmt = select(t).where(t.c.id.in_(sorted(set(rule_ids)))).order_by(t.c.id)
+        if self._pg:
+            stmt = stmt.with_for_update()
+        return [rule_from_row(r) for r in self._c.execute(stmt)]
+
+    def search(
+        self,
+        *,
+        client_id: int | None,
+        status: str | None,
+        account_id: int | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[RuleRecord], int]:
+        stmt: Select[Any] = select(t)
+        if client_id is not None:
+            stmt = stmt.where(t.c.client_id == client_id)
+        if account_id is not None:
+            stmt = stmt.where(t.c.account_id == account_id)
+        if status is not None:
+            stmt = stmt.where(t.c.status == status)
+        total = self._c.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+        rows = self._c.execute(stmt.order_by(t.c.created_at, t.c.id).offset(offset).limit(limit))
+        records = [
+            RuleRecord(rule=rule_from_row(r), created_at=r.created_at, updated_at=r.updated_at)
+            for r in rows
+        ]
+        return records, total
+
+    def claim_due(self, today: date, after: DueCursor | None, limit: int) -> list[AutoInvestRule]:
+        """Lock and return up to `limit` due rules past `after`, in (next date, id) order.
+
+        On PostgreSQL the rows are locked FOR UPDATE SKIP LOCKED, so concurrent workers claim
+        disjoint batches; SQLite has one writer at a time (BEGIN IMMEDIATE) and needs no lock.
+        """
+        stmt = select(t).where(
+            t.c.status == RuleStatus.ACTIVE.value,
+            t.c.is_enabled.is_(True),
+            t.c.next_execution_date <= today,
+        )
+        if after is not None:
+            stmt = stmt.where(
+                tuple_(t.c.next_execution_date, t.c.id)
+                > tuple_(after.next_execution_date, after.id)
+            )
+        stmt = stmt.order_by(t.c.next_execution_date, t.c.id).limit(limit)
+        if self._pg:
+            stmt = stmt.with_for_update(skip_locked=True)
+        return [rule_from_row(r) for r in self._c.execute(stmt)]
+
+    def save_state(self, rules: Sequence[AutoInvestRule], now: datetime) -> None:
+        """Write the execution state (next date, counters, status) of many rules at once."""
+        if not rules:
+            return
+        stmt = (
+            update(t)
+            .where(t.c.id == bindparam("rule_id"))
+            .values(
+                next_execution_date=bindparam("next_date"),
+                execution_count=bindparam("count"),
+                total_invested=bindparam("invested"),
+                status=bindparam("new_status"),
+                failed_attempts=bindparam("failures"),
+                updated_at=bindparam("now"),
+            )
+        )
+        self._c.execute(
+            stmt,
+            [
+                {
+                    "rule_id": r.id,
+                    "next_date": r.next_execution_date,
+                    "count": r.execution_count,
+                    "invested": r.total_invested,
+                    "new_status": r.status.value,
+                    "failures": r.failed_attempts,
+                    "now": now,
+                }
+                for r in rules
+            ],
+        )
+
+    def replace(self, rule: AutoInvestRule, now: datetime) -> None:
+        """Write every field of one rule (rule management: update, pause, resume, cancel)."""
+        row = rule_to_row(rule)
+        del row["id"]
+        self._c.execute(update(t).where(t.c.id == rule.id).values(**row, updated_at=now))

@@ -1,0 +1,111 @@
+"""The execution log: one row per outcome of a rule's occurrence, plus failed attempts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Select, func, select
+
+from autopilot.storage.tables import automation_execution_logs as t
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogEntry:
+    automation_type: str
+    automation_id: str
+    client_id: int
+    execution_date: date
+    status: str
+    message: str
+    triggered_by: str
+    attempt: int
+    started_at: datetime
+    finished_at: datetime
+    order_ids: tuple[str, ...] = ()
+    error: str | None = None
+    details: dict[str, Any] | None = field(default=None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogRecord:
+    id: int
+    entry: LogEntry
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogFilter:
+    client_id: int | None = None
+    automation_type: str | None = None
+    automation_id: str | None = None
+    status: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+
+def _row(entry: LogEntry, now: datetime) -> dict[str, Any]:
+    return {
+        "automation_type": entry.automation_type,
+        "automation_id": entry.automation_id,
+        "client_id": entry.client_id,
+        "execution_date": entry.execution_date,
+        "status": entry.status,
+        "order_ids": list(entry.order_ids),
+        "message": entry.message,
+        "error": entry.error,
+        "details": entry.details,
+        "triggered_by": entry.triggered_by,
+        "attempt": entry.attempt,
+        "started_at": entry.started_at,
+        "finished_at": entry.finished_at,
+        "created_at": now,
+    }
+
+
+class ExecutionLogs:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def add_many(self, entries: Sequence[LogEntry], now: datetime) -> None:
+        if entries:
+            self._c.execute(t.insert(), [_row(e, now) for e in entries])
+
+    def search(self, where: LogFilter, *, offset: int, limit: int) -> tuple[list[LogRecord], int]:
+        stmt: Select[Any] = select(t)
+        for column, value in (
+            (t.c.client_id, where.client_id),
+            (t.c.automation_type, where.automation_type),
+            (t.c.automation_id, where.automation_id),
+            (t.c.status, where.status),
+        ):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        if where.date_from is not None:
+            stmt = stmt.where(t.c.execution_date >= where.date_from)
+        if where.date_to is not None:
+            stmt = stmt.where(t.c.execution_date <= where.date_to)
+        total = self._c.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+        rows = self._c.execute(stmt.order_by(t.c.id.desc()).offset(offset).limit(limit))
+        return [_record(r) for r in rows], total
+
+
+def _record(row: Any) -> LogRecord:
+    entry = LogEntry(
+        automation_type=row.automation_type,
+        automation_id=row.automation_id,
+        client_id=row.client_id,
+        execution_date=row.execution_date,
+        status=row.status,
+        message=row.message,
+        triggered_by=row.triggered_by,
+        attempt=row.attempt,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        order_ids=tuple(row.order_ids or ()),
+        error=row.error,
+        details=row.details,
+    )
+    return LogRecord(id=row.id, entry=entry, created_at=row.created_at)

@@ -1,0 +1,195 @@
+"""Orders in the database: batched inserts, fills and queries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Select, bindparam, func, select, update
+
+from autopilot.domain.orders import Order, OrderStatus, OrderType, Side
+from autopilot.storage.tables import orders as t
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderRecord:
+    """An order as stored, with its fill and its source."""
+
+    order: Order
+    client_id: int
+    filled_quantity: Decimal | None
+    filled_price: Decimal | None
+    filled_amount: Decimal | None
+    reject_reason: str | None
+    automation_type: str | None
+    automation_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    submitted_at: datetime | None
+    filled_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewOrder:
+    order: Order
+    client_id: int
+    automation_type: str | None = None
+    automation_id: str | None = None
+
+
+def _order(row: Any) -> Order:
+    return Order(
+        id=row.id,
+        account_id=row.account_id,
+        symbol=row.symbol,
+        side=Side(row.side),
+        order_type=OrderType(row.order_type),
+        quantity=row.quantity,
+        notional=row.notional,
+        limit_price=row.limit_price,
+        reserved_amount=row.reserved_amount,
+        status=OrderStatus(row.status),
+    )
+
+
+def _record(row: Any) -> OrderRecord:
+    return OrderRecord(
+        order=_order(row),
+        client_id=row.client_id,
+        filled_quantity=row.filled_quantity,
+        filled_price=row.filled_price,
+        filled_amount=row.filled_amount,
+        reject_reason=row.reject_reason,
+        automation_type=row.automation_type,
+        automation_id=row.automation_id,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        submitted_at=row.submitted_at,
+        filled_at=row.filled_at,
+    )
+
+
+class Orders:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+        self._pg = connection.dialect.name == "postgresql"
+
+    def add_many(self, new_orders: Sequence[NewOrder], now: datetime) -> None:
+        if not new_orders:
+            return
+        rows = [
+            {
+                "id": n.order.id,
+                "account_id": n.order.account_id,
+                "client_id": n.client_id,
+                "symbol": n.order.symbol,
+                "side": n.order.side.value,
+                "order_type": n.order.order_type.value,
+                "quantity": n.order.quantity,
+                "notional": n.order.notional,
+                "limit_price": n.order.limit_price,
+                "reserved_amount": n.order.reserved_amount,
+                "status": n.order.status.value,
+                "automation_type": n.automation_type,
+                "automation_id": n.automation_id,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for n in new_orders
+        ]
+        self._c.execute(t.insert(), rows)
+
+    def get(self, order_id: str) -> OrderRecord | None:
+        row = self._c.execute(select(t).where(t.c.id == order_id)).first()
+        return None if row is None else _record(row)
+
+    def lock_open(self, order_ids: Iterable[str]) -> list[Order]:
+        """Lock the given orders that are still open (Pending or Submitted), in id order."""
+        ids = sorted(set(order_ids))
+        if not ids:
+            return []
+        stmt = select(t).where(t.c.id.in_(ids), t.c.status.in_([s.value for s in _OPEN]))
+        stmt = stmt.order_by(t.c.id)
+        if self._pg:
+            stmt = stmt.with_for_update()
+        return [_order(r) for r in self._c.execute(stmt)]
+
+    def open_ids(
+        self, *, status: OrderStatus, symbols: Iterable[str] | None = None, limit: int = 10_000
+    ) -> list[str]:
+        stmt = select(t.c.id).where(t.c.status == status.value)
+        if symbols is not None:
+            stmt = stmt.where(t.c.symbol.in_(sorted(set(symbols))))
+        return list(self._c.execute(stmt.order_by(t.c.id).limit(limit)).scalars())
+
+    def mark(
+        self,
+        updates: Sequence[dict[str, Any]],
+        now: datetime,
+    ) -> None:
+        """Apply status changes: each dict has id, status and optionally the fill fields."""
+        if not updates:
+            return
+        stmt = (
+            update(t)
+            .where(t.c.id == bindparam("order_id"))
+            .values(
+                status=bindparam("new_status"),
+                filled_quantity=bindparam("fq"),
+                filled_price=bindparam("fp"),
+                filled_amount=bindparam("fa"),
+                reject_reason=bindparam("reason"),
+                updated_at=bindparam("now"),
+                submitted_at=func.coalesce(t.c.submitted_at, bindparam("now")),
+                filled_at=bindparam("filled_at"),
+            )
+        )
+        self._c.execute(
+            stmt,
+            [
+                {
+                    "order_id": u["id"],
+                    "new_status": u["status"],
+                    "fq": u.get("filled_quantity"),
+                    "fp": u.get("filled_price"),
+                    "fa": u.get("filled_amount"),
+                    "reason": u.get("reject_reason"),
+                    "now": now,
+                    "filled_at": now if u["status"] == OrderStatus.FILLED.value else None,
+                }
+                for u in updates
+            ],
+        )
+
+    def search(
+        self,
+        *,
+        client_id: int | None,
+        account_id: int | None,
+        status: str | None,
+        symbol: str | None,
+        automation_id: str | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[OrderRecord], int]:
+        stmt: Select[Any] = select(t)
+        for column, value in (
+            (t.c.client_id, client_id),
+            (t.c.account_id, account_id),
+            (t.c.status, status),
+            (t.c.symbol, symbol),
+            (t.c.automation_id, automation_id),
+        ):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        total = self._c.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+        rows = self._c.execute(
+            stmt.order_by(t.c.created_at.desc(), t.c.id).offset(offset).limit(limit)
+        )
+        return [_record(r) for r in rows], total
+
+
+_OPEN = (OrderStatus.PENDING, OrderStatus.SUBMITTED)

@@ -1,0 +1,255 @@
+"""Table definitions (SQLAlchemy Core). The one schema for SQLite and PostgreSQL (DESIGN §4).
+
+Money columns are NUMERIC(20, 2); prices NUMERIC(20, 6); quantities NUMERIC(28, 6). On SQLite the
+Numeric type round-trips through strings via `DecimalText` so no value ever passes through float.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+
+class Money(TypeDecorator[Decimal]):
+    """NUMERIC on PostgreSQL; exact text on SQLite (whose NUMERIC would go through float)."""
+
+    impl = Numeric
+    cache_ok = True
+
+    def __init__(self, precision: int = 20, scale: int = 2) -> None:
+        super().__init__(precision=precision, scale=scale, asdecimal=True)
+        self.precision = precision
+        self.scale = scale
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(40))
+        return dialect.type_descriptor(Numeric(self.precision, self.scale, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return str(Decimal(value).quantize(Decimal(1).scaleb(-self.scale)))
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return Decimal(str(value)).quantize(Decimal(1).scaleb(-self.scale))
+
+
+def Cash() -> Money:
+    return Money(20, 2)
+
+
+def Price() -> Money:
+    return Money(20, 6)
+
+
+def Quantity() -> Money:
+    return Money(28, 6)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware datetimes, stored in UTC; SQLite gives naive values back, read as UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("email", String(320)),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client_id", Integer, ForeignKey("clients.id"), nullable=False, index=True),
+    Column("currency", String(3), nullable=False),
+    Column("cash", Cash(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+securities = Table(
+    "securities",
+    metadata,
+    Column("symbol", String(16), primary_key=True),
+    Column("tradable", Boolean, nullable=False),
+    Column("fractionable", Boolean, nullable=False),
+    Column("last_price", Price()),
+    Column("last_price_at", UTCDateTime()),
+)
+
+prices = Table(
+    "prices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("symbol", String(16), ForeignKey("securities.symbol"), nullable=False),
+    Column("price", Price(), nullable=False),
+    Column("as_of", UTCDateTime(), nullable=False),
+    Index("ix_prices_symbol_as_of", "symbol", "as_of"),
+)
+
+positions = Table(
+    "positions",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id"), primary_key=True),
+    Column("symbol", String(16), ForeignKey("securities.symbol"), primary_key=True),
+    Column("quantity", Quantity(), nullable=False),
+    Column("cost_basis", Cash(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("client_id", Integer, ForeignKey("clients.id"), nullable=False),
+    Column("symbol", String(16), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("order_type", String(8), nullable=False),
+    Column("quantity", Quantity()),
+    Column("notional", Cash()),
+    Column("limit_price", Price()),
+    Column("reserved_amount", Cash(), nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("filled_quantity", Quantity()),
+    Column("filled_price", Price()),
+    Column("filled_amount", Cash()),
+    Column("reject_reason", Text),
+    Column("automation_type", String(16)),
+    Column("automation_id", String(40), index=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("submitted_at", UTCDateTime()),
+    Column("filled_at", UTCDateTime()),
+    Index("ix_orders_status_symbol", "status", "symbol"),
+)
+
+auto_invest_rules = Table(
+    "auto_invest_rules",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("client_id", Integer, ForeignKey("clients.id"), nullable=False, index=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("amount", Cash(), nullable=False),
+    Column("allocations", JSON, nullable=False),
+    Column("frequency", String(10), nullable=False),
+    Column("day_of_week", Integer),
+    Column("day_of_month", String(4)),
+    Column("holiday_rule", String(10), nullable=False),
+    Column("start_date", Date, nullable=False),
+    Column("end_date", Date),
+    Column("next_execution_date", Date),
+    Column("execution_count", Integer, nullable=False),
+    Column("total_invested", Cash(), nullable=False),
+    Column("max_total_amount", Cash()),
+    Column("status", String(10), nullable=False),
+    Column("is_enabled", Boolean, nullable=False),
+    Column("failed_attempts", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index(
+        "ix_auto_invest_rules_due",
+        "next_execution_date",
+        "id",
+        postgresql_where=text("status = 'Active' AND is_enabled"),
+        sqlite_where=text("status = 'Active' AND is_enabled"),
+    ),
+)
+
+automation_execution_logs = Table(
+    "automation_execution_logs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("automation_type", String(16), nullable=False),
+    Column("automation_id", String(40), nullable=False),
+    Column("client_id", Integer, nullable=False),
+    Column("execution_date", Date, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("order_ids", JSON, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("error", Text),
+    Column("details", JSON),
+    Column("triggered_by", String(80), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_automation_execution_logs_automation_id", "automation_id", "execution_date"),
+    Index("ix_automation_execution_logs_client_created", "client_id", "created_at"),
+    # Exactly once: one outcome per (rule, occurrence). Failed attempts are logged beside it.
+    Index(
+        "uq_automation_execution_logs_outcome",
+        "automation_id",
+        "execution_date",
+        unique=True,
+        postgresql_where=text("status <> 'Failed'"),
+        sqlite_where=text("status <> 'Failed'"),
+    ),
+)
+
+__all__ = [
+    "accounts",
+    "auto_invest_rules",
+    "automation_execution_logs",
+    "clients",
+    "metadata",
+    "orders",
+    "positions",
+    "prices",
+    "securities",
+]
