@@ -113,8 +113,18 @@ class AutoInvestExecutor:
         self._clock = clock
         self._policy = policy
 
-    def run_due(self, today: date, *, triggered_by: str) -> PassResult:
-        """Execute every due rule, one batch transaction at a time, until none is left."""
+    def run_due(
+        self,
+        today: date,
+        *,
+        triggered_by: str,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> PassResult:
+        """Execute every due rule, one batch transaction at a time, until none is left.
+
+        `should_stop` is asked between batches: a stopping scheduler commits the batch in hand
+        and leaves the rest for the next pass.
+        """
         log.info("%s Processing auto-invest rules...", PREFIX)
         outcome = PassResult()
         cursor: DueCursor | None = None
@@ -143,7 +153,7 @@ class AutoInvestExecutor:
                 )
                 for rule in claimed:
                     outcome.results.extend(self._run_single(rule.id, today, triggered_by))
-            if len(claimed) < size:
+            if len(claimed) < size or should_stop():
                 break
             last = claimed[-1]
             assert last.next_execution_date is not None

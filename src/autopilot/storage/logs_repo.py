@@ -73,6 +73,14 @@ class ExecutionLogs:
         if entries:
             self._c.execute(t.insert(), [_row(e, now) for e in entries])
 
+    def last_occurrence(self, automation_id: str) -> date | None:
+        """The latest occurrence of a rule that has an outcome (executed or skipped)."""
+        return self._c.execute(
+            select(func.max(t.c.execution_date)).where(
+                t.c.automation_id == automation_id, t.c.status != "Failed"
+            )
+        ).scalar_one_or_none()
+
     def search(self, where: LogFilter, *, offset: int, limit: int) -> tuple[list[LogRecord], int]:
         stmt: Select[Any] = select(t)
         for column, value in (

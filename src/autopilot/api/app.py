@@ -1,0 +1,43 @@
+"""The FastAPI application: routes, the envelope, and the in-process scheduler's lifetime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from autopilot.api import envelope
+from autopilot.api.routes import auto_invest_rules, orders, platform, scheduler
+from autopilot.bootstrap import Services
+from autopilot.engine.scheduler import Scheduler
+
+
+def create_app(services: Services, *, run_scheduler: bool | None = None) -> FastAPI:
+    """The app over wired services; the scheduler runs in-process when enabled in settings."""
+    loop = Scheduler(services)
+    enabled = (
+        services.settings.automation_scheduler_enabled if run_scheduler is None else run_scheduler
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if enabled:
+            loop.start()
+        try:
+            yield
+        finally:
+            loop.stop()
+
+    app = FastAPI(
+        title="Autopilot",
+        description="Automation engine for investing: auto-invest, rebalancing, trigger orders.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.scheduler = loop
+    envelope.install(app)
+    for module in (scheduler, auto_invest_rules, platform, orders):
+        app.include_router(module.router)
+    return app

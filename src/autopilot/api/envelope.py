@@ -1,0 +1,83 @@
+"""The one envelope: {"success": true, "data": …} or {"success": false, "error": {…}}."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from autopilot.domain.errors import AutopilotError, Conflict, InvalidInput, NotFound
+
+log = logging.getLogger("autopilot.api")
+
+_STATUS = {InvalidInput: 422, NotFound: 404, Conflict: 409}
+
+
+class NotImplementedYet(AutopilotError):
+    code = "not_implemented"
+
+
+def ok(data: Any, status_code: int = 200) -> JSONResponse:
+    return JSONResponse({"success": True, "data": data}, status_code=status_code)
+
+
+def error(status_code: int, code: str, message: str, details: Any = None) -> JSONResponse:
+    body = {"success": False, "error": {"code": code, "message": message, "details": details}}
+    return JSONResponse(body, status_code=status_code)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    # Union members and validators add loc parts like "constrained-int"; they are not fields.
+    parts = [
+        str(p)
+        for p in loc
+        if p not in ("body", "query", "path") and (isinstance(p, int) or str(p).isidentifier())
+    ]
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if part.isdigit() else (f".{part}" if text else part)
+    return text or "body"
+
+
+def _validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return error(400, "malformed_json", "the request body is not valid JSON")
+    details: list[dict[str, str]] = []
+    for e in errors:
+        item = {"field": _field(tuple(e["loc"])), "message": e["msg"]}
+        if not any(d["field"] == item["field"] for d in details):
+            details.append(item)
+    first = details[0]
+    return error(422, "validation_error", f"{first['field']}: {first['message']}", details)
+
+
+def _autopilot(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AutopilotError)
+    status = 501 if isinstance(exc, NotImplementedYet) else _STATUS.get(type(exc), 400)
+    details = {"field": exc.field} if isinstance(exc, InvalidInput) else None
+    return error(status, exc.code, exc.message, details)
+
+
+def _http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    message = "no such endpoint" if exc.status_code == 404 else str(exc.detail)
+    return error(exc.status_code, codes.get(exc.status_code, "http_error"), message)
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return error(500, "internal_error", "an unexpected error occurred; it has been logged")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(AutopilotError, _autopilot)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)

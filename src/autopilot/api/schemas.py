@@ -1,0 +1,109 @@
+"""Request bodies (camelCase JSON). Money and quantities accept strings or numbers."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+
+def _no_float_noise(value: object) -> object:
+    # JSON numbers arrive as float; go through their shortest text so 0.1 stays 0.1.
+    if isinstance(value, float):
+        return str(value)
+    return value
+
+
+Amount = Annotated[Decimal, BeforeValidator(_no_float_noise), Field(allow_inf_nan=False)]
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday"]
+FrequencyName = Literal["daily", "weekly", "biweekly", "monthly", "quarterly", "annually"]
+DayOfMonth = Annotated[int, Field(ge=1, le=31)] | Literal["last"]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", str_strip_whitespace=True
+    )
+
+
+class ExecuteRequest(Body):
+    type: Literal["auto-invest", "rebalancing", "triggers"]
+    rule_id: str | None = None
+    client_id: int | None = None
+
+
+class ClientCreate(Body):
+    name: str = Field(min_length=1, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+
+
+class AccountCreate(Body):
+    client_id: int
+    currency: str = "USD"
+
+
+class DepositCreate(Body):
+    amount: Amount
+
+
+class PriceIn(Body):
+    symbol: str = Field(min_length=1, max_length=16)
+    price: Amount
+    as_of: datetime | None = None
+
+
+class PricesPost(Body):
+    prices: list[PriceIn] = Field(min_length=1, max_length=10_000)
+
+
+class SecurityPut(Body):
+    tradable: bool = True
+    fractionable: bool = True
+
+
+class OrderCreate(Body):
+    account_id: int
+    symbol: str = Field(min_length=1, max_length=16)
+    side: Literal["buy", "sell"]
+    type: Literal["market", "limit"] = "market"
+    quantity: Amount | None = None
+    notional: Amount | None = None
+    limit_price: Amount | None = None
+
+
+class AllocationIn(Body):
+    symbol: str = Field(min_length=1, max_length=16)
+    weight: Amount
+
+
+class RuleCreate(Body):
+    client_id: int
+    account_id: int
+    name: str = Field(min_length=1, max_length=200)
+    amount: Amount
+    allocations: list[AllocationIn] = Field(min_length=1, max_length=50)
+    frequency: FrequencyName
+    day_of_week: Weekday | None = None
+    day_of_month: DayOfMonth | None = None
+    holiday_rule: Literal["following", "preceding"] = "following"
+    start_date: date
+    end_date: date | None = None
+    max_total_amount: Amount | None = None
+    is_enabled: bool = True
+
+
+class RuleUpdate(Body):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    amount: Amount | None = None
+    allocations: list[AllocationIn] | None = Field(default=None, min_length=1, max_length=50)
+    frequency: FrequencyName | None = None
+    day_of_week: Weekday | None = None
+    day_of_month: DayOfMonth | None = None
+    holiday_rule: Literal["following", "preceding"] | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+    max_total_amount: Amount | None = None
+    is_enabled: bool | None = None

@@ -1,0 +1,67 @@
+"""The one place where adapters are built and wired (DESIGN §2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from autopilot.brokers.paper import PaperBroker
+from autopilot.config import Settings
+from autopilot.domain.calendar import TradingCalendar
+from autopilot.market.calendar import market_calendar
+from autopilot.services.auto_invest_execution import AutoInvestExecutor, ExecutionPolicy
+from autopilot.services.auto_invest_rules import AutoInvestRuleService
+from autopilot.services.execution_logs import ExecutionLogService
+from autopilot.services.orders import OrderService
+from autopilot.services.platform import PlatformService
+from autopilot.services.ports import Clock, SystemClock
+from autopilot.storage.db import make_engine
+from autopilot.storage.unit_of_work import UnitOfWorkFactory
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Services:
+    settings: Settings
+    engine: Engine
+    uow: UnitOfWorkFactory
+    clock: Clock
+    calendar: TradingCalendar
+    broker: PaperBroker
+    auto_invest: AutoInvestExecutor
+    rules: AutoInvestRuleService
+    orders: OrderService
+    platform: PlatformService
+    logs: ExecutionLogService
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build(settings: Settings, *, clock: Clock | None = None) -> Services:
+    """Wire the services for `settings`. The caller owns the result and calls `close()`."""
+    clock = clock or SystemClock()
+    engine = make_engine(settings.database_url)
+    uow = UnitOfWorkFactory(engine)
+    calendar = market_calendar(settings.automation_market_calendar)
+    broker = PaperBroker(uow=uow, clock=clock)
+    policy = ExecutionPolicy(
+        calendar=calendar,
+        catch_up=settings.automation_catch_up,
+        min_order_amount=settings.automation_min_order_amount,
+        max_attempts=settings.automation_max_attempts,
+        batch_size=settings.automation_batch_size,
+    )
+    return Services(
+        settings=settings,
+        engine=engine,
+        uow=uow,
+        clock=clock,
+        calendar=calendar,
+        broker=broker,
+        auto_invest=AutoInvestExecutor(uow=uow, broker=broker, clock=clock, policy=policy),
+        rules=AutoInvestRuleService(uow=uow, clock=clock, calendar=calendar, zone=settings.zone),
+        orders=OrderService(uow=uow, broker=broker, clock=clock, zone=settings.zone),
+        platform=PlatformService(uow=uow, broker=broker, clock=clock),
+        logs=ExecutionLogService(uow=uow),
+    )

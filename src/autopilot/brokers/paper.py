@@ -1,0 +1,122 @@
+"""The paper broker: fills orders against the latest stored prices, in the same database.
+
+`submit` is idempotent by order id: only orders still `Pending` are looked at, under a row lock,
+so submitting twice (a retry, a crash between writing and submitting) fills once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from autopilot.domain.orders import (
+    Fill,
+    Order,
+    OrderStatus,
+    Rejection,
+    Resting,
+    Side,
+    decide_fill,
+)
+from autopilot.services.ports import Clock, UnitOfWorkFactory
+from autopilot.storage.platform_repo import PositionRecord
+from autopilot.storage.unit_of_work import UnitOfWork
+
+ZERO_QTY = Decimal("0.000000")
+ZERO_CASH = Decimal("0.00")
+
+
+@dataclass(slots=True)
+class _Book:
+    """Cash and holdings of the accounts a batch of orders touches, changed in memory."""
+
+    cash: dict[int, Decimal]
+    holdings: dict[tuple[int, str], PositionRecord]
+
+    def held(self, account_id: int, symbol: str) -> Decimal:
+        position = self.holdings.get((account_id, symbol))
+        return position.quantity if position else ZERO_QTY
+
+    def apply(self, order: Order, fill: Fill) -> None:
+        key = (order.account_id, order.symbol)
+        current = self.holdings.get(key) or PositionRecord(
+            symbol=order.symbol, quantity=ZERO_QTY, cost_basis=ZERO_CASH
+        )
+        if order.side is Side.BUY:
+            self.cash[order.account_id] += order.reserved_amount - fill.amount
+            self.holdings[key] = PositionRecord(
+                symbol=order.symbol,
+                quantity=current.quantity + fill.quantity,
+                cost_basis=current.cost_basis + fill.amount,
+            )
+            return
+        self.cash[order.account_id] += fill.amount
+        left = current.quantity - fill.quantity
+        basis = ZERO_CASH
+        if current.quantity > 0 and left > 0:
+            basis = (current.cost_basis * left / current.quantity).quantize(
+                Decimal("0.01"), rounding=ROUND_HALF_UP
+            )
+        self.holdings[key] = PositionRecord(symbol=order.symbol, quantity=left, cost_basis=basis)
+
+    def release(self, order: Order) -> None:
+        self.cash[order.account_id] += order.reserved_amount
+
+
+class PaperBroker:
+    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    def submit(self, order_ids: Sequence[str]) -> None:
+        with self._uow() as uow:
+            orders = [o for o in uow.orders.lock_open(order_ids) if o.status is OrderStatus.PENDING]
+            self._process(uow, orders)
+
+    def on_prices(self, symbols: Sequence[str]) -> None:
+        with self._uow() as uow:
+            resting = uow.orders.open_ids(status=OrderStatus.SUBMITTED, symbols=symbols)
+            self._process(uow, uow.orders.lock_open(resting))
+
+    def _process(self, uow: UnitOfWork, orders: Sequence[Order]) -> None:
+        if not orders:
+            return
+        book = _Book(
+            cash=uow.accounts.lock_cash(o.account_id for o in orders),
+            holdings=uow.accounts.holdings((o.account_id, o.symbol) for o in orders),
+        )
+        quotes = uow.market.quotes(o.symbol for o in orders)
+        touched: set[tuple[int, str]] = set()
+        updates = []
+        for order in orders:
+            held = book.held(order.account_id, order.symbol)
+            decision = decide_fill(order, quotes.get(order.symbol), held)
+            if isinstance(decision, Fill):
+                book.apply(order, decision)
+                touched.add((order.account_id, order.symbol))
+                updates.append(
+                    {
+                        "id": order.id,
+                        "status": OrderStatus.FILLED.value,
+                        "filled_quantity": decision.quantity,
+                        "filled_price": decision.price,
+                        "filled_amount": decision.amount,
+                    }
+                )
+            elif isinstance(decision, Rejection):
+                if order.side is Side.BUY:
+                    book.release(order)
+                updates.append(
+                    {
+                        "id": order.id,
+                        "status": OrderStatus.REJECTED.value,
+                        "reject_reason": decision.reason,
+                    }
+                )
+            elif isinstance(decision, Resting) and order.status is OrderStatus.PENDING:
+                updates.append({"id": order.id, "status": OrderStatus.SUBMITTED.value})
+        now = self._clock.now()
+        uow.orders.mark(updates, now)
+        uow.accounts.set_cash(book.cash, now)
+        uow.accounts.save_positions({k: book.holdings[k] for k in touched}, now)

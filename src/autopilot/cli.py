@@ -1,0 +1,211 @@
+"""The `autopilot` command: serve, run-once, db upgrade, prices import, demo."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from autopilot.config import ConfigError, Settings, load_settings
+
+app = typer.Typer(help="Autopilot: automation engine for investing.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+prices_app = typer.Typer(help="Market prices.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(prices_app, name="prices")
+err = Console(stderr=True)
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", force=True
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        _fail(str(exc))
+        raise AssertionError("unreachable") from exc
+
+
+@contextmanager
+def _services(settings: Settings, as_of: date | None = None) -> Iterator[Any]:
+    from autopilot.bootstrap import build
+    from autopilot.services.ports import FixedClock
+    from autopilot.storage.migrate import upgrade
+
+    try:
+        upgrade(settings.database_url)
+    except Exception as exc:  # a database we cannot reach or migrate: say which, no traceback
+        _fail(f"cannot prepare the database at DATABASE_URL: {type(exc).__name__}: {exc}")
+    clock = None
+    if as_of is not None:
+        clock = FixedClock(datetime.combine(as_of, time(12, 0), tzinfo=settings.zone))
+    services = build(settings, clock=clock)
+    try:
+        yield services
+    finally:
+        services.close()
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Overrides AUTOMATION_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Overrides AUTOMATION_PORT.")] = None,
+) -> None:
+    """Migrate, then serve the HTTP API with the in-process scheduler (unless disabled)."""
+    import uvicorn
+
+    from autopilot.api.app import create_app
+
+    overrides: dict[str, Any] = {}
+    if host is not None:
+        overrides["automation_host"] = host
+    if port is not None:
+        overrides["automation_port"] = port
+    settings = _settings(**overrides)
+    _configure_logging()
+    with _services(settings) as services:
+        api = create_app(services)
+        uvicorn.run(
+            api,
+            host=settings.automation_host,
+            port=settings.automation_port,
+            log_config=None,
+            timeout_graceful_shutdown=30,
+        )
+
+
+@app.command("run-once")
+def run_once(
+    automation_type: Annotated[
+        str, typer.Option("--type", help="What to run; this version runs auto-invest.")
+    ] = "auto-invest",
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Run as of this market date (YYYY-MM-DD).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """One scheduler pass, for cron and for testing. Exit 1 if the pass failed, 3 if a rule did."""
+    if automation_type != "auto-invest":
+        _fail(f"--type {automation_type!r} is not supported; this version runs 'auto-invest'")
+    day = None
+    if as_of is not None:
+        try:
+            day = date.fromisoformat(as_of)
+        except ValueError:
+            _fail(f"--as-of {as_of!r} is not a date; expected YYYY-MM-DD")
+    settings = _settings()
+    _configure_logging()
+    if as_json:
+        logging.getLogger().setLevel(logging.WARNING)
+    from autopilot.engine.scheduler import Scheduler
+
+    with _services(settings, day) as services:
+        report = Scheduler(services).run_pass()
+    summary = report.result.as_dict() if report.result else {}
+    payload = {"type": automation_type, "error": report.error, **summary}
+    if as_json:
+        typer.echo(json.dumps(payload))
+    else:
+        counts = summary.get("counts", {})
+        typer.echo(
+            f"executed {counts.get('executed', 0)}, skipped {counts.get('skipped', 0)}, "
+            f"failed {counts.get('failed', 0)}"
+            + (f"; pass failed: {report.error}" if report.error else "")
+        )
+    if report.error:
+        raise typer.Exit(1)
+    if summary.get("counts", {}).get("failed"):
+        raise typer.Exit(3)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database schema up to date."""
+    from autopilot.storage.migrate import upgrade
+
+    settings = _settings()
+    try:
+        upgrade(settings.database_url)
+    except Exception as exc:
+        _fail(f"cannot migrate the database at DATABASE_URL: {type(exc).__name__}: {exc}")
+    typer.echo("database is up to date")
+
+
+@prices_app.command("import")
+def prices_import(
+    file: Annotated[Path, typer.Argument(help="CSV with columns symbol,price[,as_of].")],
+) -> None:
+    """Import prices from a CSV file (checked whole before anything is written)."""
+    from autopilot.market.csv_import import CsvError, import_prices, read_price_file
+
+    settings = _settings()
+    try:
+        ticks = read_price_file(file)
+    except CsvError as exc:
+        _fail(str(exc))
+    with _services(settings) as services:
+        count = import_prices(services.platform, ticks)
+    typer.echo(f"imported {count} price(s) from {file}")
+
+
+@app.command()
+def demo() -> None:
+    """Load a small sample (a client, cash, prices, rules due today) and run a pass on it."""
+    from autopilot.engine.demo import load_demo
+    from autopilot.engine.scheduler import Scheduler
+
+    settings = _settings()
+    _configure_logging()
+    with _services(settings) as services:
+        loaded = load_demo(services)
+        typer.echo(
+            f"loaded client {loaded.client_id}, account {loaded.account_id}, "
+            f"rules {', '.join(loaded.rule_ids)}"
+        )
+        report = Scheduler(services).run_pass()
+        counts = report.result.as_dict()["counts"] if report.result else {}
+        if not counts.get("executed"):
+            typer.echo("today is not a trading day, so nothing is due: executing the demo rules "
+                       "manually (POST /api/automation/scheduler/execute does the same)")
+            counts = _execute_manually(services, loaded.rule_ids)
+    typer.echo(
+        f"pass: {counts}; see GET /api/accounts/{loaded.account_id} and "
+        f"GET /api/automation/execution-logs?clientId={loaded.client_id}"
+    )
+
+
+def _execute_manually(services: Any, rule_ids: list[str]) -> dict[str, int]:
+    from autopilot.services.ports import market_today
+
+    today = market_today(services.clock, services.settings.zone)
+    counts = {"executed": 0, "skipped": 0, "failed": 0}
+    for rule_id in rule_ids:
+        result = services.auto_invest.run_one(rule_id, today, triggered_by="demo")
+        for key, value in result.as_dict()["counts"].items():
+            counts[key] += value
+    return counts
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,128 @@
+"""The scheduler loop: every check interval, a pass over the due work (DESIGN §1, §7).
+
+A pass resubmits orders left Pending by a crash, then executes the due auto-invest rules. An error
+in one rule is the executor's to log; an error of the pass itself (the database is down) is logged
+here and the loop tries again after a short back-off, losing nothing. `stop()` lets the batch in
+hand commit, then ends the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from autopilot.bootstrap import Services
+from autopilot.domain.orders import OrderStatus
+from autopilot.services.auto_invest_execution import PREFIX, PassResult
+from autopilot.services.ports import market_today
+
+log = logging.getLogger("autopilot.scheduler")
+MAX_BACKOFF_S = 60.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PassReport:
+    started_at: datetime
+    finished_at: datetime
+    result: PassResult | None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "startedAt": self.started_at.isoformat(),
+            "finishedAt": self.finished_at.isoformat(),
+            "error": self.error,
+            **(self.result.as_dict()["counts"] if self.result else {}),
+        }
+
+
+class Scheduler:
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._interval = services.settings.check_interval_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.last_pass: PassReport | None = None
+        self.next_pass_at: datetime | None = None
+
+    @property
+    def is_running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def check_interval_ms(self) -> int:
+        return self._services.settings.automation_check_interval
+
+    def start(self) -> bool:
+        """Start the loop in a background thread; False if it was already running."""
+        with self._lock:
+            if self.is_running:
+                return False
+            log.info("%s Starting scheduler (check interval: %dms)", PREFIX, self.check_interval_ms)
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
+            self._thread.start()
+            return True
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Ask the loop to stop after the batch in hand and wait for it; False if not running."""
+        with self._lock:
+            thread = self._thread
+            if thread is None or not thread.is_alive():
+                return False
+            log.info("%s Stopping scheduler", PREFIX)
+            self._stop.set()
+            thread.join(timeout)
+            self._thread = None
+            self.next_pass_at = None
+            log.info("%s Scheduler stopped", PREFIX)
+            return True
+
+    def run_pass(self) -> PassReport:
+        """One pass over the due work as of now (market time zone)."""
+        services = self._services
+        started = services.clock.now()
+        log.info("%s Running scheduled checks...", PREFIX)
+        try:
+            self._resubmit_pending()
+            today = market_today(services.clock, services.settings.zone)
+            result = services.auto_invest.run_due(
+                today, triggered_by="scheduler", should_stop=self._stop.is_set
+            )
+        except Exception as exc:  # the loop survives anything a pass throws
+            log.error(
+                "%s Scheduled checks failed: %s: %s",
+                PREFIX,
+                type(exc).__name__,
+                str(exc).splitlines()[0] if str(exc) else "",
+            )
+            report = PassReport(
+                started_at=started, finished_at=services.clock.now(), result=None, error=str(exc)
+            )
+        else:
+            log.info("%s Scheduled checks completed", PREFIX)
+            report = PassReport(started_at=started, finished_at=services.clock.now(), result=result)
+        self.last_pass = report
+        return report
+
+    def _resubmit_pending(self) -> None:
+        with self._services.uow() as uow:
+            pending = uow.orders.open_ids(status=OrderStatus.PENDING)
+        if pending:
+            log.info("%s Resubmitting %d pending order(s)", PREFIX, len(pending))
+            self._services.broker.submit(pending)
+
+    def _loop(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            report = self.run_pass()
+            failures = failures + 1 if report.error else 0
+            wait = self._interval
+            if failures:
+                wait = min(self._interval, MAX_BACKOFF_S, 2.0 ** min(failures, 6))
+            self.next_pass_at = self._services.clock.now() + timedelta(seconds=wait)
+            self._stop.wait(wait)

@@ -1,0 +1,242 @@
+"""Managing auto-invest rules: create, update, pause, resume, cancel (with validation)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from autopilot.domain.auto_invest import Allocation, AutoInvestRule, RuleStatus
+from autopilot.domain.calendar import TradingCalendar
+from autopilot.domain.errors import Conflict, InvalidInput, NotFound
+from autopilot.domain.schedule import Frequency, HolidayRule, Schedule, next_occurrence
+from autopilot.services import validation
+from autopilot.services.ids import new_id
+from autopilot.services.ports import Clock, UnitOfWorkFactory, market_today
+from autopilot.storage.auto_invest_repo import RuleRecord
+from autopilot.storage.unit_of_work import UnitOfWork
+
+HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuleSpec:
+    """Everything a client chooses about a rule (create, or the full picture after an update)."""
+
+    client_id: int
+    account_id: int
+    name: str
+    amount: Decimal
+    allocations: tuple[Allocation, ...]
+    frequency: Frequency
+    start_date: date
+    day_of_week: int | None = None
+    day_of_month: int | Literal["last"] | None = None
+    holiday_rule: HolidayRule = HolidayRule.FOLLOWING
+    end_date: date | None = None
+    max_total_amount: Decimal | None = None
+    is_enabled: bool = True
+
+
+def spec_of(rule: AutoInvestRule) -> RuleSpec:
+    s = rule.schedule
+    return RuleSpec(
+        client_id=rule.client_id,
+        account_id=rule.account_id,
+        name=rule.name,
+        amount=rule.amount,
+        allocations=rule.allocations,
+        frequency=s.frequency,
+        start_date=s.start_date,
+        day_of_week=s.day_of_week,
+        day_of_month=s.day_of_month,
+        holiday_rule=s.holiday_rule,
+        end_date=s.end_date,
+        max_total_amount=rule.max_total_amount,
+        is_enabled=rule.is_enabled,
+    )
+
+
+class AutoInvestRuleService:
+    def __init__(
+        self, *, uow: UnitOfWorkFactory, clock: Clock, calendar: TradingCalendar, zone: ZoneInfo
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._calendar = calendar
+        self._zone = zone
+
+    def create(self, spec: RuleSpec) -> RuleRecord:
+        schedule = _schedule(spec)
+        today = market_today(self._clock, self._zone)
+        with self._uow() as uow:
+            self._check_references(uow, spec)
+            first = next_occurrence(schedule, self._calendar, max(spec.start_date, today) - _DAY)
+            rule = AutoInvestRule(
+                id=new_id("AUTO", today),
+                client_id=spec.client_id,
+                account_id=spec.account_id,
+                name=spec.name.strip(),
+                amount=spec.amount,
+                allocations=spec.allocations,
+                schedule=schedule,
+                next_execution_date=first,
+                max_total_amount=spec.max_total_amount,
+                status=RuleStatus.ACTIVE if first is not None else RuleStatus.COMPLETED,
+                is_enabled=spec.is_enabled,
+            )
+            uow.auto_invest.add(rule, self._clock.now())
+            record = uow.auto_invest.get(rule.id)
+        assert record is not None
+        return record
+
+    def get(self, rule_id: str) -> RuleRecord:
+        with self._uow() as uow:
+            record = uow.auto_invest.get(rule_id)
+        if record is None:
+            raise NotFound("auto-invest rule", rule_id)
+        return record
+
+    def search(
+        self,
+        *,
+        client_id: int | None,
+        account_id: int | None,
+        status: str | None,
+        page: int,
+        page_size: int,
+    ) -> tuple[list[RuleRecord], int]:
+        with self._uow() as uow:
+            return uow.auto_invest.search(
+                client_id=client_id,
+                account_id=account_id,
+                status=status,
+                offset=(page - 1) * page_size,
+                limit=page_size,
+            )
+
+    def update(self, rule_id: str, spec: RuleSpec) -> RuleRecord:
+        """Replace what the client chose; a changed schedule restarts from today."""
+        schedule = _schedule(spec)
+        with self._uow() as uow:
+            rule = self._locked(uow, rule_id)
+            if rule.status in (RuleStatus.CANCELLED, RuleStatus.COMPLETED):
+                raise Conflict(f"auto-invest rule {rule_id} is {rule.status.value}")
+            if (spec.client_id, spec.account_id) != (rule.client_id, rule.account_id):
+                raise InvalidInput("accountId", "a rule cannot move to another client or account")
+            self._check_references(uow, spec)
+            updated = replace(
+                rule,
+                name=spec.name.strip(),
+                amount=spec.amount,
+                allocations=spec.allocations,
+                schedule=schedule,
+                max_total_amount=spec.max_total_amount,
+                is_enabled=spec.is_enabled,
+            )
+            if schedule != rule.schedule:
+                updated = replace(updated, next_execution_date=self._restart(uow, updated))
+            uow.auto_invest.replace(updated, self._clock.now())
+        return self.get(rule_id)
+
+    def pause(self, rule_id: str) -> RuleRecord:
+        return self._transition(rule_id, RuleStatus.ACTIVE, RuleStatus.PAUSED)
+
+    def resume(self, rule_id: str) -> RuleRecord:
+        """Resume a paused rule from today on; occurrences missed while paused do not run."""
+        return self._transition(rule_id, RuleStatus.PAUSED, RuleStatus.ACTIVE)
+
+    def cancel(self, rule_id: str) -> RuleRecord:
+        with self._uow() as uow:
+            rule = self._locked(uow, rule_id)
+            if rule.status in (RuleStatus.CANCELLED, RuleStatus.COMPLETED):
+                raise Conflict(f"auto-invest rule {rule_id} is already {rule.status.value}")
+            cancelled = replace(rule, status=RuleStatus.CANCELLED, next_execution_date=None)
+            uow.auto_invest.replace(cancelled, self._clock.now())
+        return self.get(rule_id)
+
+    def _transition(self, rule_id: str, source: RuleStatus, target: RuleStatus) -> RuleRecord:
+        with self._uow() as uow:
+            rule = self._locked(uow, rule_id)
+            if rule.status is not source:
+                raise Conflict(
+                    f"auto-invest rule {rule_id} is {rule.status.value}, not {source.value}"
+                )
+            changed = replace(rule, status=target, failed_attempts=0)
+            if target is RuleStatus.ACTIVE:
+                changed = replace(changed, next_execution_date=self._restart(uow, changed))
+            uow.auto_invest.replace(changed, self._clock.now())
+        return self.get(rule_id)
+
+    def _restart(self, uow: UnitOfWork, rule: AutoInvestRule) -> date | None:
+        """The first occurrence from today on that has not been executed already."""
+        today = market_today(self._clock, self._zone)
+        after = max(rule.schedule.start_date, today) - _DAY
+        done = uow.logs.last_occurrence(rule.id)
+        if done is not None:
+            after = max(after, done)
+        return next_occurrence(rule.schedule, self._calendar, after)
+
+    def _locked(self, uow: UnitOfWork, rule_id: str) -> AutoInvestRule:
+        record = uow.auto_invest.get(rule_id, lock=True)
+        if record is None:
+            raise NotFound("auto-invest rule", rule_id)
+        return record.rule
+
+    def _check_references(self, uow: UnitOfWork, spec: RuleSpec) -> None:
+        _check_amounts(spec)
+        if uow.clients.get(spec.client_id) is None:
+            raise InvalidInput("clientId", f"client {spec.client_id} does not exist")
+        account = uow.accounts.get(spec.account_id)
+        if account is None:
+            raise InvalidInput("accountId", f"account {spec.account_id} does not exist")
+        if account.client_id != spec.client_id:
+            raise InvalidInput("accountId", f"account {spec.account_id} belongs to another client")
+        symbols = [a.symbol for a in spec.allocations]
+        unknown = sorted(set(symbols) - uow.market.known_symbols(symbols))
+        if unknown:
+            raise InvalidInput(
+                "allocations", f"unknown symbol(s) {', '.join(unknown)}; post a price first"
+            )
+
+
+_DAY = timedelta(days=1)
+
+
+def _schedule(spec: RuleSpec) -> Schedule:
+    if spec.end_date is not None and spec.end_date < spec.start_date:
+        raise InvalidInput("endDate", "must not be before startDate")
+    try:
+        return Schedule(
+            frequency=spec.frequency,
+            start_date=spec.start_date,
+            end_date=spec.end_date,
+            day_of_week=spec.day_of_week,
+            day_of_month=spec.day_of_month,
+            holiday_rule=spec.holiday_rule,
+        )
+    except ValueError as exc:
+        raise InvalidInput("schedule", str(exc)) from exc
+
+
+def _check_amounts(spec: RuleSpec) -> None:
+    if not spec.name.strip():
+        raise InvalidInput("name", "must not be empty")
+    validation.positive_cents("amount", spec.amount)
+    if spec.max_total_amount is not None:
+        validation.positive_cents("maxTotalAmount", spec.max_total_amount)
+    if not spec.allocations:
+        raise InvalidInput("allocations", "must name at least one symbol")
+    seen: set[str] = set()
+    for i, allocation in enumerate(spec.allocations):
+        validation.symbol(f"allocations[{i}].symbol", allocation.symbol)
+        if allocation.symbol in seen:
+            raise InvalidInput(f"allocations[{i}].symbol", f"{allocation.symbol} appears twice")
+        seen.add(allocation.symbol)
+        if not allocation.weight.is_finite() or allocation.weight <= 0:
+            raise InvalidInput(f"allocations[{i}].weight", "must be a positive percentage")
+    total = sum((a.weight for a in spec.allocations), Decimal(0))
+    if total != HUNDRED:
+        raise InvalidInput("allocations", f"weights must sum to 100, got {total}")

@@ -1,0 +1,148 @@
+"""The order service: every order, manual or automated, is written Pending, then submitted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from autopilot.domain.errors import Conflict, InvalidInput, NotFound
+from autopilot.domain.orders import Order, OrderStatus, OrderType, Side, reserve_for_buy
+from autopilot.services import validation
+from autopilot.services.ids import new_id
+from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory, market_today
+from autopilot.storage.orders_repo import NewOrder, OrderRecord
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlaceOrder:
+    account_id: int
+    symbol: str
+    side: Side
+    order_type: OrderType
+    quantity: Decimal | None = None
+    notional: Decimal | None = None
+    limit_price: Decimal | None = None
+
+
+class OrderService:
+    def __init__(
+        self, *, uow: UnitOfWorkFactory, broker: Broker, clock: Clock, zone: ZoneInfo
+    ) -> None:
+        self._uow = uow
+        self._broker = broker
+        self._clock = clock
+        self._zone = zone
+
+    def place(self, command: PlaceOrder) -> OrderRecord:
+        """Validate, hold the cash a buy needs, write the order Pending, submit it."""
+        symbol, quantity, notional, limit = _check(command)
+        now = self._clock.now()
+        with self._uow() as uow:
+            account = uow.accounts.get(command.account_id, lock=True)
+            if account is None:
+                raise InvalidInput("accountId", f"account {command.account_id} does not exist")
+            quote = uow.market.quotes([symbol]).get(symbol)
+            if quote is None:
+                raise InvalidInput("symbol", f"unknown symbol {symbol}")
+            reserve = Decimal("0.00")
+            if command.side is Side.BUY:
+                price = limit if limit is not None else quote.price
+                reserve = reserve_for_buy(quantity=quantity, notional=notional, price=price)
+                if reserve > account.cash:
+                    raise Conflict(
+                        f"insufficient cash: the order needs {reserve}, available {account.cash}"
+                    )
+                uow.accounts.set_cash({account.id: account.cash - reserve}, now)
+            order = Order(
+                id=new_id("ORD", market_today(self._clock, self._zone)),
+                account_id=account.id,
+                symbol=symbol,
+                side=command.side,
+                order_type=command.order_type,
+                quantity=quantity,
+                notional=notional,
+                limit_price=limit,
+                reserved_amount=reserve,
+                status=OrderStatus.PENDING,
+            )
+            uow.orders.add_many([NewOrder(order=order, client_id=account.client_id)], now)
+        self._broker.submit([order.id])
+        return self.get(order.id)
+
+    def get(self, order_id: str) -> OrderRecord:
+        with self._uow() as uow:
+            record = uow.orders.get(order_id)
+        if record is None:
+            raise NotFound("order", order_id)
+        return record
+
+    def search(
+        self,
+        *,
+        client_id: int | None = None,
+        account_id: int | None = None,
+        status: str | None = None,
+        symbol: str | None = None,
+        automation_id: str | None = None,
+        page: int = 1,
+        page_size: int = 50,
+    ) -> tuple[list[OrderRecord], int]:
+        with self._uow() as uow:
+            return uow.orders.search(
+                client_id=client_id,
+                account_id=account_id,
+                status=status,
+                symbol=symbol,
+                automation_id=automation_id,
+                offset=(page - 1) * page_size,
+                limit=page_size,
+            )
+
+    def cancel(self, order_id: str) -> OrderRecord:
+        """Cancel an order that has not filled; the cash held for it is released."""
+        now = self._clock.now()
+        with self._uow() as uow:
+            open_orders = uow.orders.lock_open([order_id])
+            if not open_orders:
+                if uow.orders.get(order_id) is None:
+                    raise NotFound("order", order_id)
+                state = uow.orders.get(order_id)
+                assert state is not None
+                raise Conflict(f"order {order_id} is {state.order.status.value}; cannot cancel")
+            order = open_orders[0]
+            if order.reserved_amount:
+                cash = uow.accounts.lock_cash([order.account_id])
+                uow.accounts.set_cash(
+                    {order.account_id: cash[order.account_id] + order.reserved_amount}, now
+                )
+            uow.orders.mark([{"id": order.id, "status": OrderStatus.CANCELLED.value}], now)
+        return self.get(order_id)
+
+
+def _check(
+    command: PlaceOrder,
+) -> tuple[str, Decimal | None, Decimal | None, Decimal | None]:
+    symbol = validation.symbol("symbol", command.symbol)
+    if (command.quantity is None) == (command.notional is None):
+        raise InvalidInput("quantity", "give exactly one of quantity or notional")
+    quantity = command.quantity
+    if quantity is not None:
+        validation.positive("quantity", quantity)
+        if quantity != quantity.quantize(Decimal("0.000001")):
+            raise InvalidInput("quantity", "at most 6 decimals")
+    notional = command.notional
+    if notional is not None:
+        notional = validation.positive_cents("notional", notional)
+        if command.side is Side.SELL:
+            raise InvalidInput("notional", "sell orders take a quantity")
+        if command.order_type is OrderType.LIMIT:
+            raise InvalidInput("notional", "limit orders take a quantity")
+    limit = command.limit_price
+    if command.order_type is OrderType.LIMIT:
+        if limit is None:
+            raise InvalidInput("limitPrice", "a limit order needs a limit price")
+        validation.positive("limitPrice", limit)
+    elif limit is not None:
+        raise InvalidInput("limitPrice", "only limit orders take a limit price")
+    return symbol, quantity, notional, limit

@@ -1,0 +1,113 @@
+"""Clients, accounts, deposits, securities and prices: the platform rules run on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from autopilot.domain.errors import InvalidInput, NotFound
+from autopilot.services import validation
+from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory
+from autopilot.storage.platform_repo import (
+    AccountRecord,
+    ClientRecord,
+    PositionRecord,
+    SecurityRecord,
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountView:
+    account: AccountRecord
+    positions: list[tuple[PositionRecord, Decimal | None]]  # with the latest price
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PriceTick:
+    symbol: str
+    price: Decimal
+    as_of: datetime | None = None
+
+
+class PlatformService:
+    def __init__(self, *, uow: UnitOfWorkFactory, broker: Broker, clock: Clock) -> None:
+        self._uow = uow
+        self._broker = broker
+        self._clock = clock
+
+    def create_client(self, name: str, email: str | None) -> ClientRecord:
+        if not name.strip():
+            raise InvalidInput("name", "must not be empty")
+        with self._uow() as uow:
+            return uow.clients.add(name.strip(), email, self._clock.now())
+
+    def get_client(self, client_id: int) -> ClientRecord:
+        with self._uow() as uow:
+            client = uow.clients.get(client_id)
+        if client is None:
+            raise NotFound("client", client_id)
+        return client
+
+    def open_account(self, client_id: int, currency: str) -> AccountRecord:
+        code = currency.strip().upper()
+        if len(code) != 3 or not code.isalpha():
+            raise InvalidInput(
+                "currency", f"must be a three-letter currency code, got {currency!r}"
+            )
+        with self._uow() as uow:
+            if uow.clients.get(client_id) is None:
+                raise InvalidInput("clientId", f"client {client_id} does not exist")
+            return uow.accounts.add(client_id, code, self._clock.now())
+
+    def deposit(self, account_id: int, amount: Decimal) -> AccountRecord:
+        amount = validation.positive_cents("amount", amount)
+        with self._uow() as uow:
+            account = uow.accounts.get(account_id, lock=True)
+            if account is None:
+                raise NotFound("account", account_id)
+            uow.accounts.set_cash({account_id: account.cash + amount}, self._clock.now())
+            updated = uow.accounts.get(account_id)
+        assert updated is not None
+        return updated
+
+    def account(self, account_id: int) -> AccountView:
+        with self._uow() as uow:
+            account = uow.accounts.get(account_id)
+            if account is None:
+                raise NotFound("account", account_id)
+            positions = uow.accounts.positions(account_id)
+            quotes = uow.market.quotes(p.symbol for p in positions)
+        return AccountView(
+            account=account,
+            positions=[
+                (p, quotes[p.symbol].price if p.symbol in quotes else None) for p in positions
+            ],
+        )
+
+    def record_prices(self, ticks: Sequence[PriceTick]) -> int:
+        """Store prices (registering new symbols), then let the broker fill resting orders."""
+        if not ticks:
+            raise InvalidInput("prices", "must contain at least one price")
+        now = self._clock.now()
+        rows = []
+        for i, tick in enumerate(ticks):
+            symbol = validation.symbol(f"prices[{i}].symbol", tick.symbol)
+            price = validation.positive(f"prices[{i}].price", tick.price)
+            as_of = tick.as_of or now
+            if as_of.tzinfo is None:
+                raise InvalidInput(f"prices[{i}].asOf", "must include a timezone offset")
+            rows.append((symbol, price, as_of))
+        with self._uow() as uow:
+            uow.market.record_prices(rows)
+        self._broker.on_prices(sorted({s for s, _, _ in rows}))
+        return len(rows)
+
+    def set_security(self, symbol: str, *, tradable: bool, fractionable: bool) -> SecurityRecord:
+        code = validation.symbol("symbol", symbol)
+        with self._uow() as uow:
+            uow.market.upsert_security(code, tradable=tradable, fractionable=fractionable)
+            record = uow.market.security(code)
+        assert record is not None
+        return record

@@ -1,0 +1,148 @@
+"""Integration fixtures: a migrated database (SQLite and PostgreSQL), services on a settable clock,
+and a funded investor with priced securities."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import text
+
+from autopilot.bootstrap import Services, build
+from autopilot.config import load_settings
+from autopilot.domain.auto_invest import Allocation
+from autopilot.domain.schedule import Frequency
+from autopilot.services.auto_invest_rules import RuleSpec
+from autopilot.services.platform import PriceTick
+from autopilot.storage.logs_repo import LogFilter, LogRecord
+from autopilot.storage.migrate import upgrade
+
+MARKET = ZoneInfo("America/New_York")
+START = date(2026, 6, 1)  # a Monday and a trading day
+
+# Explicit values, so that an AUTOMATION_* variable in the environment cannot change a test.
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "automation_catch_up": "coalesce",
+    "automation_max_attempts": 3,
+    "automation_min_order_amount": Decimal("1.00"),
+    "automation_timezone": "America/New_York",
+    "automation_market_calendar": "XNYS",
+    "automation_check_interval": 3_600_000,
+}
+
+
+class SettableClock:
+    """A clock the test moves: `on(day)` puts it at noon of that market day."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+    def on(self, day: date) -> SettableClock:
+        self.at = datetime.combine(day, time(12, 0), tzinfo=MARKET)
+        return self
+
+
+@pytest.fixture
+def clock() -> SettableClock:
+    return SettableClock(datetime.combine(START, time(12, 0), tzinfo=MARKET))
+
+
+@pytest.fixture
+def migrated_url(db_url: str) -> str:
+    upgrade(db_url)
+    return db_url
+
+
+MakeServices = Callable[..., Services]
+
+
+@pytest.fixture
+def make_services(migrated_url: str, clock: SettableClock) -> Iterator[MakeServices]:
+    """Build services on the test database with setting overrides; all are closed afterwards."""
+    built: list[Services] = []
+
+    def make(**overrides: Any) -> Services:
+        settings = load_settings(database_url=migrated_url, **{**DEFAULT_SETTINGS, **overrides})
+        services = build(settings, clock=clock)
+        built.append(services)
+        return services
+
+    yield make
+    for services in built:
+        services.close()
+
+
+@pytest.fixture
+def services(make_services: MakeServices) -> Services:
+    return make_services()
+
+
+@dataclass(frozen=True, slots=True)
+class Investor:
+    client_id: int
+    account_id: int
+
+
+PRICES = {"AAA": Decimal("100.00"), "BBB": Decimal("30.00"), "CCC": Decimal("7.00")}
+OPENING_CASH = Decimal("10000.00")
+
+
+def open_funded_account(services: Services, cash: Decimal = OPENING_CASH) -> Investor:
+    client = services.platform.create_client("Ada Investor", "ada@example.com")
+    account = services.platform.open_account(client.id, "USD")
+    if cash > 0:
+        services.platform.deposit(account.id, cash)
+    return Investor(client_id=client.id, account_id=account.id)
+
+
+@pytest.fixture
+def investor(services: Services) -> Investor:
+    """A client with one USD account holding 10,000.00, and prices for AAA, BBB and CCC."""
+    services.platform.record_prices(
+        [PriceTick(symbol=s, price=p) for s, p in sorted(PRICES.items())]
+    )
+    return open_funded_account(services)
+
+
+def spec(
+    investor: Investor,
+    *,
+    amount: str = "100.00",
+    weights: dict[str, str] | None = None,
+    frequency: Frequency = Frequency.MONTHLY,
+    start_date: date = START,
+    **fields: Any,
+) -> RuleSpec:
+    allocations = tuple(
+        Allocation(symbol=s, weight=Decimal(w)) for s, w in (weights or {"AAA": "100"}).items()
+    )
+    return RuleSpec(
+        client_id=investor.client_id,
+        account_id=investor.account_id,
+        name="Monthly DCA",
+        amount=Decimal(amount),
+        allocations=allocations,
+        frequency=frequency,
+        start_date=start_date,
+        **fields,
+    )
+
+
+def logs_of(services: Services, rule_id: str) -> list[LogRecord]:
+    """The rule's execution-log rows, oldest first."""
+    with services.uow() as uow:
+        records, _ = uow.logs.search(LogFilter(automation_id=rule_id), offset=0, limit=1000)
+    return sorted(records, key=lambda r: r.id)
+
+
+def count_rows(services: Services, table: str) -> int:
+    with services.uow() as uow:
+        return int(uow.connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
