@@ -1,0 +1,5 @@
+"""`python -m autopilot` runs the CLI."""
+
+from autopilot.cli import main
+
+main()
