@@ -213,6 +213,23 @@ def test_insufficient_cash_skips_the_occurrence_and_moves_the_rule_on(
     assert "insufficient cash" in entry.message
 
 
+def test_rules_sharing_an_account_in_one_pass_never_spend_more_than_its_cash(
+    services: Services, investor: Investor
+) -> None:
+    shared = open_funded_account(services, cash=Decimal("150.00"))
+    first = services.rules.create(spec(shared)).rule.id
+    second = services.rules.create(spec(shared)).rule.id
+
+    result = services.auto_invest.run_due(START, triggered_by="scheduler")
+
+    statuses = sorted(r.status for r in result.results if r.rule_id in (first, second))
+    assert statuses == ["Skipped", "Success"]
+    [skipped] = result.of("Skipped")
+    assert "insufficient cash" in skipped.message and "50.00" in skipped.message
+    assert cash_of(services, shared) == Decimal("50.00")
+    assert count_rows(services, "orders") == 1
+
+
 # --- completion -----------------------------------------------------------------------------------
 
 
@@ -334,9 +351,7 @@ def test_catch_up_skip_executes_none_of_the_missed_occurrences(
 # --- failures ---------------------------------------------------------------------------------
 
 
-def _failing_for(
-    monkeypatch: pytest.MonkeyPatch, rule_id: str, failing: list[bool]
-) -> None:
+def _failing_for(monkeypatch: pytest.MonkeyPatch, rule_id: str, failing: list[bool]) -> None:
     """Make the domain function raise for `rule_id` while `failing[0]` is true."""
     real = auto_invest_execution.execute_auto_invest
 
@@ -498,3 +513,32 @@ def test_a_second_outcome_for_the_same_occurrence_violates_the_unique_key(
     with pytest.raises(IntegrityError), services.uow() as uow:
         uow.logs.add_many([duplicate], now)
     assert len(logs_of(services, rule.id)) == 1
+
+
+def test_rule_whose_occurrence_already_has_an_outcome_does_not_poison_later_passes(
+    services: Services, investor: Investor, clock: SettableClock
+) -> None:
+    # Inconsistent state (restored backup, manual fix): the outcome of the rule's next
+    # occurrence is logged, yet the rule still points at it.
+    rule = services.rules.create(spec(investor, **WEEKLY_MONDAYS)).rule
+    now = clock.now()
+    done = LogEntry(
+        automation_type="AutoInvest",
+        automation_id=rule.id,
+        client_id=rule.client_id,
+        execution_date=START,
+        status="Success",
+        message="executed by a worker whose rule update was lost",
+        triggered_by="worker-1",
+        attempt=1,
+        started_at=now,
+        finished_at=now,
+    )
+    with services.uow() as uow:
+        uow.logs.add_many([done], now)
+
+    for _ in range(4):  # more passes than AUTOMATION_MAX_ATTEMPTS
+        services.auto_invest.run_due(START, triggered_by="scheduler")
+
+    next_date = rule_of(services, rule.id).next_execution_date
+    assert next_date is not None and next_date > START

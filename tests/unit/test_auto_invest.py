@@ -194,3 +194,32 @@ def test_next_date_of_a_monthly_rule_keeps_the_month_end_anchor() -> None:
     r = rule(schedule=schedule, next_execution_date=first)
     execution = run(r, today=first)
     assert execution.rule.next_execution_date == date(2027, 3, 1)  # Feb 28 is a Sunday too
+
+
+def test_a_whole_share_leg_is_cut_to_the_shares_it_buys_so_invested_is_what_is_paid() -> None:
+    quotes = {**QUOTES, "BRK.B": Quote(symbol="BRK.B", price=Decimal("30.00"), fractionable=False)}
+    allocations = (Allocation(symbol="BRK.B", weight=Decimal(100)),)
+    execution = execute_auto_invest(
+        rule(amount=Decimal("100.00"), allocations=allocations),
+        today=MONDAY,
+        calendar=WEEKENDS_ONLY,
+        cash=Decimal("1000.00"),
+        quotes=quotes,
+        min_order_amount=Decimal("1.00"),
+        catch_up="coalesce",
+    )
+    assert [b.notional for b in execution.outcomes[0].buys] == [Decimal("90.00")]
+    assert execution.rule.total_invested == Decimal("90.00")
+
+
+def test_a_cap_whose_remainder_splits_into_legs_under_the_minimum_completes_the_rule() -> None:
+    allocations = tuple(Allocation(symbol=s, weight=Decimal(50)) for s in ("VTI", "BND"))
+    capped = rule(
+        allocations=allocations,
+        total_invested=Decimal("998.50"),
+        max_total_amount=Decimal("1000.00"),  # 1.50 left: two legs of 0.75, each under 1.00
+    )
+    execution = run(capped)
+    assert execution.outcomes[0].status == "Skipped"
+    assert execution.rule.status is RuleStatus.COMPLETED
+    assert execution.rule.next_execution_date is None

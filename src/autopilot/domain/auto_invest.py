@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from enum import StrEnum
 from typing import Literal
 
@@ -20,6 +20,7 @@ from autopilot.domain.schedule import Schedule, next_occurrence, occurrences_bet
 
 CatchUpPolicy = Literal["coalesce", "all", "skip"]
 ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
 
 
 class RuleStatus(StrEnum):
@@ -158,7 +159,7 @@ def execute_auto_invest(
         remaining -= outcome.invested
         current = _after_outcome(current, outcome, min_order_amount)
     outcomes.sort(key=lambda o: o.occurrence)
-    current = _advance(current, max(today, due[-1]), calendar)
+    current = advance_past(current, max(today, due[-1]), calendar)
     return Execution(rule=current, outcomes=tuple(outcomes), cash_after=remaining)
 
 
@@ -181,6 +182,13 @@ def _skipped(occurrence: date, reason: str) -> Outcome:
     return Outcome(occurrence=occurrence, status=OutcomeStatus.SKIPPED, message=reason)
 
 
+def _capped_legs(rule: AutoInvestRule) -> list[Decimal]:
+    target = rule.amount
+    if rule.max_total_amount is not None:
+        target = min(target, max(rule.max_total_amount - rule.total_invested, ZERO))
+    return split_amount(target, [a.weight for a in rule.allocations])
+
+
 def invest_once(
     rule: AutoInvestRule,
     occurrence: date,
@@ -188,17 +196,19 @@ def invest_once(
     quotes: Mapping[str, Quote],
     min_order_amount: Decimal,
 ) -> Outcome:
-    """One occurrence: split the (capped) amount to the cent, drop legs that cannot be bought."""
-    target = rule.amount
-    if rule.max_total_amount is not None:
-        target = min(target, max(rule.max_total_amount - rule.total_invested, ZERO))
-    legs = split_amount(target, [a.weight for a in rule.allocations])
+    """One occurrence: split the (capped) amount to the cent, drop legs that cannot be bought.
+
+    A leg in a security that trades in whole shares only is cut down to the whole shares it
+    buys at the latest price, so what the rule counts as invested is what it pays.
+    """
     buys: list[BuyIntent] = []
     skipped: list[SkippedLeg] = []
-    for allocation, leg in zip(rule.allocations, legs, strict=True):
-        reason = _leg_refusal(leg, quotes.get(allocation.symbol), min_order_amount)
+    for allocation, leg in zip(rule.allocations, _capped_legs(rule), strict=True):
+        quote = quotes.get(allocation.symbol)
+        reason = _leg_refusal(leg, quote, min_order_amount)
         if reason is None:
-            buys.append(BuyIntent(symbol=allocation.symbol, notional=leg))
+            assert quote is not None
+            buys.append(BuyIntent(symbol=allocation.symbol, notional=_buyable(leg, quote)))
         else:
             skipped.append(SkippedLeg(symbol=allocation.symbol, amount=leg, reason=reason))
     needed = sum((b.notional for b in buys), ZERO)
@@ -228,6 +238,13 @@ def invest_once(
     )
 
 
+def _buyable(leg: Decimal, quote: Quote) -> Decimal:
+    if quote.fractionable or quote.price is None:
+        return leg
+    shares = (leg / quote.price).to_integral_value(rounding=ROUND_DOWN)
+    return (shares * quote.price).quantize(CENT, rounding=ROUND_UP)
+
+
 def _leg_refusal(leg: Decimal, quote: Quote | None, min_order_amount: Decimal) -> str | None:
     if leg < min_order_amount:
         return f"{leg} is below the minimum order amount {min_order_amount}"
@@ -237,25 +254,35 @@ def _leg_refusal(leg: Decimal, quote: Quote | None, min_order_amount: Decimal) -
         return "not tradable"
     if not quote.fractionable and leg < quote.price:
         return f"{leg} buys no whole share at {quote.price}"
+    if _buyable(leg, quote) < min_order_amount:
+        return f"{leg} buys whole shares worth less than the minimum order amount"
     return None
 
 
 def _after_outcome(
     rule: AutoInvestRule, outcome: Outcome, min_order_amount: Decimal
 ) -> AutoInvestRule:
-    if outcome.status is not OutcomeStatus.SUCCESS:
-        return rule
-    total = rule.total_invested + outcome.invested
-    status = rule.status
-    cap = rule.max_total_amount
-    if cap is not None and cap - total < max(min_order_amount, Decimal("0.01")):
-        status = RuleStatus.COMPLETED
-    return replace(
-        rule, total_invested=total, execution_count=rule.execution_count + 1, status=status
-    )
+    if outcome.status is OutcomeStatus.SUCCESS:
+        rule = replace(
+            rule,
+            total_invested=rule.total_invested + outcome.invested,
+            execution_count=rule.execution_count + 1,
+        )
+    if _cap_exhausted(rule, min_order_amount):
+        rule = replace(rule, status=RuleStatus.COMPLETED)
+    return rule
 
 
-def _advance(rule: AutoInvestRule, after: date, calendar: TradingCalendar) -> AutoInvestRule:
+def _cap_exhausted(rule: AutoInvestRule, min_order_amount: Decimal) -> bool:
+    """True when what the cap still allows cannot make a single leg of the minimum size."""
+    if rule.max_total_amount is None:
+        return False
+    floor = max(min_order_amount, CENT)
+    return all(leg < floor for leg in _capped_legs(rule))
+
+
+def advance_past(rule: AutoInvestRule, after: date, calendar: TradingCalendar) -> AutoInvestRule:
+    """The rule moved to its first occurrence after `after` (Completed if there is none)."""
     if rule.status is RuleStatus.COMPLETED:
         return replace(rule, next_execution_date=None, failed_attempts=0)
     following = next_occurrence(rule.schedule, calendar, after)
@@ -274,4 +301,4 @@ def give_up(
     outcome = _skipped(
         occurrence, f"gave up after {rule.failed_attempts} failed attempt(s): {error}"
     )
-    return _advance(rule, max(today, occurrence), calendar), outcome
+    return advance_past(rule, max(today, occurrence), calendar), outcome

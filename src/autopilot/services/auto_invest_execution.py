@@ -25,6 +25,7 @@ from autopilot.domain.auto_invest import (
     OutcomeStatus,
     Quote,
     RuleStatus,
+    advance_past,
     execute_auto_invest,
     give_up,
 )
@@ -329,7 +330,23 @@ class AutoInvestExecutor:
             record = uow.auto_invest.get(rule_id, lock=True)
             if record is None:
                 return []
-            self._plan_failure(record.rule, today, exc, writes, triggered_by, started)
+            rule = record.rule
+            done = uow.logs.last_occurrence(rule_id)
+            due = rule.next_execution_date
+            if done is not None and due is not None and done >= due:
+                # The occurrence already has its outcome (the rule's state was lost or
+                # restored): it must not run again, so the rule moves past it.
+                repaired = advance_past(rule, done, self._policy.calendar)
+                log.warning(
+                    "%s Auto-invest rule %s already executed %s; moved to %s",
+                    PREFIX,
+                    rule_id,
+                    done,
+                    repaired.next_execution_date,
+                )
+                uow.auto_invest.save_state([repaired], self._clock.now())
+                return []
+            self._plan_failure(rule, today, exc, writes, triggered_by, started)
             now = self._clock.now()
             uow.auto_invest.save_state(writes.rules, now)
             uow.logs.add_many(writes.logs, now)

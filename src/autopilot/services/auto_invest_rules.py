@@ -208,6 +208,12 @@ _DAY = timedelta(days=1)
 def _schedule(spec: RuleSpec) -> Schedule:
     if spec.end_date is not None and spec.end_date < spec.start_date:
         raise InvalidInput("endDate", "must not be before startDate")
+    # Name the field the client sent rather than the schedule as a whole.
+    day = spec.day_of_month
+    if day is not None and day != "last" and not _int_in(day, 1, 31):
+        raise InvalidInput("dayOfMonth", f"must be 1 to 31 or 'last', got {day!r}")
+    if spec.day_of_week is not None and not _int_in(spec.day_of_week, 0, 6):
+        raise InvalidInput("dayOfWeek", f"must be 0 (Monday) to 6, got {spec.day_of_week!r}")
     try:
         return Schedule(
             frequency=spec.frequency,
@@ -219,6 +225,10 @@ def _schedule(spec: RuleSpec) -> Schedule:
         )
     except ValueError as exc:
         raise InvalidInput("schedule", str(exc)) from exc
+
+
+def _int_in(value: object, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 def _check_amounts(spec: RuleSpec) -> None:
