@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -118,7 +119,10 @@ def run_once(
     from autopilot.engine.scheduler import Scheduler
 
     with _services(settings, day) as services:
-        report = Scheduler(services).run_pass()
+        scheduler = Scheduler(services)
+        # SIGTERM lets the batch in hand commit, then the pass ends.
+        signal.signal(signal.SIGTERM, lambda *_: scheduler.request_stop())
+        report = scheduler.run_pass()
     summary = report.result.as_dict() if report.result else {}
     payload = {"type": automation_type, "error": report.error, **summary}
     if as_json:
@@ -183,8 +187,10 @@ def demo() -> None:
         report = Scheduler(services).run_pass()
         counts = report.result.as_dict()["counts"] if report.result else {}
         if not counts.get("executed"):
-            typer.echo("today is not a trading day, so nothing is due: executing the demo rules "
-                       "manually (POST /api/automation/scheduler/execute does the same)")
+            typer.echo(
+                "today is not a trading day, so nothing is due: executing the demo rules "
+                "manually (POST /api/automation/scheduler/execute does the same)"
+            )
             counts = _execute_manually(services, loaded.rule_ids)
     typer.echo(
         f"pass: {counts}; see GET /api/accounts/{loaded.account_id} and "

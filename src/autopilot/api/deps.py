@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 
 from autopilot.bootstrap import Services
 from autopilot.engine.scheduler import Scheduler
@@ -22,5 +22,10 @@ def _scheduler(request: Request) -> Scheduler:
 
 ServicesDep = Annotated[Services, Depends(_services)]
 SchedulerDep = Annotated[Scheduler, Depends(_scheduler)]
+# Ids are INTEGER columns (32-bit on PostgreSQL): a larger number is no id, not a server error.
+MAX_ID = 2**31 - 1
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+ClientIdQuery = Annotated[int | None, Query(alias="clientId", ge=1, le=MAX_ID)]
+AccountIdQuery = Annotated[int | None, Query(alias="accountId", ge=1, le=MAX_ID)]
 PageDep = Annotated[int, Query(ge=1, le=1_000_000)]
 PageSizeDep = Annotated[int, Query(alias="pageSize", ge=1, le=500)]

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic.alias_generators import to_camel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from autopilot.domain.errors import AutopilotError, Conflict, InvalidInput, NotFound
@@ -39,7 +40,8 @@ def _field(loc: tuple[Any, ...]) -> str:
     ]
     text = ""
     for part in parts:
-        text += f"[{part}]" if part.isdigit() else (f".{part}" if text else part)
+        name = part if part.isdigit() else to_camel(part)  # path parameters: account_id
+        text += f"[{name}]" if part.isdigit() else (f".{name}" if text else name)
     return text or "body"
 
 

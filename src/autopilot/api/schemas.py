@@ -17,7 +17,16 @@ def _no_float_noise(value: object) -> object:
     return value
 
 
-Amount = Annotated[Decimal, BeforeValidator(_no_float_noise), Field(allow_inf_nan=False)]
+# Bounded so an absurd number is a 422 naming the field, not a database overflow (500): the
+# columns hold 20 digits (cash: 2 decimals, prices: 6), so amounts stay below a trillion.
+MAX_AMOUNT = Decimal(10) ** 12
+Amount = Annotated[
+    Decimal, BeforeValidator(_no_float_noise), Field(allow_inf_nan=False, lt=MAX_AMOUNT)
+]
+# Prices are stored with 6 decimals: more would be rounded silently (0.0000001 would become 0).
+PriceAmount = Annotated[Amount, Field(decimal_places=6)]
+# Ids are INTEGER columns (32-bit on PostgreSQL).
+Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday"]
 FrequencyName = Literal["daily", "weekly", "biweekly", "monthly", "quarterly", "annually"]
 DayOfMonth = Annotated[int, Field(ge=1, le=31)] | Literal["last"]
@@ -32,7 +41,7 @@ class Body(BaseModel):
 class ExecuteRequest(Body):
     type: Literal["auto-invest", "rebalancing", "triggers"]
     rule_id: str | None = None
-    client_id: int | None = None
+    client_id: Id | None = None
 
 
 class ClientCreate(Body):
@@ -41,7 +50,7 @@ class ClientCreate(Body):
 
 
 class AccountCreate(Body):
-    client_id: int
+    client_id: Id
     currency: str = "USD"
 
 
@@ -51,7 +60,7 @@ class DepositCreate(Body):
 
 class PriceIn(Body):
     symbol: str = Field(min_length=1, max_length=16)
-    price: Amount
+    price: PriceAmount
     as_of: datetime | None = None
 
 
@@ -65,13 +74,13 @@ class SecurityPut(Body):
 
 
 class OrderCreate(Body):
-    account_id: int
+    account_id: Id
     symbol: str = Field(min_length=1, max_length=16)
     side: Literal["buy", "sell"]
     type: Literal["market", "limit"] = "market"
     quantity: Amount | None = None
     notional: Amount | None = None
-    limit_price: Amount | None = None
+    limit_price: PriceAmount | None = None
 
 
 class AllocationIn(Body):
@@ -80,8 +89,8 @@ class AllocationIn(Body):
 
 
 class RuleCreate(Body):
-    client_id: int
-    account_id: int
+    client_id: Id
+    account_id: Id
     name: str = Field(min_length=1, max_length=200)
     amount: Amount
     allocations: list[AllocationIn] = Field(min_length=1, max_length=50)

@@ -82,6 +82,10 @@ class Scheduler:
             log.info("%s Scheduler stopped", PREFIX)
             return True
 
+    def request_stop(self) -> None:
+        """Ask a pass in progress to stop after the batch in hand (SIGTERM in `run-once`)."""
+        self._stop.set()
+
     def run_pass(self) -> PassReport:
         """One pass over the due work as of now (market time zone)."""
         services = self._services

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from autopilot.api import presenters
-from autopilot.api.deps import PageDep, PageSizeDep, ServicesDep
+from autopilot.api.deps import AccountIdQuery, ClientIdQuery, PageDep, PageSizeDep, ServicesDep
 from autopilot.api.envelope import ok
 from autopilot.api.schemas import AllocationIn, RuleCreate, RuleUpdate
 from autopilot.domain.auto_invest import Allocation
@@ -49,8 +49,8 @@ def create(body: RuleCreate, services: ServicesDep) -> JSONResponse:
 @router.get("")
 def search(
     services: ServicesDep,
-    client_id: Annotated[int | None, Query(alias="clientId")] = None,
-    account_id: Annotated[int | None, Query(alias="accountId")] = None,
+    client_id: ClientIdQuery = None,
+    account_id: AccountIdQuery = None,
     status: Annotated[RuleStatusName | None, Query()] = None,
     page: PageDep = 1,
     page_size: PageSizeDep = 50,

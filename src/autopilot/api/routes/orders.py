@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from autopilot.api import presenters
-from autopilot.api.deps import PageDep, PageSizeDep, ServicesDep
+from autopilot.api.deps import AccountIdQuery, ClientIdQuery, PageDep, PageSizeDep, ServicesDep
 from autopilot.api.envelope import ok
 from autopilot.api.schemas import OrderCreate
 from autopilot.domain.orders import OrderType, Side
@@ -35,8 +35,8 @@ def place(body: OrderCreate, services: ServicesDep) -> JSONResponse:
 @router.get("")
 def search(
     services: ServicesDep,
-    client_id: Annotated[int | None, Query(alias="clientId")] = None,
-    account_id: Annotated[int | None, Query(alias="accountId")] = None,
+    client_id: ClientIdQuery = None,
+    account_id: AccountIdQuery = None,
     status: Annotated[OrderStatusName | None, Query()] = None,
     symbol: Annotated[str | None, Query()] = None,
     automation_id: Annotated[str | None, Query(alias="automationId")] = None,

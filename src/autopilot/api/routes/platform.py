@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from autopilot.api import presenters
-from autopilot.api.deps import ServicesDep
+from autopilot.api.deps import IdPath, ServicesDep
 from autopilot.api.envelope import ok
 from autopilot.api.schemas import (
     AccountCreate,
@@ -26,7 +26,7 @@ def create_client(body: ClientCreate, services: ServicesDep) -> JSONResponse:
 
 
 @router.get("/clients/{client_id}")
-def get_client(client_id: int, services: ServicesDep) -> JSONResponse:
+def get_client(client_id: IdPath, services: ServicesDep) -> JSONResponse:
     return ok(presenters.client(services.platform.get_client(client_id)))
 
 
@@ -37,12 +37,12 @@ def open_account(body: AccountCreate, services: ServicesDep) -> JSONResponse:
 
 
 @router.get("/accounts/{account_id}")
-def get_account(account_id: int, services: ServicesDep) -> JSONResponse:
+def get_account(account_id: IdPath, services: ServicesDep) -> JSONResponse:
     return ok(presenters.account_view(services.platform.account(account_id)))
 
 
 @router.post("/accounts/{account_id}/deposits")
-def deposit(account_id: int, body: DepositCreate, services: ServicesDep) -> JSONResponse:
+def deposit(account_id: IdPath, body: DepositCreate, services: ServicesDep) -> JSONResponse:
     services.platform.deposit(account_id, body.amount)
     return ok(presenters.account_view(services.platform.account(account_id)), 201)
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from autopilot.api import presenters
-from autopilot.api.deps import PageDep, PageSizeDep, SchedulerDep, ServicesDep
+from autopilot.api.deps import ClientIdQuery, PageDep, PageSizeDep, SchedulerDep, ServicesDep
 from autopilot.api.envelope import NotImplementedYet, ok
 from autopilot.api.schemas import ExecuteRequest
 from autopilot.domain.errors import InvalidInput
@@ -68,7 +68,7 @@ def stop(scheduler: SchedulerDep) -> JSONResponse:
 @router.get("/execution-logs")
 def execution_logs(
     services: ServicesDep,
-    client_id: Annotated[int | None, Query(alias="clientId")] = None,
+    client_id: ClientIdQuery = None,
     automation_type: Annotated[AutomationType | None, Query(alias="automationType")] = None,
     automation_id: Annotated[str | None, Query(alias="automationId")] = None,
     status: Annotated[LogStatus | None, Query()] = None,

@@ -1,0 +1,348 @@
+"""Validation, rule lifecycle and orders, over real HTTP to one shared running server."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import RunningServer
+from tests.e2e.support import (
+    Funded,
+    data,
+    failure,
+    funded_account,
+    position_quantities,
+    post_prices,
+    rule_body,
+)
+
+pytestmark = pytest.mark.e2e
+
+RULES = "/api/automation/auto-invest-rules"
+EXECUTE = "/api/automation/scheduler/execute"
+PRICES = {"VTI": "250.00", "BND": "72.50"}
+
+
+@pytest.fixture
+def who(api: httpx.Client) -> Funded:
+    return funded_account(api, "10000.00", PRICES)
+
+
+def rule_count(api: httpx.Client, who: Funded) -> int:
+    total: int = data(api.get(RULES, params={"clientId": who.client_id}))["total"]
+    return total
+
+
+# --- validation: 4xx, the envelope names the field, nothing is written ------------------------
+
+
+def allocations(*pairs: tuple[str, str]) -> list[dict[str, str]]:
+    return [{"symbol": s, "weight": w} for s, w in pairs]
+
+
+INVALID_RULES: list[Any] = [
+    pytest.param({"amount": "-5"}, "amount", id="negative-amount"),
+    pytest.param({"amount": "0"}, "amount", id="zero-amount"),
+    pytest.param(
+        {"allocations": allocations(("VTI", "50"), ("BND", "40"))}, "allocations", id="sum-90"
+    ),
+    pytest.param(
+        {"allocations": allocations(("VTI", "60"), ("ZZZZ", "40"))}, "ZZZZ", id="unknown-symbol"
+    ),
+    pytest.param({"accountId": 987654}, "accountId", id="unknown-account"),
+    pytest.param({"dayOfMonth": 0}, "dayOfMonth", id="day-of-month-0"),
+    pytest.param({"dayOfMonth": 32}, "dayOfMonth", id="day-of-month-32"),
+    pytest.param({"endDate": "2026-11-30"}, "endDate", id="end-before-start"),
+    pytest.param({"frequency": "hourly"}, "frequency", id="unknown-frequency"),
+    pytest.param({"startDate": "2026-02-30"}, "startDate", id="impossible-date"),
+    pytest.param({"amount": "NaN"}, "amount", id="nan-amount"),
+    pytest.param({"maxTotalAmount": "-1"}, "maxTotalAmount", id="negative-cap"),
+    pytest.param({"colour": "red"}, "colour", id="unknown-field"),
+]
+
+
+@pytest.mark.parametrize(("changes", "named"), INVALID_RULES)
+def test_invalid_rule_is_refused_naming_the_field_and_nothing_is_written(
+    api: httpx.Client, who: Funded, changes: dict[str, Any], named: str
+) -> None:
+    before = rule_count(api, who)
+    response = api.post(RULES, json=rule_body(who, **changes))
+    assert 400 <= response.status_code < 500, response.text
+    error = failure(response, response.status_code)
+    assert named in error["message"], error
+    assert rule_count(api, who) == before
+
+
+def test_invalid_execute_requests_are_refused(api: httpx.Client, who: Funded) -> None:
+    error = failure(api.post(EXECUTE, json={"type": "bogus"}), 422)
+    assert "type" in error["message"]
+
+    error = failure(api.post(EXECUTE, json={"type": "auto-invest", "ruleId": "AUTO-NOPE-1"}), 404)
+    assert "AUTO-NOPE-1" in error["message"]
+    logs = data(api.get("/api/automation/execution-logs", params={"automationId": "AUTO-NOPE-1"}))
+    assert logs["total"] == 0
+
+
+def test_malformed_json_is_400_in_the_envelope(api: httpx.Client, who: Funded) -> None:
+    before = rule_count(api, who)
+    response = api.post(
+        RULES, content=b'{"clientId": 1, "name": ', headers={"content-type": "application/json"}
+    )
+    error = failure(response, 400)
+    assert "JSON" in error["message"]
+    assert rule_count(api, who) == before
+
+
+def test_unknown_path_is_404_in_the_envelope(api: httpx.Client) -> None:
+    failure(api.get("/api/no-such-thing"), 404)
+    failure(api.get(f"{RULES}/AUTO-00000000-00000"), 404)
+    failure(api.get("/api/orders/ORD-00000000-00000"), 404)
+    failure(api.get("/api/accounts/987654"), 404)
+
+
+@pytest.mark.parametrize("amount", ["-1", "0", "0.001", "abc"])
+def test_bad_deposit_is_refused_and_cash_is_unchanged(
+    api: httpx.Client, who: Funded, amount: str
+) -> None:
+    response = api.post(f"/api/accounts/{who.account_id}/deposits", json={"amount": amount})
+    assert 400 <= response.status_code < 500, response.text
+    assert "amount" in failure(response, response.status_code)["message"]
+    assert data(api.get(f"/api/accounts/{who.account_id}"))["cash"] == "10000.00"
+
+
+def test_bad_prices_are_refused(api: httpx.Client) -> None:
+    for body in (
+        {"prices": []},
+        {"prices": [{"symbol": "VTI", "price": "-1"}]},
+        {"prices": [{"symbol": "VTI", "price": "0"}]},
+        {"prices": [{"symbol": "VTI"}]},
+    ):
+        response = api.post("/api/market/prices", json=body)
+        assert 400 <= response.status_code < 500, (body, response.text)
+        assert "price" in failure(response, response.status_code)["message"]
+
+
+@pytest.mark.parametrize(
+    ("order", "named"),
+    [
+        pytest.param({"type": "limit", "quantity": "1"}, "limitPrice", id="limit-without-price"),
+        pytest.param({"quantity": "1", "notional": "100.00"}, "quantity", id="both-sizes"),
+        pytest.param({}, "quantity", id="no-size"),
+        pytest.param({"quantity": "-1"}, "quantity", id="negative-quantity"),
+        pytest.param({"symbol": "ZZZZ", "notional": "100.00"}, "ZZZZ", id="unknown-symbol"),
+        pytest.param({"side": "short", "notional": "100.00"}, "side", id="bad-side"),
+    ],
+)
+def test_invalid_order_is_refused_and_nothing_is_written(
+    api: httpx.Client, who: Funded, order: dict[str, Any], named: str
+) -> None:
+    body = {"accountId": who.account_id, "symbol": "VTI", "side": "buy", **order}
+    response = api.post("/api/orders", json=body)
+    assert 400 <= response.status_code < 500, response.text
+    assert named in failure(response, response.status_code)["message"]
+    assert data(api.get("/api/orders", params={"accountId": who.account_id}))["total"] == 0
+    assert data(api.get(f"/api/accounts/{who.account_id}"))["cash"] == "10000.00"
+
+
+def test_order_for_unknown_account_is_refused(api: httpx.Client) -> None:
+    body = {"accountId": 987654, "symbol": "VTI", "side": "buy", "notional": "10.00"}
+    response = api.post("/api/orders", json=body)
+    assert 400 <= response.status_code < 500, response.text
+    assert "accountId" in failure(response, response.status_code)["message"]
+
+
+# --- rule lifecycle ------------------------------------------------------------------------------
+
+
+def test_rule_lifecycle_pause_resume_update_cancel(api: httpx.Client, who: Funded) -> None:
+    rule = data(api.post(RULES, json=rule_body(who)), 201)
+    url = f"{RULES}/{rule['id']}"
+
+    assert data(api.post(f"{url}/pause"))["status"] == "Paused"
+    error = failure(api.post(EXECUTE, json={"type": "auto-invest", "ruleId": rule["id"]}), 409)
+    assert rule["id"] in error["message"] or "Paused" in error["message"]
+    assert data(api.get(f"/api/accounts/{who.account_id}"))["cash"] == "10000.00"
+    failure(api.post(f"{url}/pause"), 409)
+
+    resumed = data(api.post(f"{url}/resume"))
+    assert resumed["status"] == "Active"
+    assert resumed["nextExecutionDate"]
+
+    updated = data(api.patch(url, json={"amount": "750.00"}))
+    assert updated["amount"] == "750.00"
+    assert updated["name"] == "Monthly"  # untouched fields keep their values
+    assert updated["maxTotalAmount"] == "6000.00"
+    assert data(api.get(url))["amount"] == "750.00"
+
+    cancelled = data(api.post(f"{url}/cancel"))
+    assert cancelled["status"] == "Cancelled"
+    assert cancelled["nextExecutionDate"] is None
+    failure(api.post(f"{url}/cancel"), 409)
+    failure(api.post(f"{url}/resume"), 409)
+    failure(api.patch(url, json={"amount": "10.00"}), 409)
+    failure(api.post(EXECUTE, json={"type": "auto-invest", "ruleId": rule["id"]}), 409)
+
+    listed = data(api.get(RULES, params={"clientId": who.client_id, "status": "Cancelled"}))
+    assert [r["id"] for r in listed["items"]] == [rule["id"]]
+
+
+def test_update_with_invalid_values_changes_nothing(api: httpx.Client, who: Funded) -> None:
+    rule = data(api.post(RULES, json=rule_body(who)), 201)
+    url = f"{RULES}/{rule['id']}"
+    for body, named in (
+        ({"amount": "-5"}, "amount"),
+        ({"allocations": allocations(("VTI", "90"))}, "allocations"),
+        ({"dayOfMonth": 32}, "dayOfMonth"),
+        ({"endDate": "2026-01-01"}, "endDate"),
+    ):
+        response = api.patch(url, json=body)
+        assert 400 <= response.status_code < 500, (body, response.text)
+        assert named in failure(response, response.status_code)["message"]
+    after = data(api.get(url))
+    for key in ("amount", "allocations", "dayOfMonth", "endDate", "nextExecutionDate"):
+        assert after[key] == rule[key]
+
+
+# --- orders --------------------------------------------------------------------------------------
+
+
+def test_market_buy_by_notional_fills(api: httpx.Client) -> None:
+    who = funded_account(api, "1000.00", {"VTI": "250.00"})
+    order = data(
+        api.post(
+            "/api/orders",
+            json={"accountId": who.account_id, "symbol": "vti", "side": "buy", "notional": 100},
+        ),
+        201,
+    )
+    assert order["id"].startswith("ORD-")
+    assert order["symbol"] == "VTI"
+    assert order["status"] == "Filled"
+    assert order["notional"] == "100.00"
+    assert Decimal(order["filledPrice"]) == Decimal("250.00")
+    account = data(api.get(f"/api/accounts/{who.account_id}"))
+    assert account["cash"] == "900.00"
+    assert position_quantities(account) == {"VTI": "0.400000"}
+
+    error = failure(api.post(f"/api/orders/{order['id']}/cancel"), 409)
+    assert "Filled" in error["message"]
+
+
+def test_limit_buy_rests_until_the_price_reaches_it(api: httpx.Client) -> None:
+    who = funded_account(api, "1000.00", {"BND": "72.50"})
+    body = {
+        "accountId": who.account_id,
+        "symbol": "BND",
+        "side": "buy",
+        "type": "limit",
+        "quantity": "2",
+        "limitPrice": "70.00",
+    }
+    order = data(api.post("/api/orders", json=body), 201)
+    assert order["status"] == "Submitted"
+    assert order["reservedAmount"] == "140.00"
+    assert data(api.get(f"/api/accounts/{who.account_id}"))["cash"] == "860.00"
+
+    post_prices(api, {"BND": "71.00"})  # still above the limit
+    assert data(api.get(f"/api/orders/{order['id']}"))["status"] == "Submitted"
+
+    post_prices(api, {"BND": "70.00"})
+    filled = data(api.get(f"/api/orders/{order['id']}"))
+    assert filled["status"] == "Filled"
+    assert filled["filledQuantity"] == "2.000000"
+    account = data(api.get(f"/api/accounts/{who.account_id}"))
+    assert position_quantities(account) == {"BND": "2.000000"}
+    assert account["cash"] == "860.00"
+    failure(api.post(f"/api/orders/{order['id']}/cancel"), 409)
+
+
+def test_cancel_a_resting_limit_order_releases_the_cash(api: httpx.Client) -> None:
+    who = funded_account(api, "1000.00", {"BND": "72.50"})
+    body = {
+        "accountId": who.account_id,
+        "symbol": "BND",
+        "side": "buy",
+        "type": "limit",
+        "quantity": "1",
+        "limitPrice": "60.00",
+    }
+    order = data(api.post("/api/orders", json=body), 201)
+    assert data(api.get(f"/api/accounts/{who.account_id}"))["cash"] == "940.00"
+    assert data(api.post(f"/api/orders/{order['id']}/cancel"))["status"] == "Cancelled"
+    assert data(api.get(f"/api/accounts/{who.account_id}"))["cash"] == "1000.00"
+    failure(api.post(f"/api/orders/{order['id']}/cancel"), 409)
+
+
+def test_buy_beyond_the_cash_is_refused(api: httpx.Client) -> None:
+    who = funded_account(api, "100.00", {"VTI": "250.00"})
+    body = {"accountId": who.account_id, "symbol": "VTI", "side": "buy", "notional": "100.01"}
+    error = failure(api.post("/api/orders", json=body), 409)
+    assert "cash" in error["message"]
+    assert data(api.get(f"/api/accounts/{who.account_id}"))["cash"] == "100.00"
+
+
+# --- numbers the database cannot hold are refused, never a 500 ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "named"),
+    [
+        pytest.param("post", "/api/accounts", {"clientId": 2**70}, "clientId", id="client-2^70"),
+        pytest.param("post", "/api/accounts", {"clientId": 2**31}, "clientId", id="client-2^31"),
+        pytest.param("get", "/api/accounts/99999999999999999999", None, "accountId", id="path-id"),
+        pytest.param("get", f"{RULES}?clientId=99999999999999999999", None, "clientId", id="query"),
+        pytest.param(
+            "post",
+            "/api/market/prices",
+            {"prices": [{"symbol": "BIG", "price": "1e30"}]},
+            "price",
+            id="price-1e30",
+        ),
+        pytest.param(
+            "post",
+            "/api/market/prices",
+            {"prices": [{"symbol": "TINY", "price": "0.0000001"}]},
+            "price",
+            id="price-7-decimals",
+        ),
+    ],
+)
+def test_numbers_out_of_range_are_refused_naming_the_field(
+    api: httpx.Client, method: str, path: str, body: Any, named: str
+) -> None:
+    response = api.request(method.upper(), path, json=body)
+    assert 400 <= response.status_code < 500, response.text
+    assert named in failure(response, response.status_code)["message"]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param({"amount": "1e30"}, id="amount-1e30"),
+        pytest.param({"clientId": 2**70}, id="client-2^70"),
+        pytest.param({"accountId": 2**63}, id="account-2^63"),
+    ],
+)
+def test_rule_with_numbers_out_of_range_is_refused(
+    api: httpx.Client, who: Funded, changes: dict[str, Any]
+) -> None:
+    before = rule_count(api, who)
+    response = api.post(RULES, json=rule_body(who, **changes))
+    assert 400 <= response.status_code < 500, response.text
+    (named,) = changes
+    assert named in failure(response, response.status_code)["message"]
+    assert rule_count(api, who) == before
+
+
+def test_deposit_too_large_to_hold_is_refused(api: httpx.Client, who: Funded) -> None:
+    response = api.post(f"/api/accounts/{who.account_id}/deposits", json={"amount": "1e20"})
+    assert 400 <= response.status_code < 500, response.text
+    assert data(api.get(f"/api/accounts/{who.account_id}"))["cash"] == "10000.00"
+
+
+def test_no_request_in_this_module_made_the_server_fail(shared_server: RunningServer) -> None:
+    assert "unexpected error" not in shared_server.stderr
+    assert "Traceback" not in shared_server.stderr

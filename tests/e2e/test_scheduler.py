@@ -1,0 +1,236 @@
+"""The in-process scheduler of a running server executes due rules by itself.
+
+Rules created over HTTP start on or after today, and today (America/New_York) may not be a trading
+day, so the database is prepared before the server starts: migrated by `python -m autopilot db
+upgrade`, then filled through the services with a clock set to a past trading day, which leaves a
+daily rule whose next execution date is in the past.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from autopilot.bootstrap import build
+from autopilot.config import load_settings
+from autopilot.domain.auto_invest import Allocation
+from autopilot.domain.schedule import Frequency
+from autopilot.market.calendar import market_calendar
+from autopilot.services.auto_invest_rules import RuleSpec
+from autopilot.services.platform import PriceTick
+from autopilot.services.ports import FixedClock
+from autopilot.storage.migrate import upgrade
+from tests.e2e.conftest import StartServer, child_env, run_cli
+from tests.e2e.support import data, wait_for
+
+pytestmark = pytest.mark.e2e
+
+ZONE = ZoneInfo("America/New_York")
+CALENDAR = market_calendar("XNYS")
+DEADLINE_S = 20.0
+
+
+@dataclass(frozen=True)
+class Prepared:
+    database_url: str
+    workdir: Path
+    client_id: int
+    account_id: int
+    rule_id: str
+    start: date
+    occurrences: list[date]  # trading days from start through today: all are due
+
+
+def prepare_due_rule(workdir: Path, *, migrate_with_cli: bool = False) -> Prepared:
+    """A migrated SQLite database holding a daily rule that started about a week ago."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{workdir}/autopilot.db"
+    if migrate_with_cli:
+        migrated = run_cli(["db", "upgrade"], cwd=workdir, env=child_env(DATABASE_URL=url))
+        assert migrated.returncode == 0, migrated.stderr
+        assert "database is up to date" in migrated.stdout
+    else:
+        upgrade(url)
+
+    today = datetime.now(ZONE).date()
+    start = CALENDAR.previous_trading_day(today - timedelta(days=7))
+    clock = FixedClock(datetime.combine(start, time(10, 0), tzinfo=ZONE))
+    services = build(load_settings(database_url=url), clock=clock)
+    try:
+        client = services.platform.create_client("Grace Hopper", None)
+        account = services.platform.open_account(client.id, "USD")
+        services.platform.deposit(account.id, Decimal("10000.00"))
+        services.platform.record_prices(
+            [
+                PriceTick(symbol="VTI", price=Decimal("250.00"), as_of=None),
+                PriceTick(symbol="BND", price=Decimal("72.50"), as_of=None),
+            ]
+        )
+        record = services.rules.create(
+            RuleSpec(
+                client_id=client.id,
+                account_id=account.id,
+                name="Daily",
+                amount=Decimal("100.00"),
+                allocations=(
+                    Allocation(symbol="VTI", weight=Decimal("60")),
+                    Allocation(symbol="BND", weight=Decimal("40")),
+                ),
+                frequency=Frequency.DAILY,
+                start_date=start,
+            )
+        )
+    finally:
+        services.close()
+    assert record.rule.next_execution_date == start
+    days = [start + timedelta(days=n) for n in range((today - start).days + 1)]
+    return Prepared(
+        database_url=url,
+        workdir=workdir,
+        client_id=client.id,
+        account_id=account.id,
+        rule_id=record.rule.id,
+        start=start,
+        occurrences=[d for d in days if CALENDAR.is_trading_day(d)],
+    )
+
+
+def logs_of(api: Any, rule_id: str) -> list[dict[str, Any]]:
+    page = data(
+        api.get("/api/automation/execution-logs", params={"automationId": rule_id, "pageSize": 500})
+    )
+    items: list[dict[str, Any]] = page["items"]
+    return items
+
+
+def test_in_process_scheduler_executes_a_due_rule_by_itself(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    prepared = prepare_due_rule(tmp_path / "db", migrate_with_cli=True)
+    server = start_server(
+        workdir=prepared.workdir,
+        DATABASE_URL=prepared.database_url,
+        AUTOMATION_CHECK_INTERVAL="200",
+    )
+    api = server.client
+
+    rows = wait_for(
+        lambda: [r for r in logs_of(api, prepared.rule_id) if r["status"] == "Success"],
+        deadline_s=DEADLINE_S,
+        what="the scheduler's Success row",
+    )
+    (row,) = rows  # coalesce (the default): the latest missed occurrence, once
+    assert row["triggeredBy"] == "scheduler"
+    assert row["executionDate"] == prepared.occurrences[-1].isoformat()
+    assert len(row["orderIds"]) == 2
+    skipped = sorted(
+        r["executionDate"] for r in logs_of(api, prepared.rule_id) if r["status"] == "Skipped"
+    )
+    assert skipped == [d.isoformat() for d in prepared.occurrences[:-1]]
+    for order_id in row["orderIds"]:
+        assert data(api.get(f"/api/orders/{order_id}"))["status"] == "Filled"
+
+    account = data(api.get(f"/api/accounts/{prepared.account_id}"))
+    assert account["cash"] == "9900.00"
+
+    rule = data(api.get(f"/api/automation/auto-invest-rules/{prepared.rule_id}"))
+    assert rule["executionCount"] == 1
+    assert date.fromisoformat(rule["nextExecutionDate"]) > prepared.occurrences[-1]
+
+    status = data(api.get("/api/automation/scheduler/status"))
+    assert status["isRunning"] is True
+    assert status["checkInterval"] == "200"
+    assert status["lastRunAt"]
+
+    # Later passes find nothing more to do: the occurrence executed exactly once.
+    first_run = status["lastRunAt"]
+    wait_for(
+        lambda: data(api.get("/api/automation/scheduler/status"))["lastRunAt"] != first_run,
+        deadline_s=DEADLINE_S,
+        what="another scheduler pass",
+    )
+    assert [r for r in logs_of(api, prepared.rule_id) if r["status"] == "Success"] == rows
+
+    stopped = data(api.post("/api/automation/scheduler/stop"))
+    assert stopped["isRunning"] is False
+    assert data(api.get("/api/automation/scheduler/status"))["isRunning"] is False
+    started = data(api.post("/api/automation/scheduler/start"))
+    assert started["isRunning"] is True
+    assert data(api.get("/api/automation/scheduler/status"))["isRunning"] is True
+
+    # The operator's guide lines (DESIGN §7).
+    log = server.stderr
+    assert "[Automation Scheduler] Starting scheduler (check interval: 200ms)" in log
+    assert "[Automation Scheduler] Running scheduled checks..." in log
+    assert f"[Automation Scheduler] Executing auto-invest rule: {prepared.rule_id}" in log
+    assert (
+        f"[Automation Scheduler] Auto-invest rule {prepared.rule_id} executed successfully" in log
+    )
+    assert "[Automation Scheduler] Scheduled checks completed" in log
+
+
+@pytest.mark.parametrize("catch_up", ["all", "skip"])
+def test_catch_up_setting_decides_which_missed_occurrences_run(
+    start_server: StartServer, tmp_path: Path, catch_up: str
+) -> None:
+    prepared = prepare_due_rule(tmp_path / "db")
+    server = start_server(
+        workdir=prepared.workdir,
+        DATABASE_URL=prepared.database_url,
+        AUTOMATION_CHECK_INTERVAL="200",
+        AUTOMATION_CATCH_UP=catch_up,
+    )
+    api = server.client
+    expected = [d.isoformat() for d in prepared.occurrences]
+
+    def settled() -> list[dict[str, Any]] | None:
+        rows = logs_of(api, prepared.rule_id)
+        return rows if len(rows) >= len(expected) else None
+
+    rows = wait_for(settled, deadline_s=DEADLINE_S, what=f"{len(expected)} log rows")
+    by_status: dict[str, list[str]] = {}
+    for row in rows:
+        by_status.setdefault(row["status"], []).append(row["executionDate"])
+    if catch_up == "all":
+        assert sorted(by_status.get("Success", [])) == expected, rows
+        executions = len(expected)
+    else:
+        assert "Success" not in by_status, rows
+        assert sorted(by_status.get("Skipped", [])) == expected, rows
+        executions = 0
+    rule = data(api.get(f"/api/automation/auto-invest-rules/{prepared.rule_id}"))
+    assert rule["executionCount"] == executions
+    assert date.fromisoformat(rule["nextExecutionDate"]) > datetime.now(ZONE).date()
+    account = data(api.get(f"/api/accounts/{prepared.account_id}"))
+    assert Decimal(account["cash"]) == Decimal("10000.00") - 100 * executions
+
+
+def test_disabled_scheduler_does_not_run_but_can_be_started(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    prepared = prepare_due_rule(tmp_path / "db")
+    server = start_server(
+        workdir=prepared.workdir,
+        DATABASE_URL=prepared.database_url,
+        AUTOMATION_CHECK_INTERVAL="200",
+        AUTOMATION_SCHEDULER_ENABLED="FALSE",
+    )
+    api = server.client
+    status = data(api.get("/api/automation/scheduler/status"))
+    assert status["isRunning"] is False
+    assert status["enabled"] is False
+    assert status["lastRunAt"] is None
+    assert logs_of(api, prepared.rule_id) == []
+
+    assert data(api.post("/api/automation/scheduler/start"))["isRunning"] is True
+    wait_for(
+        lambda: [r for r in logs_of(api, prepared.rule_id) if r["status"] == "Success"],
+        deadline_s=DEADLINE_S,
+        what="the Success row after a manual start",
+    )
