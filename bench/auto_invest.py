@@ -43,7 +43,7 @@ from autopilot.domain.auto_invest import (  # noqa: E402
     AutoInvestRule,
     execute_auto_invest,
 )
-from autopilot.domain.orders import OrderStatus, OrderType, Side  # noqa: E402
+from autopilot.domain.orders import Order, OrderStatus, OrderType, Side  # noqa: E402
 from autopilot.domain.schedule import Frequency, Schedule  # noqa: E402
 from autopilot.services.ids import new_id  # noqa: E402
 from autopilot.storage.auto_invest_repo import rule_from_row, rule_to_row  # noqa: E402
@@ -181,12 +181,12 @@ def run_naive(services: Services, rule_ids: Sequence[str]) -> None:
     """One transaction per rule and one statement per row; fills through the broker per rule."""
     for rule_id in rule_ids:
         with services.uow() as uow:
-            order_ids = _naive_one(services, uow.connection, rule_id)
-        if order_ids:
-            services.broker.submit(order_ids)
+            written = _naive_one(services, uow.connection, rule_id)
+        if written:
+            services.broker.submit(written)
 
 
-def _naive_one(services: Services, c: Connection, rule_id: str) -> list[str]:
+def _naive_one(services: Services, c: Connection, rule_id: str) -> list[Order]:
     t = auto_invest_rules
     settings = services.settings
     rule = rule_from_row(c.execute(select(t).where(t.c.id == rule_id).with_for_update()).one())
@@ -204,10 +204,11 @@ def _naive_one(services: Services, c: Connection, rule_id: str) -> list[str]:
         catch_up=settings.automation_catch_up,
     )
     at = services.clock.now()
-    order_ids: list[str] = []
+    written: list[Order] = []
     for outcome in execution.outcomes:
-        ids = [_naive_order(c, rule, buy.symbol, buy.notional, at) for buy in outcome.buys]
-        order_ids.extend(ids)
+        placed = [_naive_order(c, rule, buy.symbol, buy.notional, at) for buy in outcome.buys]
+        written.extend(placed)
+        ids = [o.id for o in placed]
         c.execute(insert(automation_execution_logs).values(_naive_log(rule, outcome, ids, at)))
     c.execute(
         update(accounts)
@@ -227,16 +228,27 @@ def _naive_one(services: Services, c: Connection, rule_id: str) -> list[str]:
             updated_at=at,
         )
     )
-    return order_ids
+    return written
 
 
 def _naive_order(
     c: Connection, rule: AutoInvestRule, symbol: str, notional: Decimal, at: datetime
-) -> str:
-    order_id = new_id("ORD", TODAY)
+) -> Order:
+    order = Order(
+        id=new_id("ORD", TODAY),
+        account_id=rule.account_id,
+        symbol=symbol,
+        side=Side.BUY,
+        order_type=OrderType.MARKET,
+        quantity=None,
+        notional=notional,
+        limit_price=None,
+        reserved_amount=notional,
+        status=OrderStatus.PENDING,
+    )
     c.execute(
         insert(orders).values(
-            id=order_id,
+            id=order.id,
             account_id=rule.account_id,
             client_id=rule.client_id,
             symbol=symbol,
@@ -251,7 +263,7 @@ def _naive_order(
             updated_at=at,
         )
     )
-    return order_id
+    return order
 
 
 def _naive_log(rule: AutoInvestRule, outcome: Any, ids: list[str], at: datetime) -> dict[str, Any]:

@@ -552,7 +552,11 @@ def test_kill_9_mid_pass_leaves_no_half_written_rule_and_a_rerun_completes(
 
         payload = finish(workers(pg_url, batch_size=200))
         assert payload["counts"]["executed"] == len(untouched), payload["counts"]
-        assert {r["ruleId"] for r in payload["executed"]} == untouched
+        # The summary details the first 1000 outcomes; the counts cover them all.
+        reported = {r["ruleId"] for r in payload["executed"]}
+        assert reported <= untouched
+        assert len(reported) == min(len(untouched), 1000)
+        assert payload["truncated"] is (len(untouched) > 1000)
         final = read_state(engine)
         check_all_executed_once(final, seeded)
         assert all(final.orders[o].status == "Filled" for o in pending)

@@ -156,9 +156,10 @@ def test_submitting_the_same_order_twice_fills_it_once(
         uow.orders.add_many([NewOrder(order=order, client_id=investor.client_id)], clock.now())
         uow.accounts.set_cash({investor.account_id: OPENING_CASH - Decimal("250.00")}, clock.now())
 
-    services.broker.submit([order.id])
-    services.broker.submit([order.id])
-    services.broker.submit([order.id, order.id])
+    written = services.orders.get(order.id).order
+    services.broker.submit([written])
+    services.broker.submit([written])
+    services.broker.submit([written, written])
 
     record = services.orders.get(order.id)
     assert record.order.status is OrderStatus.FILLED

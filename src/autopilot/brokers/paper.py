@@ -1,7 +1,8 @@
 """The paper broker: fills orders against the latest stored prices, in the same database.
 
-`submit` is idempotent by order id: only orders still `Pending` are looked at, under a row lock,
-so submitting twice (a retry, a crash between writing and submitting) fills once.
+`submit` is idempotent by order id: an order is acted on only while the database, under a row
+lock, still has it `Pending`, so submitting twice (a retry, a crash between writing and
+submitting) fills once.
 """
 
 from __future__ import annotations
@@ -69,17 +70,19 @@ class PaperBroker:
         self._uow = uow
         self._clock = clock
 
-    def submit(self, order_ids: Sequence[str]) -> None:
+    def submit(self, orders: Sequence[Order]) -> None:
         with self._uow() as uow:
-            orders = [o for o in uow.orders.lock_open(order_ids) if o.status is OrderStatus.PENDING]
-            self._process(uow, orders)
+            self._process(uow, orders, OrderStatus.PENDING)
 
     def on_prices(self, symbols: Sequence[str]) -> None:
         with self._uow() as uow:
-            resting = uow.orders.open_ids(status=OrderStatus.SUBMITTED, symbols=symbols)
-            self._process(uow, uow.orders.lock_open(resting))
+            resting = uow.orders.open_orders(status=OrderStatus.SUBMITTED, symbols=symbols)
+            self._process(uow, resting, OrderStatus.SUBMITTED)
 
-    def _process(self, uow: UnitOfWork, orders: Sequence[Order]) -> None:
+    def _process(self, uow: UnitOfWork, given: Sequence[Order], expected: OrderStatus) -> None:
+        unique = {o.id: o for o in given}
+        current = uow.orders.claim_open(unique)
+        orders = [o for i, o in unique.items() if current.get(i) is expected]
         if not orders:
             return
         book = _Book(

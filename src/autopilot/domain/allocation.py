@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 from autopilot.domain.money import CENT
 
@@ -21,7 +22,12 @@ def split_amount(amount: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
     Raises ``ValueError`` when ``amount`` is negative or not a whole number of cents, when
     ``weights`` is empty, has a negative weight, or sums to zero.
     """
-    cents = _whole_cents(amount)
+    return [Decimal(leg).scaleb(-2) for leg in _split_cents(_whole_cents(amount), tuple(weights))]
+
+
+@lru_cache(maxsize=4096)
+def _split_cents(cents: int, weights: tuple[Decimal, ...]) -> tuple[int, ...]:
+    # Cached: a scheduler pass splits the same few (amount, weights) pairs over and over.
     total = _total_weight(weights)
     shares = [Fraction(cents) * Fraction(weight) / total for weight in weights]
     legs = [share.numerator // share.denominator for share in shares]
@@ -29,7 +35,7 @@ def split_amount(amount: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
     by_remainder = sorted(range(len(legs)), key=lambda i: (legs[i] - shares[i], i))
     for index in by_remainder[:leftover]:
         legs[index] += 1
-    return [Decimal(leg).scaleb(-2) for leg in legs]
+    return tuple(legs)
 
 
 def _whole_cents(amount: Decimal) -> int:

@@ -21,6 +21,7 @@ from autopilot.services.ports import market_today
 
 log = logging.getLogger("autopilot.scheduler")
 MAX_BACKOFF_S = 60.0
+RESUBMIT_CHUNK = 5_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,11 +115,19 @@ class Scheduler:
         return report
 
     def _resubmit_pending(self) -> None:
-        with self._services.uow() as uow:
-            pending = uow.orders.open_ids(status=OrderStatus.PENDING)
-        if pending:
+        """Orders written but never submitted (a crash between the two) go to the broker now.
+
+        The broker moves every order it is given out of Pending, so the loop ends.
+        """
+        while True:
+            with self._services.uow() as uow:
+                pending = uow.orders.open_orders(status=OrderStatus.PENDING, limit=RESUBMIT_CHUNK)
+            if not pending:
+                return
             log.info("%s Resubmitting %d pending order(s)", PREFIX, len(pending))
             self._services.broker.submit(pending)
+            if len(pending) < RESUBMIT_CHUNK:
+                return
 
     def _loop(self) -> None:
         failures = 0

@@ -3,7 +3,7 @@
 Each batch is one transaction: the due rules are claimed (row locks, SKIP LOCKED on PostgreSQL),
 their accounts locked, and then the orders, the accounts' cash, the rules' new state and the log
 rows are written together. The log's unique key on (rule, occurrence) makes a second execution
-of an occurrence impossible. Orders are submitted to the broker after the commit, by id.
+of an occurrence impossible. Orders are submitted to the broker after the commit.
 """
 
 from __future__ import annotations
@@ -70,22 +70,45 @@ class RuleResult:
 
 @dataclass(slots=True)
 class PassResult:
+    """Counts of a pass, and the details of its first `detail_limit` outcomes.
+
+    A pass over a million rules keeps its memory to one batch: beyond the limit only the
+    counts grow (every outcome is in the execution log anyway).
+    """
+
+    detail_limit: int = 1000
     results: list[RuleResult] = field(default_factory=list)
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"executed": 0, "skipped": 0, "failed": 0}
+    )
+
+    def add(self, results: Sequence[RuleResult]) -> None:
+        room = self.detail_limit - len(self.results)
+        if room > 0:
+            self.results.extend(results[:room])
+        for r in results:
+            self.counts[_COUNT_KEYS[r.status]] += 1
 
     def of(self, status: str) -> list[RuleResult]:
         return [r for r in self.results if r.status == status]
 
     def as_dict(self) -> dict[str, Any]:
+        shown = len(self.results)
         return {
             "executed": [r.as_dict() for r in self.of("Success")],
             "skipped": [r.as_dict() for r in self.of("Skipped")],
             "failed": [r.as_dict() for r in self.of("Failed")],
-            "counts": {
-                "executed": len(self.of("Success")),
-                "skipped": len(self.of("Skipped")),
-                "failed": len(self.of("Failed")),
-            },
+            "counts": dict(self.counts),
+            "truncated": shown < sum(self.counts.values()),
         }
+
+
+_COUNT_KEYS = {
+    OutcomeStatus.SUCCESS.value: "executed",
+    OutcomeStatus.SKIPPED.value: "skipped",
+    OutcomeStatus.FAILED.value: "failed",
+    OutcomeStatus.PENDING_APPROVAL.value: "skipped",
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,9 +165,11 @@ class AutoInvestExecutor:
                 return into
 
             try:
-                outcome.results.extend(self._execute(claim, today, triggered_by, force=False))
-            except (IntegrityError, DBAPIError) as exc:
-                if not claimed:
+                outcome.add(self._execute(claim, today, triggered_by, force=False))
+            except DBAPIError as exc:
+                # A lost connection fails the pass (the loop retries it); an error the
+                # database raised for some row is narrowed down to its rule, one by one.
+                if not claimed or exc.connection_invalidated:
                     raise
                 log.warning(
                     "%s batch of %d rules rolled back (%s); retrying one by one",
@@ -153,7 +178,7 @@ class AutoInvestExecutor:
                     _reason(exc),
                 )
                 for rule in claimed:
-                    outcome.results.extend(self._run_single(rule.id, today, triggered_by))
+                    outcome.add(self._run_single(rule.id, today, triggered_by))
             if len(claimed) < size or should_stop():
                 break
             last = claimed[-1]
@@ -171,7 +196,9 @@ class AutoInvestExecutor:
         if rule.status is not RuleStatus.ACTIVE or not rule.is_enabled:
             state = rule.status.value if rule.is_enabled else "disabled"
             raise Conflict(f"auto-invest rule {rule_id} is {state}; only Active rules execute")
-        return PassResult(results=self._run_single(rule_id, today, triggered_by, force=True))
+        result = PassResult()
+        result.add(self._run_single(rule_id, today, triggered_by, force=True))
+        return result
 
     def _run_single(
         self, rule_id: str, today: date, triggered_by: str, *, force: bool = False
@@ -215,7 +242,7 @@ class AutoInvestExecutor:
             uow.auto_invest.save_state(writes.rules, now)
             uow.logs.add_many(writes.logs, now)
         self._announce(writes.results)
-        self._submit([n.order.id for n in writes.orders])
+        self._submit([n.order for n in writes.orders])
         return writes.results
 
     def _plan_rule(
@@ -374,16 +401,16 @@ class AutoInvestExecutor:
             else:
                 log.error("%s Auto-invest rule %s failed: %s", PREFIX, r.rule_id, r.error)
 
-    def _submit(self, order_ids: Sequence[str]) -> None:
-        if not order_ids:
+    def _submit(self, orders: Sequence[Order]) -> None:
+        if not orders:
             return
         try:
-            self._broker.submit(order_ids)
+            self._broker.submit(orders)
         except Exception as exc:  # orders stay Pending; the next pass resubmits them
             log.error(
                 "%s submitting %d order(s) failed, left Pending for the next pass: %s",
                 PREFIX,
-                len(order_ids),
+                len(orders),
                 _reason(exc),
             )
 

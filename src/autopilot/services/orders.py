@@ -67,7 +67,7 @@ class OrderService:
                 status=OrderStatus.PENDING,
             )
             uow.orders.add_many([NewOrder(order=order, client_id=account.client_id)], now)
-        self._broker.submit([order.id])
+        self._broker.submit([order])
         return self.get(order.id)
 
     def get(self, order_id: str) -> OrderRecord:
@@ -103,14 +103,16 @@ class OrderService:
         """Cancel an order that has not filled; the cash held for it is released."""
         now = self._clock.now()
         with self._uow() as uow:
-            open_orders = uow.orders.lock_open([order_id])
-            if not open_orders:
+            open_now = uow.orders.claim_open([order_id])
+            if not open_now:
                 if uow.orders.get(order_id) is None:
                     raise NotFound("order", order_id)
                 state = uow.orders.get(order_id)
                 assert state is not None
                 raise Conflict(f"order {order_id} is {state.order.status.value}; cannot cancel")
-            order = open_orders[0]
+            record = uow.orders.get(order_id)
+            assert record is not None
+            order = record.order
             if order.reserved_amount:
                 cash = uow.accounts.lock_cash([order.account_id])
                 uow.accounts.set_cash(

@@ -12,6 +12,8 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
+from autopilot.domain.orders import Order
+
 if TYPE_CHECKING:
     from autopilot.storage.unit_of_work import UnitOfWork
 
@@ -47,7 +49,7 @@ def market_today(clock: Clock, zone: ZoneInfo) -> date:
 
 
 class Broker(Protocol):
-    def submit(self, order_ids: Sequence[str]) -> None:
+    def submit(self, orders: Sequence[Order]) -> None:
         """Send written orders to the market; the order id is the idempotency key.
 
         Submitting an order twice has the effect of submitting it once.

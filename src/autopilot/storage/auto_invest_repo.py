@@ -8,10 +8,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, func, select, tuple_, update
+from sqlalchemy import Connection, Select, func, select, tuple_, update
 
 from autopilot.domain.auto_invest import Allocation, AutoInvestRule, RuleStatus
 from autopilot.domain.schedule import Frequency, HolidayRule, Schedule
+from autopilot.storage.bulk import update_rows
 from autopilot.storage.tables import auto_invest_rules as t
 
 
@@ -172,33 +173,19 @@ class AutoInvestRules:
         """Write the execution state (next date, counters, status) of many rules at once."""
         if not rules:
             return
-        stmt = (
-            update(t)
-            .where(t.c.id == bindparam("rule_id"))
-            .values(
-                next_execution_date=bindparam("next_date"),
-                execution_count=bindparam("count"),
-                total_invested=bindparam("invested"),
-                status=bindparam("new_status"),
-                failed_attempts=bindparam("failures"),
-                updated_at=bindparam("now"),
-            )
-        )
-        self._c.execute(
-            stmt,
-            [
-                {
-                    "rule_id": r.id,
-                    "next_date": r.next_execution_date,
-                    "count": r.execution_count,
-                    "invested": r.total_invested,
-                    "new_status": r.status.value,
-                    "failures": r.failed_attempts,
-                    "now": now,
-                }
-                for r in rules
-            ],
-        )
+        rows = [
+            {
+                "id": r.id,
+                "next_execution_date": r.next_execution_date,
+                "execution_count": r.execution_count,
+                "total_invested": r.total_invested,
+                "status": r.status.value,
+                "failed_attempts": r.failed_attempts,
+                "updated_at": now,
+            }
+            for r in rules
+        ]
+        update_rows(self._c, t, rows, key="id")
 
     def replace(self, rule: AutoInvestRule, now: datetime) -> None:
         """Write every field of one rule (rule management: update, pause, resume, cancel)."""

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, func, select
 
+from autopilot.storage.bulk import insert_rows
 from autopilot.storage.tables import automation_execution_logs as t
 
 
@@ -71,7 +72,7 @@ class ExecutionLogs:
 
     def add_many(self, entries: Sequence[LogEntry], now: datetime) -> None:
         if entries:
-            self._c.execute(t.insert(), [_row(e, now) for e in entries])
+            insert_rows(self._c, t, [_row(e, now) for e in entries])
 
     def last_occurrence(self, automation_id: str) -> date | None:
         """The latest occurrence of a rule that has an outcome (executed or skipped)."""

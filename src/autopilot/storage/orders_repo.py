@@ -8,9 +8,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, func, select, update
+from sqlalchemy import Connection, Select, String, any_, bindparam, func, select
+from sqlalchemy.dialects import postgresql
 
 from autopilot.domain.orders import Order, OrderStatus, OrderType, Side
+from autopilot.storage.bulk import insert_rows, update_rows
 from autopilot.storage.tables import orders as t
 
 
@@ -100,30 +102,39 @@ class Orders:
             }
             for n in new_orders
         ]
-        self._c.execute(t.insert(), rows)
+        insert_rows(self._c, t, rows)
 
     def get(self, order_id: str) -> OrderRecord | None:
         row = self._c.execute(select(t).where(t.c.id == order_id)).first()
         return None if row is None else _record(row)
 
-    def lock_open(self, order_ids: Iterable[str]) -> list[Order]:
-        """Lock the given orders that are still open (Pending or Submitted), in id order."""
+    def claim_open(self, order_ids: Iterable[str]) -> dict[str, OrderStatus]:
+        """Lock those of the given orders that are still open; their current status by id.
+
+        The lock (PostgreSQL; SQLite has one writer at a time) is what makes a submission
+        idempotent: whoever holds it sees the order's true status before changing it.
+        """
         ids = sorted(set(order_ids))
         if not ids:
-            return []
-        stmt = select(t).where(t.c.id.in_(ids), t.c.status.in_([s.value for s in _OPEN]))
-        stmt = stmt.order_by(t.c.id)
+            return {}
+        stmt = select(t.c.id, t.c.status).where(t.c.status.in_([s.value for s in _OPEN]))
         if self._pg:
-            stmt = stmt.with_for_update()
-        return [_order(r) for r in self._c.execute(stmt)]
+            # One array parameter instead of thousands of IN-list parameters.
+            param = bindparam("ids", ids, type_=postgresql.ARRAY(String()))
+            stmt = stmt.where(t.c.id == any_(param)).with_for_update()
+        else:
+            stmt = stmt.where(t.c.id.in_(ids))
+        return {row.id: OrderStatus(row.status) for row in self._c.execute(stmt.order_by(t.c.id))}
 
-    def open_ids(
+    def open_orders(
         self, *, status: OrderStatus, symbols: Iterable[str] | None = None, limit: int = 10_000
-    ) -> list[str]:
-        stmt = select(t.c.id).where(t.c.status == status.value)
+    ) -> list[Order]:
+        """Up to `limit` orders in `status` (optionally of `symbols`), oldest first."""
+        stmt = select(t).where(t.c.status == status.value)
         if symbols is not None:
             stmt = stmt.where(t.c.symbol.in_(sorted(set(symbols))))
-        return list(self._c.execute(stmt.order_by(t.c.id).limit(limit)).scalars())
+        stmt = stmt.order_by(t.c.created_at, t.c.id).limit(limit)
+        return [_order(r) for r in self._c.execute(stmt)]
 
     def mark(
         self,
@@ -133,36 +144,21 @@ class Orders:
         """Apply status changes: each dict has id, status and optionally the fill fields."""
         if not updates:
             return
-        stmt = (
-            update(t)
-            .where(t.c.id == bindparam("order_id"))
-            .values(
-                status=bindparam("new_status"),
-                filled_quantity=bindparam("fq"),
-                filled_price=bindparam("fp"),
-                filled_amount=bindparam("fa"),
-                reject_reason=bindparam("reason"),
-                updated_at=bindparam("now"),
-                submitted_at=func.coalesce(t.c.submitted_at, bindparam("now")),
-                filled_at=bindparam("filled_at"),
-            )
-        )
-        self._c.execute(
-            stmt,
-            [
-                {
-                    "order_id": u["id"],
-                    "new_status": u["status"],
-                    "fq": u.get("filled_quantity"),
-                    "fp": u.get("filled_price"),
-                    "fa": u.get("filled_amount"),
-                    "reason": u.get("reject_reason"),
-                    "now": now,
-                    "filled_at": now if u["status"] == OrderStatus.FILLED.value else None,
-                }
-                for u in updates
-            ],
-        )
+        rows = [
+            {
+                "id": u["id"],
+                "status": u["status"],
+                "filled_quantity": u.get("filled_quantity"),
+                "filled_price": u.get("filled_price"),
+                "filled_amount": u.get("filled_amount"),
+                "reject_reason": u.get("reject_reason"),
+                "updated_at": now,
+                "submitted_at": now,
+                "filled_at": now if u["status"] == OrderStatus.FILLED.value else None,
+            }
+            for u in updates
+        ]
+        update_rows(self._c, t, rows, key="id", keep_set=("submitted_at",))
 
     def search(
         self,

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from autopilot.domain.auto_invest import Quote
+from autopilot.storage.bulk import insert_rows, update_rows
 from autopilot.storage.tables import accounts, clients, positions, prices, securities
 
 
@@ -122,14 +123,8 @@ class Accounts:
     def set_cash(self, cash: Mapping[int, Decimal], now: datetime) -> None:
         if not cash:
             return
-        stmt = (
-            update(accounts)
-            .where(accounts.c.id == bindparam("account_id"))
-            .values(cash=bindparam("new_cash"), updated_at=bindparam("now"))
-        )
-        self._c.execute(
-            stmt, [{"account_id": k, "new_cash": v, "now": now} for k, v in sorted(cash.items())]
-        )
+        rows = [{"id": k, "cash": v, "updated_at": now} for k, v in sorted(cash.items())]
+        update_rows(self._c, accounts, rows, key="id")
 
     def positions(self, account_id: int) -> list[PositionRecord]:
         rows = self._c.execute(
@@ -170,17 +165,7 @@ class Accounts:
             }
             for (account_id, symbol), p in sorted(rows.items())
         ]
-        insert = pg_insert if self._pg else sqlite_insert
-        stmt = insert(positions)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[positions.c.account_id, positions.c.symbol],
-            set_={
-                "quantity": stmt.excluded.quantity,
-                "cost_basis": stmt.excluded.cost_basis,
-                "updated_at": stmt.excluded.updated_at,
-            },
-        )
-        self._c.execute(stmt, values)
+        insert_rows(self._c, positions, values, upsert_on=("account_id", "symbol"))
 
 
 class Market:

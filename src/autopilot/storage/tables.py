@@ -64,9 +64,11 @@ class Money(TypeDecorator[Decimal]):
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        if value is None:
-            return None
-        return Decimal(str(value)).quantize(Decimal(1).scaleb(-self.scale))
+        # PostgreSQL's NUMERIC(p, s) and the text SQLite holds (written quantized above) both
+        # come back at the column's scale already.
+        if value is None or isinstance(value, Decimal):
+            return value
+        return Decimal(value)
 
 
 def Cash() -> Money:
