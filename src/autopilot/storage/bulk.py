@@ -1,19 +1,23 @@
-"""Writing many rows with one statement: the scheduler's batched inserts, updates and upserts.
+"""Writing many rows at once: the scheduler's batched inserts, updates and upserts.
 
-On PostgreSQL each column travels as one array and `unnest()` turns the arrays back into rows:
-one statement, one round trip, and no per-row parameter handling in Python (an executemany
-costs tens of microseconds a row in the driver, more than the database spends on the row).
-Elsewhere (SQLite) the same write is an executemany of the equivalent Core statement.
+On PostgreSQL the rows travel by COPY (psycopg formats them in C), straight into the table for a
+plain insert, or into a session-local staging table that one INSERT … ON CONFLICT or
+UPDATE … FROM then applies: a few statements per batch and no per-row work in Python beyond
+handing over the values. Elsewhere (SQLite) the same write is an executemany of the equivalent
+Core statement.
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Column, Connection, Table, bindparam, func, update
+import psycopg
+from sqlalchemy import JSON, Connection, Table, bindparam, func, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
 
 Row = Mapping[str, Any]
 
@@ -28,15 +32,17 @@ def insert_rows(
     names = list(rows[0])
     if c.dialect.name == "postgresql":
         q = c.dialect.identifier_preparer.quote
-        sql = (
-            f"INSERT INTO {q(table.name)} ({', '.join(q(n) for n in names)}) "
-            f"SELECT * FROM {_unnest(c, table, names)}"
+        columns = ", ".join(q(n) for n in names)
+        if not upsert_on:
+            _copy(c, table, q(table.name), names, rows)
+            return
+        staged = _stage(c, table, names, rows)
+        changed = [n for n in names if n not in upsert_on]
+        c.exec_driver_sql(
+            f"INSERT INTO {q(table.name)} ({columns}) SELECT {columns} FROM {staged} "
+            f"ON CONFLICT ({', '.join(q(n) for n in upsert_on)}) DO UPDATE SET "
+            + ", ".join(f"{q(n)} = EXCLUDED.{q(n)}" for n in changed)
         )
-        if upsert_on:
-            changed = [n for n in names if n not in upsert_on]
-            sql += f" ON CONFLICT ({', '.join(q(n) for n in upsert_on)}) DO UPDATE SET "
-            sql += ", ".join(f"{q(n)} = EXCLUDED.{q(n)}" for n in changed)
-        c.exec_driver_sql(sql, _arrays(table, names, rows))
         return
     if not upsert_on:
         c.execute(table.insert(), list(rows))
@@ -61,17 +67,16 @@ def update_rows(
     if c.dialect.name == "postgresql":
         q = c.dialect.identifier_preparer.quote
         target = q(table.name)
+        staged = _stage(c, table, names, rows)
         sets = ", ".join(
             f"{q(n)} = COALESCE({target}.{q(n)}, v.{q(n)})"
             if n in keep_set
             else f"{q(n)} = v.{q(n)}"
             for n in changed
         )
-        sql = (
-            f"UPDATE {target} SET {sets} FROM {_unnest(c, table, names)} "
-            f"WHERE {target}.{q(key)} = v.{q(key)}"
+        c.exec_driver_sql(
+            f"UPDATE {target} SET {sets} FROM {staged} AS v WHERE {target}.{q(key)} = v.{q(key)}"
         )
-        c.exec_driver_sql(sql, _arrays(table, names, rows))
         return
     values = {
         n: func.coalesce(table.c[n], bindparam(f"v_{n}")) if n in keep_set else bindparam(f"v_{n}")
@@ -81,22 +86,36 @@ def update_rows(
     c.execute(stmt, [{f"v_{n}": row[n] for n in names} for row in rows])
 
 
-def _unnest(c: Connection, table: Table, names: Sequence[str]) -> str:
-    """`unnest(%(a)s::type[], ...) AS v(a, ...)`: the column arrays as a row source."""
+def _stage(c: Connection, table: Table, names: Sequence[str], rows: Sequence[Row]) -> str:
+    """COPY `rows` into a temporary table of just `names` (emptied at commit); its name."""
     q = c.dialect.identifier_preparer.quote
-    arrays = ", ".join(
-        f"CAST(%({n})b AS {table.c[n].type.compile(dialect=c.dialect)}[])" for n in names
+    staged = q(f"_stage_{table.name}_{zlib.crc32(','.join(names).encode()):08x}")
+    c.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {staged} ON COMMIT DELETE ROWS AS "
+        f"SELECT {', '.join(q(n) for n in names)} FROM {q(table.name)} WITH NO DATA"
     )
-    return f"unnest({arrays}) AS v({', '.join(q(n) for n in names)})"
+    _copy(c, table, staged, names, rows)
+    return staged
 
 
-def _arrays(table: Table, names: Sequence[str], rows: Sequence[Row]) -> dict[str, list[Any]]:
-    return {n: _column_values(table.c[n], [row[n] for row in rows]) for n in names}
-
-
-def _column_values(column: Column[Any], values: list[Any]) -> list[Any]:
-    if isinstance(column.type, JSON):  # sent as text, cast to json by the statement
-        # As SQLAlchemy's JSON type does: None is JSON null unless none_as_null.
-        keep_null = column.type.none_as_null
-        return [None if v is None and keep_null else json.dumps(v) for v in values]
-    return values
+def _copy(
+    c: Connection, table: Table, target: str, names: Sequence[str], rows: Sequence[Row]
+) -> None:
+    q = c.dialect.identifier_preparer.quote
+    as_json = {n for n in names if isinstance(table.c[n].type, JSON)}
+    statement = f"COPY {target} ({', '.join(q(n) for n in names)}) FROM STDIN"
+    cursor = c.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(
+                    [json.dumps(row[n]) if n in as_json else row[n] for n in names]
+                    if as_json
+                    else [row[n] for n in names]
+                )
+    except psycopg.Error as exc:
+        # Raised as SQLAlchemy raises driver errors (IntegrityError, OperationalError, ...),
+        # so callers handle COPY failures like any other statement's.
+        raise DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
+    finally:
+        cursor.close()

@@ -158,7 +158,8 @@ orders = Table(
     metadata,
     Column("id", String(40), primary_key=True),
     Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False, index=True),
-    Column("client_id", Integer, ForeignKey("clients.id"), nullable=False),
+    # The account's client, copied for filtering; the account's key already guards it.
+    Column("client_id", Integer, nullable=False),
     Column("symbol", String(16), nullable=False),
     Column("side", String(4), nullable=False),
     Column("order_type", String(8), nullable=False),
@@ -177,7 +178,13 @@ orders = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("submitted_at", UTCDateTime()),
     Column("filled_at", UTCDateTime()),
-    Index("ix_orders_status_symbol", "status", "symbol"),
+    # Open orders only: a fill moves an order out of this index instead of rewriting it.
+    Index(
+        "ix_orders_open_symbol",
+        "symbol",
+        postgresql_where=text("status IN ('Pending', 'Submitted')"),
+        sqlite_where=text("status IN ('Pending', 'Submitted')"),
+    ),
 )
 
 auto_invest_rules = Table(

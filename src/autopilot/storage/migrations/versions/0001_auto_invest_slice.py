@@ -176,9 +176,6 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["account_id"], ["accounts.id"], name=op.f("fk_orders_account_id_accounts")
         ),
-        sa.ForeignKeyConstraint(
-            ["client_id"], ["clients.id"], name=op.f("fk_orders_client_id_clients")
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_orders")),
     )
     with op.batch_alter_table("orders", schema=None) as batch_op:
@@ -186,7 +183,13 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_orders_automation_id"), ["automation_id"], unique=False
         )
-        batch_op.create_index("ix_orders_status_symbol", ["status", "symbol"], unique=False)
+        batch_op.create_index(
+            "ix_orders_open_symbol",
+            ["symbol"],
+            unique=False,
+            postgresql_where=sa.text("status IN ('Pending', 'Submitted')"),
+            sqlite_where=sa.text("status IN ('Pending', 'Submitted')"),
+        )
 
     op.create_table(
         "positions",
@@ -208,7 +211,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("positions")
     with op.batch_alter_table("orders", schema=None) as batch_op:
-        batch_op.drop_index("ix_orders_status_symbol")
+        batch_op.drop_index("ix_orders_open_symbol")
         batch_op.drop_index(batch_op.f("ix_orders_automation_id"))
         batch_op.drop_index(batch_op.f("ix_orders_account_id"))
 
