@@ -6,6 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from autopilot.domain.money import to_cents
 from autopilot.services.platform import AccountView
 from autopilot.storage.auto_invest_repo import RuleRecord
 from autopilot.storage.logs_repo import LogRecord
@@ -55,7 +56,7 @@ def account_view(view: AccountView) -> dict[str, Any]:
     positions = []
     invested = Decimal("0.00")
     for position, price in view.positions:
-        value = None if price is None else (position.quantity * price).quantize(Decimal("0.01"))
+        value = None if price is None else to_cents(position.quantity * price)
         invested += value or 0
         positions.append(
             {

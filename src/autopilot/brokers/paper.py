@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
+from autopilot.domain.money import to_cents
 from autopilot.domain.orders import (
     Fill,
     Order,
@@ -56,9 +57,7 @@ class _Book:
         left = current.quantity - fill.quantity
         basis = ZERO_CASH
         if current.quantity > 0 and left > 0:
-            basis = (current.cost_basis * left / current.quantity).quantize(
-                Decimal("0.01"), rounding=ROUND_HALF_UP
-            )
+            basis = to_cents(current.cost_basis * left / current.quantity)
         self.holdings[key] = PositionRecord(symbol=order.symbol, quantity=left, cost_basis=basis)
 
     def release(self, order: Order) -> None:

@@ -16,11 +16,11 @@ from typing import Literal
 
 from autopilot.domain.allocation import split_amount
 from autopilot.domain.calendar import TradingCalendar
+from autopilot.domain.money import CENT
 from autopilot.domain.schedule import Schedule, next_occurrence, occurrences_between
 
 CatchUpPolicy = Literal["coalesce", "all", "skip"]
 ZERO = Decimal("0.00")
-CENT = Decimal("0.01")
 
 
 class RuleStatus(StrEnum):

@@ -7,8 +7,8 @@ from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from enum import StrEnum
 
 from autopilot.domain.auto_invest import Quote
+from autopilot.domain.money import CENT
 
-CENT = Decimal("0.01")
 QUANTITY_STEP = Decimal("0.000001")
 
 

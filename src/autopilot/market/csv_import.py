@@ -5,11 +5,11 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from rich.progress import Progress
 
+from autopilot.domain.money import money
 from autopilot.services.platform import PlatformService, PriceTick
 
 CHUNK = 1000
@@ -37,10 +37,10 @@ def _tick(path: Path, line: int, row: dict[str, str]) -> PriceTick:
     if not symbol:
         raise CsvError(f"{path}:{line}: empty symbol")
     try:
-        price = Decimal(raw)
-    except InvalidOperation:
+        price = money(raw)
+    except ValueError:
         raise CsvError(f"{path}:{line}: price {raw!r} is not a number") from None
-    if not price.is_finite() or price <= 0:
+    if price <= 0:
         raise CsvError(f"{path}:{line}: price {raw!r} must be positive")
     as_of = None
     stamp = (row.get("as_of") or "").strip()

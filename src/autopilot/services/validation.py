@@ -6,6 +6,7 @@ import re
 from decimal import Decimal
 
 from autopilot.domain.errors import InvalidInput
+from autopilot.domain.money import CENT
 
 SYMBOL = re.compile(r"^[A-Z][A-Z0-9.\-]{0,15}$")
 
@@ -14,9 +15,9 @@ def positive_cents(field: str, value: Decimal) -> Decimal:
     """A positive amount with at most two decimals, returned with exactly two."""
     if not value.is_finite() or value <= 0:
         raise InvalidInput(field, f"must be a positive amount, got {value}")
-    if value != value.quantize(Decimal("0.01")):
+    if value != value.quantize(CENT):
         raise InvalidInput(field, f"must have at most two decimals, got {value}")
-    return value.quantize(Decimal("0.01"))
+    return value.quantize(CENT)
 
 
 def positive(field: str, value: Decimal) -> Decimal:

@@ -1,0 +1,77 @@
+"""What a pass or a manual execution reports: counts, and the outcomes of the first rules."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from autopilot.domain.auto_invest import OutcomeStatus
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuleResult:
+    """One log row's worth of what happened, as the API and the CLI report it."""
+
+    rule_id: str
+    client_id: int
+    occurrence: date
+    status: str
+    order_ids: tuple[str, ...] = ()
+    message: str = ""
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ruleId": self.rule_id,
+            "clientId": self.client_id,
+            "executionDate": self.occurrence.isoformat(),
+            "status": self.status,
+            "orderIds": list(self.order_ids),
+            "message": self.message,
+            "error": self.error,
+        }
+
+
+@dataclass(slots=True)
+class PassResult:
+    """Counts of a pass, and the details of its first `detail_limit` outcomes.
+
+    A pass over a million rules keeps its memory to one batch: beyond the limit only the
+    counts grow (every outcome is in the execution log anyway).
+    """
+
+    detail_limit: int = 1000
+    results: list[RuleResult] = field(default_factory=list)
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"executed": 0, "skipped": 0, "failed": 0}
+    )
+
+    def add(self, results: Sequence[RuleResult]) -> None:
+        room = self.detail_limit - len(self.results)
+        if room > 0:
+            self.results.extend(results[:room])
+        for r in results:
+            self.counts[_COUNT_KEYS[r.status]] += 1
+
+    def of(self, status: str) -> list[RuleResult]:
+        return [r for r in self.results if r.status == status]
+
+    def as_dict(self) -> dict[str, Any]:
+        shown = len(self.results)
+        return {
+            "executed": [r.as_dict() for r in self.of("Success")],
+            "skipped": [r.as_dict() for r in self.of("Skipped")],
+            "failed": [r.as_dict() for r in self.of("Failed")],
+            "counts": dict(self.counts),
+            "truncated": shown < sum(self.counts.values()),
+        }
+
+
+_COUNT_KEYS = {
+    OutcomeStatus.SUCCESS.value: "executed",
+    OutcomeStatus.SKIPPED.value: "skipped",
+    OutcomeStatus.FAILED.value: "failed",
+    OutcomeStatus.PENDING_APPROVAL.value: "skipped",
+}
