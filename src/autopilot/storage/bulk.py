@@ -3,8 +3,8 @@
 On PostgreSQL the rows travel by COPY (psycopg formats them in C), straight into the table for a
 plain insert, or into a session-local staging table that one INSERT … ON CONFLICT or
 UPDATE … FROM then applies: a few statements per batch and no per-row work in Python beyond
-handing over the values. Elsewhere (SQLite) the same write is an executemany of the equivalent
-Core statement.
+handing over the values. Elsewhere (SQLite), and for a handful of rows, the same write is an
+executemany of the equivalent Core statement.
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import JSON, Connection, Table, bindparam, func, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 
 Row = Mapping[str, Any]
+COPY_THRESHOLD = 32
 
 
 def insert_rows(
@@ -30,7 +32,7 @@ def insert_rows(
     if not rows:
         return
     names = list(rows[0])
-    if c.dialect.name == "postgresql":
+    if _copy_pays(c, rows):
         q = c.dialect.identifier_preparer.quote
         columns = ", ".join(q(n) for n in names)
         if not upsert_on:
@@ -47,7 +49,7 @@ def insert_rows(
     if not upsert_on:
         c.execute(table.insert(), list(rows))
         return
-    stmt = sqlite_insert(table)
+    stmt = (pg_insert if c.dialect.name == "postgresql" else sqlite_insert)(table)
     stmt = stmt.on_conflict_do_update(
         index_elements=[table.c[n] for n in upsert_on],
         set_={n: stmt.excluded[n] for n in names if n not in upsert_on},
@@ -64,7 +66,7 @@ def update_rows(
         return
     names = list(rows[0])
     changed = [n for n in names if n != key]
-    if c.dialect.name == "postgresql":
+    if _copy_pays(c, rows):
         q = c.dialect.identifier_preparer.quote
         target = q(table.name)
         staged = _stage(c, table, names, rows)
@@ -84,6 +86,12 @@ def update_rows(
     }
     stmt = update(table).where(table.c[key] == bindparam(f"v_{key}")).values(values)
     c.execute(stmt, [{f"v_{n}": row[n] for n in names} for row in rows])
+
+
+def _copy_pays(c: Connection, rows: Sequence[Row]) -> bool:
+    # COPY's fixed cost (a staging table, a copy round trip) pays off from a few dozen rows;
+    # a single API order goes the plain way.
+    return c.dialect.name == "postgresql" and len(rows) >= COPY_THRESHOLD
 
 
 def _stage(c: Connection, table: Table, names: Sequence[str], rows: Sequence[Row]) -> str:
