@@ -19,7 +19,7 @@ from autopilot.domain.auto_invest import Allocation
 from autopilot.domain.schedule import Frequency
 from autopilot.services.auto_invest_rules import RuleSpec
 from autopilot.services.platform import PriceTick
-from autopilot.storage.logs_repo import LogFilter, LogRecord
+from autopilot.services.records import LogFilter, LogRecord
 from autopilot.storage.migrate import upgrade
 
 MARKET = ZoneInfo("America/New_York")

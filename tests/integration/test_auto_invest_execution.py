@@ -16,8 +16,7 @@ from autopilot.domain.orders import OrderStatus
 from autopilot.domain.schedule import Frequency
 from autopilot.services import auto_invest_execution
 from autopilot.services.platform import PriceTick
-from autopilot.storage.logs_repo import LogEntry
-from autopilot.storage.orders_repo import OrderRecord
+from autopilot.services.records import LogEntry, OrderRecord
 from tests.integration.conftest import (
     OPENING_CASH,
     PRICES,

@@ -11,7 +11,7 @@ from autopilot.domain.errors import Conflict
 from autopilot.domain.orders import Order, OrderStatus, OrderType, Side
 from autopilot.services.orders import PlaceOrder
 from autopilot.services.platform import PriceTick
-from autopilot.storage.orders_repo import NewOrder
+from autopilot.services.records import NewOrder
 from tests.integration.conftest import OPENING_CASH, Investor, SettableClock
 
 

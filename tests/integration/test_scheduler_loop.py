@@ -14,7 +14,7 @@ from autopilot.bootstrap import Services
 from autopilot.domain.orders import Order, OrderStatus, OrderType, Side
 from autopilot.engine.scheduler import Scheduler
 from autopilot.services.platform import PriceTick
-from autopilot.storage.orders_repo import NewOrder
+from autopilot.services.records import NewOrder
 from tests.integration.conftest import (
     PRICES,
     START,

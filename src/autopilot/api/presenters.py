@@ -8,10 +8,14 @@ from typing import Any
 
 from autopilot.domain.money import to_cents
 from autopilot.services.platform import AccountView
-from autopilot.storage.auto_invest_repo import RuleRecord
-from autopilot.storage.logs_repo import LogRecord
-from autopilot.storage.orders_repo import OrderRecord
-from autopilot.storage.platform_repo import AccountRecord, ClientRecord, SecurityRecord
+from autopilot.services.records import (
+    AccountRecord,
+    ClientRecord,
+    LogRecord,
+    OrderRecord,
+    RuleRecord,
+    SecurityRecord,
+)
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from autopilot.domain.money import to_cents
 from autopilot.domain.orders import (
@@ -22,8 +23,10 @@ from autopilot.domain.orders import (
     decide_fill,
 )
 from autopilot.services.ports import Clock, UnitOfWorkFactory
-from autopilot.storage.platform_repo import PositionRecord
-from autopilot.storage.unit_of_work import UnitOfWork
+from autopilot.services.records import PositionRecord
+
+if TYPE_CHECKING:
+    from autopilot.services.ports import UnitOfWork
 
 ZERO_QTY = Decimal("0.000000")
 ZERO_CASH = Decimal("0.00")

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -35,10 +35,7 @@ from autopilot.domain.orders import Order, OrderStatus, OrderType, Side
 from autopilot.services.execution_results import PassResult, RuleResult
 from autopilot.services.ids import new_id
 from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory
-from autopilot.storage.auto_invest_repo import DueCursor
-from autopilot.storage.logs_repo import LogEntry
-from autopilot.storage.orders_repo import NewOrder
-from autopilot.storage.unit_of_work import UnitOfWork
+from autopilot.services.records import DueCursor, LogEntry, NewOrder
 
 log = logging.getLogger("autopilot.scheduler")
 PREFIX = "[Automation Scheduler]"
@@ -376,6 +373,10 @@ def _entry(
         order_ids=order_ids,
         details=details,
     )
+
+
+if TYPE_CHECKING:
+    from autopilot.services.ports import UnitOfWork
 
 
 def _result(rule: AutoInvestRule, entry: LogEntry) -> RuleResult:

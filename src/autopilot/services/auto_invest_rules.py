@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 from autopilot.domain.auto_invest import Allocation, AutoInvestRule, RuleStatus
@@ -15,8 +15,10 @@ from autopilot.domain.schedule import Frequency, HolidayRule, Schedule, next_occ
 from autopilot.services import validation
 from autopilot.services.ids import new_id
 from autopilot.services.ports import Clock, UnitOfWorkFactory, market_today
-from autopilot.storage.auto_invest_repo import RuleRecord
-from autopilot.storage.unit_of_work import UnitOfWork
+from autopilot.services.records import RuleRecord
+
+if TYPE_CHECKING:
+    from autopilot.services.ports import UnitOfWork
 
 HUNDRED = Decimal(100)
 

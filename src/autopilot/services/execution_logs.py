@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from autopilot.services.ports import UnitOfWorkFactory
-from autopilot.storage.logs_repo import LogFilter, LogRecord
+from autopilot.services.records import LogFilter, LogRecord
 
 
 class ExecutionLogService:

@@ -11,7 +11,7 @@ from autopilot.domain.orders import Order, OrderStatus, OrderType, Side, reserve
 from autopilot.services import validation
 from autopilot.services.ids import new_id
 from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory, market_today
-from autopilot.storage.orders_repo import NewOrder, OrderRecord
+from autopilot.services.records import NewOrder, OrderRecord
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

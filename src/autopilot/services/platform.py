@@ -10,12 +10,7 @@ from decimal import Decimal
 from autopilot.domain.errors import InvalidInput, NotFound
 from autopilot.services import validation
 from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory
-from autopilot.storage.platform_repo import (
-    AccountRecord,
-    ClientRecord,
-    PositionRecord,
-    SecurityRecord,
-)
+from autopilot.services.records import AccountRecord, ClientRecord, PositionRecord, SecurityRecord
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -15,9 +15,12 @@ from zoneinfo import ZoneInfo
 from autopilot.domain.orders import Order
 
 if TYPE_CHECKING:
+    # Type-only: the unit of work's repositories are the storage adapters behind the ports.
     from autopilot.storage.unit_of_work import UnitOfWork
 
 UnitOfWorkFactory = Callable[[], AbstractContextManager["UnitOfWork"]]
+
+__all__ = ["Broker", "Clock", "FixedClock", "SystemClock", "UnitOfWork", "UnitOfWorkFactory"]
 
 
 class Clock(Protocol):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -12,6 +11,7 @@ from sqlalchemy import Connection, Select, func, select, tuple_, update
 
 from autopilot.domain.auto_invest import Allocation, AutoInvestRule, RuleStatus
 from autopilot.domain.schedule import Frequency, HolidayRule, Schedule
+from autopilot.services.records import DueCursor, RuleRecord
 from autopilot.storage.bulk import update_rows
 from autopilot.storage.tables import auto_invest_rules as t
 
@@ -74,23 +74,6 @@ def rule_to_row(rule: AutoInvestRule) -> dict[str, Any]:
         "is_enabled": rule.is_enabled,
         "failed_attempts": rule.failed_attempts,
     }
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RuleRecord:
-    """A rule with the timestamps the API shows."""
-
-    rule: AutoInvestRule
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class DueCursor:
-    """Where a pass has got to in (next_execution_date, id) order; rules before it are done."""
-
-    next_execution_date: date
-    id: str
 
 
 class AutoInvestRules:

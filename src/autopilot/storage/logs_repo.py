@@ -3,48 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Select, func, select
 
+from autopilot.services.records import LogEntry, LogFilter, LogRecord
 from autopilot.storage.bulk import insert_rows
 from autopilot.storage.tables import automation_execution_logs as t
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LogEntry:
-    automation_type: str
-    automation_id: str
-    client_id: int
-    execution_date: date
-    status: str
-    message: str
-    triggered_by: str
-    attempt: int
-    started_at: datetime
-    finished_at: datetime
-    order_ids: tuple[str, ...] = ()
-    error: str | None = None
-    details: dict[str, Any] | None = field(default=None)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LogRecord:
-    id: int
-    entry: LogEntry
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LogFilter:
-    client_id: int | None = None
-    automation_type: str | None = None
-    automation_id: str | None = None
-    status: str | None = None
-    date_from: date | None = None
-    date_to: date | None = None
 
 
 def _row(entry: LogEntry, now: datetime) -> dict[str, Any]:

@@ -3,43 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Select, String, any_, bindparam, func, select
 from sqlalchemy.dialects import postgresql
 
 from autopilot.domain.orders import Order, OrderStatus, OrderType, Side
+from autopilot.services.records import NewOrder, OrderRecord
 from autopilot.storage.bulk import insert_rows, update_rows
 from autopilot.storage.tables import orders as t
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OrderRecord:
-    """An order as stored, with its fill and its source."""
-
-    order: Order
-    client_id: int
-    filled_quantity: Decimal | None
-    filled_price: Decimal | None
-    filled_amount: Decimal | None
-    reject_reason: str | None
-    automation_type: str | None
-    automation_id: str | None
-    created_at: datetime
-    updated_at: datetime
-    submitted_at: datetime | None
-    filled_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NewOrder:
-    order: Order
-    client_id: int
-    automation_type: str | None = None
-    automation_id: str | None = None
 
 
 def _order(row: Any) -> Order:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -13,42 +12,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from autopilot.domain.auto_invest import Quote
+from autopilot.services.records import AccountRecord, ClientRecord, PositionRecord, SecurityRecord
 from autopilot.storage.bulk import insert_rows, update_rows
 from autopilot.storage.tables import accounts, clients, positions, prices, securities
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ClientRecord:
-    id: int
-    name: str
-    email: str | None
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AccountRecord:
-    id: int
-    client_id: int
-    currency: str
-    cash: Decimal
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PositionRecord:
-    symbol: str
-    quantity: Decimal
-    cost_basis: Decimal
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SecurityRecord:
-    symbol: str
-    tradable: bool
-    fractionable: bool
-    last_price: Decimal | None
-    last_price_at: datetime | None
 
 
 class Clients:

@@ -14,7 +14,7 @@ from autopilot.api.envelope import NotImplementedYet, ok
 from autopilot.api.schemas import ExecuteRequest
 from autopilot.domain.errors import InvalidInput
 from autopilot.services.ports import market_today
-from autopilot.storage.logs_repo import LogFilter
+from autopilot.services.records import LogFilter
 
 router = APIRouter(prefix="/api/automation", tags=["scheduler"])
 
