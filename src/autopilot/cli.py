@@ -37,6 +37,12 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _first_line(exc: BaseException) -> str:
+    # Driver errors span lines (hints, links); the first one says what went wrong.
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
+
+
 def _settings(**overrides: Any) -> Settings:
     try:
         return load_settings(**overrides)
@@ -54,7 +60,7 @@ def _services(settings: Settings, as_of: date | None = None) -> Iterator[Any]:
     try:
         upgrade(settings.database_url)
     except Exception as exc:  # a database we cannot reach or migrate: say which, no traceback
-        _fail(f"cannot prepare the database at DATABASE_URL: {type(exc).__name__}: {exc}")
+        _fail(f"cannot prepare the database at DATABASE_URL: {_first_line(exc)}")
     clock = None
     if as_of is not None:
         clock = FixedClock(datetime.combine(as_of, time(12, 0), tzinfo=settings.zone))
@@ -149,7 +155,7 @@ def db_upgrade() -> None:
     try:
         upgrade(settings.database_url)
     except Exception as exc:
-        _fail(f"cannot migrate the database at DATABASE_URL: {type(exc).__name__}: {exc}")
+        _fail(f"cannot migrate the database at DATABASE_URL: {_first_line(exc)}")
     typer.echo("database is up to date")
 
 
