@@ -703,3 +703,34 @@ def test_unique_key_refuses_a_second_outcome_but_allows_repeated_failures(pg_url
         assert "UNIQUE" in definition and "'Failed'" in definition, definition
     finally:
         engine.dispose()
+
+
+# --- 6. SIGTERM ---------------------------------------------------------------------------------
+
+
+def test_sigterm_commits_the_batch_in_hand_then_the_pass_ends_cleanly(
+    pg_url: str, workers: Callable[..., Worker]
+) -> None:
+    seeded = seed(pg_url, rules=3000, rules_per_account=10)
+    engine = _engine(pg_url)
+    try:
+        worker = workers(pg_url, batch_size=100)
+        wait_for(
+            "the first batch to commit",
+            lambda: count_rows(engine, "automation_execution_logs") > 0,
+            alive=[worker],
+        )
+        worker.proc.send_signal(signal.SIGTERM)
+        payload = finish(worker)  # exit 0 with its summary: a stop, not a crash
+        state = read_state(engine)
+        executed, untouched = check_consistent(state, seeded)
+        assert payload["counts"]["executed"] == len(executed)
+        assert len(executed) % 100 == 0  # whole batches only: the one in hand was finished
+        assert untouched, "the pass stopped early instead of running to the end"
+        assert all(o.status == "Filled" for o in state.orders.values())  # submitted too
+
+        rerun = finish(workers(pg_url, batch_size=100))
+        assert rerun["counts"]["executed"] == len(untouched)
+        check_all_executed_once(read_state(engine), seeded)
+    finally:
+        engine.dispose()
