@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import resource
 import subprocess
 import sys
@@ -92,10 +93,16 @@ class Measurement:
     peak_rss_mb: float
     rss_growth_mb: float
     orders: int
+    workers: int = 1
+    workers_seconds: float | None = None
 
     @property
     def autopilot_rate(self) -> float:
         return self.rules / self.autopilot_seconds
+
+    @property
+    def workers_rate(self) -> float | None:
+        return None if self.workers_seconds is None else self.rules / self.workers_seconds
 
     @property
     def naive_rate(self) -> float:
@@ -114,6 +121,13 @@ class Measurement:
             "orders": self.orders,
             "peak_rss_mb": round(self.peak_rss_mb, 1),
             "pass_rss_growth_mb": round(self.rss_growth_mb, 1),
+            "workers": self.workers,
+            "workers_rules_per_s": None
+            if self.workers_rate is None
+            else round(self.workers_rate, 1),
+            "workers_seconds": None
+            if self.workers_seconds is None
+            else round(self.workers_seconds, 3),
         }
 
 
@@ -317,7 +331,7 @@ def _timed(work: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def measure(backend: str, url: str, rules: int, naive_rules: int) -> Measurement:
+def measure(backend: str, url: str, rules: int, naive_rules: int, workers: int = 1) -> Measurement:
     upgrade(url)
     services = build(load_settings(database_url=url))
     try:
@@ -329,7 +343,12 @@ def measure(backend: str, url: str, rules: int, naive_rules: int) -> Measurement
         with _quiet_scheduler():
             seconds = _timed(lambda: services.auto_invest.run_due(TODAY, triggered_by="scheduler"))
         peak = _peak_rss_mb()
-        placed = _check(services, rules)
+        placed = _check(services, rules, "PASS")
+        workers_seconds = None
+        if workers > 1:
+            seed(services, rules, "WORK")
+            workers_seconds = _timed(lambda: run_workers(url, workers, rules))
+            _check(services, rules, "WORK")
     finally:
         services.close()
     return Measurement(
@@ -341,10 +360,35 @@ def measure(backend: str, url: str, rules: int, naive_rules: int) -> Measurement
         peak_rss_mb=peak,
         rss_growth_mb=max(0.0, peak - rss_before),
         orders=placed,
+        workers=workers,
+        workers_seconds=workers_seconds,
     )
 
 
-def _check(services: Services, rules: int) -> int:
+def run_workers(url: str, count: int, rules: int) -> None:
+    """The same pass shared by `count` `autopilot run-once` processes (SKIP LOCKED claims), as
+    dedicated workers would run it; their start-up (imports, connecting) is inside the time."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "PYTHONPATH": os.pathsep.join(map(str, (ROOT / "src", ROOT))),
+    }
+    argv = [sys.executable, "-m", "autopilot", "run-once", "--as-of", TODAY.isoformat(), "--json"]
+    procs = [
+        subprocess.Popen(
+            argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        for _ in range(count)
+    ]
+    outputs = [p.communicate()[0] for p in procs]
+    executed = sum(
+        json.loads(out.strip().splitlines()[-1])["counts"]["executed"] for out in outputs
+    )
+    if executed != rules or any(p.returncode for p in procs):
+        raise SystemExit(f"workers executed {executed} of {rules} rules")
+
+
+def _check(services: Services, rules: int, tag: str) -> int:
     """Every seeded rule executed once and every order filled; returns the pass's order count."""
     t = auto_invest_rules
     with services.uow() as uow:
@@ -353,12 +397,12 @@ def _check(services: Services, rules: int) -> int:
             select(func.count()).where(t.c.next_execution_date <= TODAY, t.c.status == "Active")
         ).scalar_one()
         executed = c.execute(
-            select(func.count()).where(t.c.id.like("AUTO-PASS-%"), t.c.execution_count == 1)
+            select(func.count()).where(t.c.id.like(f"AUTO-{tag}-%"), t.c.execution_count == 1)
         ).scalar_one()
         by_status = dict(
             c.execute(
                 select(orders.c.status, func.count())
-                .where(orders.c.automation_id.like("AUTO-PASS-%"))
+                .where(orders.c.automation_id.like(f"AUTO-{tag}-%"))
                 .group_by(orders.c.status)
             ).all()
         )
@@ -388,13 +432,15 @@ def _database(backend: str, postgres_url: str | None) -> Iterator[str]:
 
 def run_backend(args: argparse.Namespace, backend: str) -> Measurement:
     with _database(backend, args.postgres_url) as url:
-        return measure(backend, url, args.rules, args.naive_rules)
+        workers = args.workers if backend == "postgres" else 1
+        return measure(backend, url, args.rules, args.naive_rules, workers)
 
 
 def run_isolated(args: argparse.Namespace, backend: str) -> Measurement:
     """Measure one backend in a fresh interpreter, so its peak RSS is its own."""
     argv = [sys.executable, __file__, "--backend", backend, "--rules", str(args.rules)]
     argv += ["--naive-rules", str(args.naive_rules), "--json", "--in-process"]
+    argv += ["--workers", str(args.workers)]
     if args.postgres_url:
         argv += ["--postgres-url", args.postgres_url]
     done = subprocess.run(argv, check=True, capture_output=True, text=True)
@@ -408,6 +454,8 @@ def run_isolated(args: argparse.Namespace, backend: str) -> Measurement:
         peak_rss_mb=data["peak_rss_mb"],
         rss_growth_mb=data["pass_rss_growth_mb"],
         orders=data["orders"],
+        workers=data["workers"],
+        workers_seconds=data["workers_seconds"],
     )
 
 
@@ -415,6 +463,7 @@ def print_table(results: Sequence[Measurement], batch_size: int) -> None:
     table = Table(title="Auto-invest: one scheduler pass vs the naive loop")
     for heading in ("backend", "rules", "orders", "autopilot rules/s", "naive rules/s", "ratio"):
         table.add_column(heading, justify="left" if heading == "backend" else "right")
+    table.add_column("workers rules/s", justify="right")
     table.add_column("peak RSS MB", justify="right")
     table.add_column("pass RSS growth MB", justify="right")
     for m in results:
@@ -425,6 +474,7 @@ def print_table(results: Sequence[Measurement], batch_size: int) -> None:
             f"{m.autopilot_rate:,.0f}",
             f"{m.naive_rate:,.0f}",
             f"{m.autopilot_rate / m.naive_rate:,.1f}x",
+            "-" if m.workers_rate is None else f"{m.workers_rate:,.0f} ({m.workers})",
             f"{m.peak_rss_mb:,.0f}",
             f"{m.rss_growth_mb:,.0f}",
         )
@@ -435,7 +485,9 @@ def print_table(results: Sequence[Measurement], batch_size: int) -> None:
         f"Naive loop (one transaction per rule, one statement per row) ran on a sample ({samples});"
         f" both rates are rules/s. Batch size {batch_size}. The '{SCHEDULER_LOGGER}' logger was"
         " set to WARNING while timing (per-rule INFO lines would dominate). Each backend ran in"
-        " its own process; times include the paper broker's fills."
+        " its own process; times include the paper broker's fills. 'workers rules/s': the same"
+        " pass shared by that many `autopilot run-once` processes on PostgreSQL (SKIP LOCKED),"
+        " process start-up included."
     )
 
 
@@ -448,6 +500,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--postgres-url", default=None, help="else a throwaway server is started")
     parser.add_argument("--json", action="store_true", help="one JSON object per backend")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="run-once processes sharing a PostgreSQL pass"
+    )
     parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.naive_rules is None:
