@@ -167,7 +167,6 @@ class AutoInvestExecutor:
                 log.info("%s Executing auto-invest rule: %s", PREFIX, rule.id)
                 self._plan_rule(rule, today, cash, quotes, writes, force, triggered_by, started)
             now = self._clock.now()
-            writes.logs = [replace(e, finished_at=now) for e in writes.logs]
             uow.orders.add_many(writes.orders, now)
             uow.accounts.set_cash({a: c for a, c in cash.items() if c != opening[a]}, now)
             uow.auto_invest.save_state(writes.rules, now)
@@ -265,7 +264,6 @@ class AutoInvestExecutor:
             triggered_by=triggered_by,
             attempt=attempts,
             started_at=started,
-            finished_at=started,
         )
         writes.logs.append(entry)
         writes.results.append(_result(rule, entry))
@@ -369,7 +367,6 @@ def _entry(
         triggered_by=triggered_by,
         attempt=rule.failed_attempts + 1,
         started_at=started,
-        finished_at=started,
         order_ids=order_ids,
         details=details,
     )

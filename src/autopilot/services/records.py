@@ -103,7 +103,7 @@ class LogEntry:
     triggered_by: str
     attempt: int
     started_at: datetime
-    finished_at: datetime
+    finished_at: datetime | None = None  # None: the moment the row is written
     order_ids: tuple[str, ...] = ()
     error: str | None = None
     details: dict[str, Any] | None = field(default=None)

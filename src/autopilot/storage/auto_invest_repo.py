@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Select, func, select, tuple_, update
@@ -22,14 +23,39 @@ def _day_of_month(value: str | None) -> int | str | None:
     return int(value)
 
 
+@lru_cache(maxsize=4096)
+def _schedule(
+    frequency: str,
+    start: date,
+    end: date | None,
+    day_of_week: int | None,
+    day_of_month: str | None,
+    holiday_rule: str,
+) -> Schedule:
+    # Shared instances: a pass loads thousands of rules with a handful of distinct schedules.
+    return Schedule(
+        frequency=Frequency(frequency),
+        start_date=start,
+        end_date=end,
+        day_of_week=day_of_week,
+        day_of_month=_day_of_month(day_of_month),  # type: ignore[arg-type]
+        holiday_rule=HolidayRule(holiday_rule),
+    )
+
+
+@lru_cache(maxsize=4096)
+def _allocations(pairs: tuple[tuple[str, str], ...]) -> tuple[Allocation, ...]:
+    return tuple(Allocation(symbol=symbol, weight=Decimal(weight)) for symbol, weight in pairs)
+
+
 def rule_from_row(row: Any) -> AutoInvestRule:
-    schedule = Schedule(
-        frequency=Frequency(row.frequency),
-        start_date=row.start_date,
-        end_date=row.end_date,
-        day_of_week=row.day_of_week,
-        day_of_month=_day_of_month(row.day_of_month),  # type: ignore[arg-type]
-        holiday_rule=HolidayRule(row.holiday_rule),
+    schedule = _schedule(
+        row.frequency,
+        row.start_date,
+        row.end_date,
+        row.day_of_week,
+        row.day_of_month,
+        row.holiday_rule,
     )
     return AutoInvestRule(
         id=row.id,
@@ -37,9 +63,7 @@ def rule_from_row(row: Any) -> AutoInvestRule:
         account_id=row.account_id,
         name=row.name,
         amount=row.amount,
-        allocations=tuple(
-            Allocation(symbol=a["symbol"], weight=Decimal(a["weight"])) for a in row.allocations
-        ),
+        allocations=_allocations(tuple((a["symbol"], a["weight"]) for a in row.allocations)),
         schedule=schedule,
         next_execution_date=row.next_execution_date,
         execution_count=row.execution_count,

@@ -27,7 +27,7 @@ def _row(entry: LogEntry, now: datetime) -> dict[str, Any]:
         "triggered_by": entry.triggered_by,
         "attempt": entry.attempt,
         "started_at": entry.started_at,
-        "finished_at": entry.finished_at,
+        "finished_at": entry.finished_at or now,
         "created_at": now,
     }
 
