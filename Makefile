@@ -31,6 +31,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/auto_invest.py
 	$(BIN)/python bench/rebalancing.py
+	$(BIN)/python bench/triggers.py
 
 migrate: $(STAMP)
 	$(BIN)/autopilot db upgrade

@@ -1,0 +1,272 @@
+"""Trigger evaluation: the in-memory index vs the naive scan (DESIGN §5, §8).
+
+Loads N resident triggers over S symbols (a mix of every condition type) into the
+`TriggerIndex`, replays M price updates (a random walk per symbol, to the cent) through it, and
+in the same run replays the updates of a sample of symbols through the `NaiveEvaluator`, which
+checks every trigger of the symbol on each update. Both rates are updates/s, so the ratio is
+fair although the naive evaluator runs on a sample; the fired triggers of the sample symbols
+are compared between the two. Index evaluation only: the database end to end comes later.
+
+Memory: tracemalloc of building the index from a stream of triggers (so everything the index
+keeps, id strings included, is counted and nothing else), per resident trigger; and the
+process's peak RSS (which also holds the replayed updates).
+
+    python bench/triggers.py [--triggers N] [--updates M] [--symbols S] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import random
+import resource
+import sys
+import time
+import tracemalloc
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+for extra in (ROOT / "src", ROOT):  # runnable from a checkout without installing the package
+    if str(extra) not in sys.path:
+        sys.path.insert(0, str(extra))
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from autopilot.domain.orders import Side  # noqa: E402
+from autopilot.domain.trigger_index import NaiveEvaluator, TriggerIndex  # noqa: E402
+from autopilot.domain.triggers import (  # noqa: E402
+    Condition,
+    Direction,
+    PercentChange,
+    PriceAbove,
+    PriceBelow,
+    TrailingStop,
+    Trigger,
+)
+
+SEED = 20250616
+NAIVE_SYMBOLS = 25  # the naive evaluator replays the updates of this many symbols
+NAIVE_MAX_UPDATES = 10_000
+PERCENTS = [Decimal(p) for p in ("2", "3", "5", "7.5", "10", "15", "20")]
+AMOUNTS = [Decimal(a) for a in ("0.50", "1", "2", "5")]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Measurement:
+    triggers: int
+    updates: int
+    symbols: int
+    fired: int
+    index_seconds: float
+    naive_updates: int
+    naive_seconds: float
+    naive_agrees: bool
+    build_seconds: float
+    index_bytes: int
+    peak_rss_mb: float
+
+    @property
+    def autopilot_rate(self) -> float:
+        return self.updates / self.index_seconds
+
+    @property
+    def naive_rate(self) -> float:
+        return self.naive_updates / self.naive_seconds
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "triggers": self.triggers,
+            "updates": self.updates,
+            "symbols": self.symbols,
+            "fired": self.fired,
+            "autopilot_updates_per_s": round(self.autopilot_rate),
+            "naive_updates_per_s": round(self.naive_rate),
+            "naive_sample_updates": self.naive_updates,
+            "naive_agrees": self.naive_agrees,
+            "ratio": round(self.autopilot_rate / self.naive_rate, 1),
+            "peak_rss_mb": round(self.peak_rss_mb, 1),
+            "index_bytes_per_trigger": round(self.index_bytes / self.triggers, 1),
+            "index_build_s": round(self.build_seconds, 2),
+        }
+
+
+def base_prices(symbols: int) -> list[int]:
+    """A starting price in cents per symbol, from 20.00 to 500.00."""
+    rng = random.Random(SEED)
+    return [rng.randrange(2_000, 50_000) for _ in range(symbols)]
+
+
+def symbol_name(number: int) -> str:
+    return f"S{number:05d}"
+
+
+def _cents(value: float) -> Decimal:
+    return Decimal(round(value)).scaleb(-2)
+
+
+def _condition(rng: random.Random, base: int) -> Condition:
+    """Levels 8-30% away from the start, so that a small fraction fires on the walk."""
+    away = rng.uniform(0.08, 0.30)
+    roll = rng.random()
+    if roll < 0.30:
+        return PriceBelow(level=_cents(base * (1 - away)))
+    if roll < 0.55:
+        return PriceAbove(level=_cents(base * (1 + away)))
+    if roll < 0.70:
+        direction = rng.choice((Direction.UP, Direction.DOWN))
+        percent = Decimal(rng.randrange(8, 30))
+        return PercentChange(percent=percent, direction=direction, reference_price=_cents(base))
+    return _trailing(rng, base)
+
+
+def _trailing(rng: random.Random, base: int) -> TrailingStop:
+    side = Side.SELL if rng.random() < 0.8 else Side.BUY
+    by_percent = rng.random() < 0.7
+    percent = rng.choice(PERCENTS[2:]) if by_percent else None
+    amount = None if by_percent else rng.choice(AMOUNTS) * max(1, base // 2_000)
+    mark = _cents(base)
+    if rng.random() < 0.2:
+        up = side is Side.SELL
+        activation = _cents(base * (1.05 if up else 0.95))
+        return TrailingStop(side=side, percent=percent, amount=amount, activation_price=activation)
+    return TrailingStop(side=side, percent=percent, amount=amount, mark=mark)
+
+
+def generate_triggers(count: int, symbols: int, only: set[int] | None = None) -> Iterator[Trigger]:
+    """The same `count` triggers on every call (seeded); `only` keeps those of some symbols."""
+    rng = random.Random(SEED + 1)
+    bases = base_prices(symbols)
+    for number in range(count):
+        symbol = number % symbols
+        condition = _condition(rng, bases[symbol])
+        if only is not None and symbol not in only:
+            continue
+        yield Trigger(
+            id=f"TRIG-20250616-{number:07d}",
+            account_id=1 + number // 4,
+            symbol=symbol_name(symbol),
+            condition=condition,
+        )
+
+
+def generate_updates(count: int, symbols: int) -> list[tuple[str, Decimal]]:
+    """Random walks: each update moves one random symbol by up to ±0.4%, to the cent."""
+    rng = random.Random(SEED + 2)
+    prices = base_prices(symbols)
+    names = [symbol_name(n) for n in range(symbols)]
+    updates: list[tuple[str, Decimal]] = []
+    for _ in range(count):
+        symbol = rng.randrange(symbols)
+        price = prices[symbol]
+        price = max(100, price + round(price * rng.uniform(-0.004, 0.004)))
+        prices[symbol] = price
+        updates.append((names[symbol], Decimal(price).scaleb(-2)))
+    return updates
+
+
+def build_index(triggers: int, symbols: int) -> tuple[TriggerIndex, int, float]:
+    """The index, the bytes it holds (tracemalloc) and the seconds it took to build."""
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    started = time.perf_counter()
+    index = TriggerIndex(generate_triggers(triggers, symbols))
+    seconds = time.perf_counter() - started
+    gc.collect()
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    return index, held, seconds
+
+
+def replay(
+    evaluator: TriggerIndex | NaiveEvaluator,
+    updates: Sequence[tuple[str, Decimal]],
+    watch: set[str],
+) -> tuple[float, int, list[str]]:
+    """Seconds to replay `updates`, the count fired, and the ids fired on `watch` symbols."""
+    on_price = evaluator.on_price
+    fired = 0
+    watched: list[str] = []
+    started = time.perf_counter()
+    for symbol, price in updates:
+        ids = on_price(symbol, price)
+        if ids:
+            fired += len(ids)
+            if symbol in watch:
+                watched.extend(ids)
+    return time.perf_counter() - started, fired, watched
+
+
+def measure(triggers: int, updates: int, symbols: int) -> Measurement:
+    stream = generate_updates(updates, symbols)
+    index, held, build_seconds = build_index(triggers, symbols)
+    sample = set(range(min(NAIVE_SYMBOLS, symbols)))
+    watch = {symbol_name(n) for n in sample}
+    index_seconds, fired, index_fired = replay(index, stream, watch)
+    sample_stream = [u for u in stream if u[0] in watch][:NAIVE_MAX_UPDATES]
+    cut = len([u for u in stream if u[0] in watch])
+    naive = NaiveEvaluator(generate_triggers(triggers, symbols, only=sample))
+    naive_seconds, _, naive_fired = replay(naive, sample_stream, watch)
+    agrees = cut > len(sample_stream) or sorted(index_fired) == sorted(naive_fired)
+    return Measurement(
+        triggers=len(index) + fired,
+        updates=updates,
+        symbols=symbols,
+        fired=fired,
+        index_seconds=index_seconds,
+        naive_updates=len(sample_stream),
+        naive_seconds=naive_seconds,
+        naive_agrees=agrees,
+        build_seconds=build_seconds,
+        index_bytes=held,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )
+
+
+def print_table(result: Measurement) -> None:
+    data = result.as_json()
+    table = Table(
+        title=f"Trigger evaluation: {result.triggers:,} triggers, "
+        f"{result.updates:,} updates, {result.symbols:,} symbols"
+    )
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("target", justify="right")
+    table.add_row("index updates/s (one core)", f"{data['autopilot_updates_per_s']:,}", "≥ 500,000")
+    table.add_row(
+        f"naive updates/s ({result.naive_updates:,}-update sample, {NAIVE_SYMBOLS} symbols)",
+        f"{data['naive_updates_per_s']:,}",
+        "",
+    )
+    table.add_row("ratio", f"{data['ratio']}×", "")
+    table.add_row("triggers fired", f"{result.fired:,}", "")
+    table.add_row("index and naive fire the same ids", "yes" if result.naive_agrees else "NO", "")
+    table.add_row("index bytes per resident trigger", f"{data['index_bytes_per_trigger']}", "≤ 300")
+    table.add_row("index build (s, under tracemalloc)", f"{data['index_build_s']}", "")
+    table.add_row("peak RSS (MB)", f"{data['peak_rss_mb']}", "")
+    Console().print(table)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--triggers", type=int, default=1_000_000)
+    parser.add_argument("--updates", type=int, default=1_000_000)
+    parser.add_argument("--symbols", type=int, default=5_000)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    result = measure(args.triggers, args.updates, args.symbols)
+    if args.json:
+        print(json.dumps(result.as_json()))
+    else:
+        print_table(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from autopilot.domain.errors import InvalidInput
+from autopilot.domain.orders import Side
+from autopilot.domain.trigger_index import NaiveEvaluator, TriggerIndex, from_ticks, to_ticks
+from autopilot.domain.triggers import (
+    Condition,
+    Direction,
+    PercentChange,
+    PriceAbove,
+    PriceBelow,
+    TrailingStop,
+    Trigger,
+    TriggerStatus,
+)
+
+D = Decimal
+SYMBOLS = ("VTI", "BND", "AAPL")
+
+
+def trigger(trigger_id: str, condition: Condition, symbol: str = "VTI") -> Trigger:
+    return Trigger(id=trigger_id, account_id=1, symbol=symbol, condition=condition)
+
+
+def sell_trail(trigger_id: str, percent: str = "10", mark: str = "100") -> Trigger:
+    return trigger(trigger_id, TrailingStop(side=Side.SELL, percent=D(percent), mark=D(mark)))
+
+
+# --- examples -----------------------------------------------------------------------------
+
+
+def test_a_level_fires_at_its_boundary_and_leaves_the_index() -> None:
+    index = TriggerIndex([trigger("S", PriceBelow(level=D("95.00")))])
+    assert index.on_price("VTI", D("95.01")) == []
+    assert index.on_price("VTI", D("95.00")) == ["S"]
+    assert len(index) == 0
+    assert index.on_price("VTI", D("1")) == []
+
+
+def test_a_price_fires_every_level_it_reaches_and_only_those() -> None:
+    index = TriggerIndex(
+        [trigger(f"A{n}", PriceAbove(level=D(100 + n))) for n in range(5)]
+        + [trigger("OTHER", PriceAbove(level=D(100)), symbol="BND")]
+    )
+    assert sorted(index.on_price("VTI", D("102.00"))) == ["A0", "A1", "A2"]
+    assert len(index) == 3
+
+
+def test_trailing_stops_ride_a_new_high_together_and_fire_on_the_fall() -> None:
+    index = TriggerIndex([sell_trail("T5", "5"), sell_trail("T10", "10"), sell_trail("U10", "10")])
+    assert index.on_price("VTI", D("120")) == []
+    assert index.mark_of("T10") == D("120.00")
+    assert index.on_price("VTI", D("114.01")) == []
+    assert index.on_price("VTI", D("114.00")) == ["T5"]
+    assert index.on_price("VTI", D("108.01")) == []
+    assert sorted(index.on_price("VTI", D("108.00"))) == ["T10", "U10"]
+
+
+def test_a_trailing_stop_mark_only_ratchets_in_the_index() -> None:
+    index = TriggerIndex([sell_trail("T", "50")])
+    for price in ("130", "95", "100"):
+        index.on_price("VTI", D(price))
+    assert index.mark_of("T") == D("130.00")
+
+
+def test_a_waiting_trailing_stop_activates_at_its_activation_price() -> None:
+    waiting = TrailingStop(side=Side.BUY, amount=D(5), activation_price=D(90))
+    index = TriggerIndex([trigger("B", waiting)])
+    assert index.on_price("VTI", D("90.01")) == []
+    assert index.mark_of("B") is None
+    assert index.on_price("VTI", D("89")) == []
+    assert index.mark_of("B") == D("89.00")
+    assert index.on_price("VTI", D("93.99")) == []
+    assert index.on_price("VTI", D("94.00")) == ["B"]
+
+
+def test_a_removed_trigger_does_not_fire() -> None:
+    index = TriggerIndex([sell_trail("T"), trigger("S", PriceBelow(level=D(95)))])
+    index.remove("T")
+    index.remove("S")
+    index.remove("never-there")
+    assert index.on_price("VTI", D(1)) == []
+    assert len(index) == 0
+
+
+def test_replace_moves_a_level() -> None:
+    index = TriggerIndex([trigger("S", PriceBelow(level=D(95)))])
+    index.replace(trigger("S", PriceBelow(level=D(90))))
+    assert index.on_price("VTI", D(94)) == []
+    assert index.on_price("VTI", D(90)) == ["S"]
+
+
+def test_changed_marks_are_reported_once_grouped_by_mark() -> None:
+    index = TriggerIndex([sell_trail("T1"), sell_trail("T2", "20"), sell_trail("T3", mark="200")])
+    index.on_price("VTI", D(150))
+    changes = index.marks_changed_since_last_flush()
+    assert {(c.mark, tuple(sorted(c.trigger_ids))) for c in changes} == {
+        (D("150.00"), ("T1",)),
+        (D("150.00"), ("T2",)),
+    }
+    assert index.marks_changed_since_last_flush() == []
+
+
+def test_a_trailing_stop_that_fires_reports_its_final_mark() -> None:
+    index = TriggerIndex([sell_trail("T")])
+    index.on_price("VTI", D(150))
+    assert index.on_price("VTI", D(135)) == ["T"]
+    [change] = index.marks_changed_since_last_flush()
+    assert (change.mark, change.trigger_ids) == (D("150.00"), ("T",))
+
+
+def test_the_index_refuses_duplicates_inactive_triggers_and_sub_tick_prices() -> None:
+    index = TriggerIndex([sell_trail("T")])
+    with pytest.raises(ValueError, match="already indexed"):
+        index.add(sell_trail("T"))
+    with pytest.raises(ValueError, match="only active"):
+        index.add(
+            Trigger(
+                id="X",
+                account_id=1,
+                symbol="VTI",
+                condition=PriceAbove(level=D(1)),
+                status=TriggerStatus.CANCELLED,
+            )
+        )
+    with pytest.raises(InvalidInput):
+        index.on_price("VTI", D("100.00001"))
+
+
+def test_ticks_round_trip() -> None:
+    assert to_ticks(D("100.25")) == 1_002_500
+    assert str(from_ticks(1_002_500)) == "100.25"
+    assert str(from_ticks(1_002_512)) == "100.2512"
+
+
+# --- the index agrees with the naive evaluator --------------------------------------------
+
+cents = st.integers(min_value=9_000, max_value=11_000).map(lambda c: D(c).scaleb(-2))
+percents = st.sampled_from([D(1), D("2.5"), D(5), D("7.3333"), D(10)])
+amounts = st.sampled_from([D("0.50"), D(1), D("2.25"), D(5)])
+
+
+@st.composite
+def trailing(draw: st.DrawFn) -> TrailingStop:
+    side = draw(st.sampled_from(Side))
+    by_percent = draw(st.booleans())
+    percent = draw(percents) if by_percent else None
+    amount = None if by_percent else draw(amounts)
+    if draw(st.booleans()):
+        return TrailingStop(side=side, percent=percent, amount=amount, activation_price=draw(cents))
+    return TrailingStop(side=side, percent=percent, amount=amount, mark=draw(cents))
+
+
+conditions = st.one_of(
+    st.builds(PriceAbove, level=cents),
+    st.builds(PriceBelow, level=cents),
+    st.builds(
+        PercentChange, percent=percents, direction=st.sampled_from(Direction), reference_price=cents
+    ),
+    trailing(),
+)
+
+
+@st.composite
+def triggers(draw: st.DrawFn, number: int) -> Trigger:
+    return trigger(f"TRIG-{number}", draw(conditions), symbol=draw(st.sampled_from(SYMBOLS)))
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> list[tuple[str, object]]:
+    """Price updates (random walks of cents) with adds, removes and replaces interleaved."""
+    steps: list[tuple[str, object]] = []
+    prices = {symbol: 10_000 for symbol in SYMBOLS}
+    for number in range(draw(st.integers(min_value=5, max_value=25))):
+        steps.append(("add", draw(triggers(number))))
+    for _ in range(draw(st.integers(min_value=1, max_value=120))):
+        action = draw(st.sampled_from(["price"] * 8 + ["add", "remove", "replace"]))
+        if action == "price":
+            symbol = draw(st.sampled_from(SYMBOLS))
+            step = draw(st.integers(min_value=-150, max_value=150))
+            prices[symbol] = min(11_500, max(8_500, prices[symbol] + step))
+            steps.append(("price", (symbol, D(prices[symbol]).scaleb(-2))))
+        elif action == "add":
+            steps.append(("add", draw(triggers(len(steps) + 1000))))
+        else:
+            steps.append((action, draw(st.integers(min_value=0, max_value=len(steps)))))
+    return steps
+
+
+def _play(index: TriggerIndex, naive: NaiveEvaluator, steps: list[tuple[str, object]]) -> None:
+    added: list[Trigger] = []
+    for number, (action, payload) in enumerate(steps):
+        if action == "price":
+            symbol, price = payload  # type: ignore[misc]
+            assert sorted(index.on_price(symbol, price)) == sorted(naive.on_price(symbol, price)), (
+                f"step {number}"
+            )
+        elif action == "add":
+            assert isinstance(payload, Trigger)
+            index.add(payload)
+            naive.add(payload)
+            added.append(payload)
+        elif added:
+            chosen = added[int(payload) % len(added)]  # type: ignore[call-overload]
+            _change(index, naive, action, chosen)
+        _assert_same_marks(index, naive, added)
+
+
+def _change(index: TriggerIndex, naive: NaiveEvaluator, action: str, chosen: Trigger) -> None:
+    if action == "remove" or chosen.id not in naive:
+        index.remove(chosen.id)
+        naive.remove(chosen.id)
+        return
+    condition = chosen.condition
+    if isinstance(condition, TrailingStop) and condition.mark is not None:
+        mark = index.mark_of(chosen.id)  # carry the mark over, as the docs ask
+        moved = TrailingStop(side=condition.side, amount=D(3), mark=mark)
+    else:
+        moved = PriceBelow(level=D(100))
+    updated = Trigger(id=chosen.id, account_id=1, symbol=chosen.symbol, condition=moved)
+    index.replace(updated)
+    naive.replace(updated)
+
+
+def _assert_same_marks(index: TriggerIndex, naive: NaiveEvaluator, added: list[Trigger]) -> None:
+    assert len(index) == len(naive)
+    for t in added:
+        if t.id in naive:
+            assert index.mark_of(t.id) == naive.mark_of(t.id)
+    for change in index.marks_changed_since_last_flush():
+        for trigger_id in change.trigger_ids:
+            if trigger_id in naive:
+                assert naive.mark_of(trigger_id) == change.mark
+
+
+@settings(max_examples=300, deadline=None)
+@given(scenarios())
+def test_index_fires_exactly_what_the_naive_evaluator_fires(
+    steps: list[tuple[str, object]],
+) -> None:
+    _play(TriggerIndex(), NaiveEvaluator(), steps)
