@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import Engine
 
@@ -16,6 +17,9 @@ from autopilot.services.execution_logs import ExecutionLogService
 from autopilot.services.orders import OrderService
 from autopilot.services.platform import PlatformService
 from autopilot.services.ports import Clock, SystemClock
+from autopilot.services.rebalancing_execution import RebalancingExecutor
+from autopilot.services.rebalancing_proposals import ProposalService
+from autopilot.services.rebalancing_rules import RebalancingRuleService
 from autopilot.storage.db import make_engine
 from autopilot.storage.unit_of_work import UnitOfWorkFactory
 
@@ -33,6 +37,9 @@ class Services:
     orders: OrderService
     platform: PlatformService
     logs: ExecutionLogService
+    rebalancing: RebalancingExecutor
+    rebalancing_rules: RebalancingRuleService
+    proposals: ProposalService
 
     def close(self) -> None:
         self.engine.dispose()
@@ -64,4 +71,17 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Services:
         orders=OrderService(uow=uow, broker=broker, clock=clock, zone=settings.zone),
         platform=PlatformService(uow=uow, broker=broker, clock=clock),
         logs=ExecutionLogService(uow=uow),
+        rebalancing=RebalancingExecutor(
+            uow=uow,
+            broker=broker,
+            clock=clock,
+            calendar=calendar,
+            zone=settings.zone,
+            batch_size=settings.automation_batch_size,
+            proposal_ttl=timedelta(hours=settings.automation_proposal_ttl_hours),
+        ),
+        rebalancing_rules=RebalancingRuleService(
+            uow=uow, clock=clock, calendar=calendar, zone=settings.zone
+        ),
+        proposals=ProposalService(uow=uow, broker=broker, clock=clock),
     )

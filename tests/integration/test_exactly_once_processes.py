@@ -684,7 +684,7 @@ def test_unique_key_refuses_a_second_outcome_but_allows_repeated_failures(pg_url
             c.execute(insert(logs), [row("Failed"), row("Failed"), row("Success")])
             c.execute(insert(logs), [row("Failed")])  # failures are logged beside the outcome
             c.execute(insert(logs), [row("Success", "AUTO-20260601-000000000000002")])
-        for second in ("Success", "Skipped", "PendingApproval"):
+        for second in ("Success", "Skipped"):
             refused = pytest.raises(IntegrityError, match="uq_automation_execution_logs_outcome")
             with refused, engine.begin() as c:
                 c.execute(insert(logs), [row(second)])
@@ -701,6 +701,7 @@ def test_unique_key_refuses_a_second_outcome_but_allows_repeated_failures(pg_url
                 )
             ).scalar_one()
         assert "UNIQUE" in definition and "'Failed'" in definition, definition
+        assert "'PendingApproval'" in definition, definition
     finally:
         engine.dispose()
 

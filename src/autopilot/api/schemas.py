@@ -116,3 +116,47 @@ class RuleUpdate(Body):
     end_date: date | None = None
     max_total_amount: Amount | None = None
     is_enabled: bool | None = None
+
+
+class TargetIn(Body):
+    symbol: str = Field(min_length=1, max_length=16)
+    weight: Amount
+
+
+Percent = Annotated[Amount, Field(decimal_places=4)]
+TriggerModeName = Literal["drift", "schedule", "both"]
+ScheduleFrequencyName = Literal["monthly", "quarterly", "annually"]
+
+
+class RebalancingCreate(Body):
+    client_id: Id
+    account_id: Id
+    name: str = Field(min_length=1, max_length=200)
+    targets: list[TargetIn] = Field(min_length=1, max_length=50)
+    trigger_mode: TriggerModeName = "drift"
+    drift_threshold: Percent
+    relative_threshold: Percent | None = None
+    frequency: ScheduleFrequencyName | None = None
+    day_of_month: DayOfMonth | None = None
+    require_confirmation: bool = False
+    min_trade_amount: Amount = Decimal("1.00")
+    allow_sells: bool = True
+    cash_reserve: Amount = Decimal("0.00")
+    cooldown_days: int = Field(default=0, ge=0, le=3650)
+    is_enabled: bool = True
+
+
+class RebalancingUpdate(Body):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    targets: list[TargetIn] | None = Field(default=None, min_length=1, max_length=50)
+    trigger_mode: TriggerModeName | None = None
+    drift_threshold: Percent | None = None
+    relative_threshold: Percent | None = None
+    frequency: ScheduleFrequencyName | None = None
+    day_of_month: DayOfMonth | None = None
+    require_confirmation: bool | None = None
+    min_trade_amount: Amount | None = None
+    allow_sells: bool | None = None
+    cash_reserve: Amount | None = None
+    cooldown_days: int | None = Field(default=None, ge=0, le=3650)
+    is_enabled: bool | None = None

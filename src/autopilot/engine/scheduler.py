@@ -1,6 +1,7 @@
 """The scheduler loop: every check interval, a pass over the due work (DESIGN §1, §7).
 
-A pass resubmits orders left Pending by a crash, then executes the due auto-invest rules. An error
+A pass resubmits orders left Pending by a crash, then executes the due auto-invest rules, then
+the due rebalancing rules. An error
 in one rule is the executor's to log; an error of the pass itself (the database is down) is logged
 here and the loop tries again after a short back-off, losing nothing. `stop()` lets the batch in
 hand commit, then ends the loop.
@@ -99,6 +100,12 @@ class Scheduler:
             result = services.auto_invest.run_due(
                 today, triggered_by="scheduler", should_stop=self._stop.is_set
             )
+            if not self._stop.is_set():
+                result.merge(
+                    services.rebalancing.run_due(
+                        today, triggered_by="scheduler", should_stop=self._stop.is_set
+                    )
+                )
         except Exception as exc:  # the loop survives anything a pass throws
             log.error(
                 "%s Scheduled checks failed: %s: %s",

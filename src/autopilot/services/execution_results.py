@@ -55,6 +55,14 @@ class PassResult:
         for r in results:
             self.counts[_COUNT_KEYS[r.status]] += 1
 
+    def merge(self, other: PassResult) -> None:
+        """Add another pass's outcomes (auto-invest, then rebalancing) to this one."""
+        room = self.detail_limit - len(self.results)
+        if room > 0:
+            self.results.extend(other.results[:room])
+        for key, count in other.counts.items():
+            self.counts[key] += count
+
     def of(self, status: str) -> list[RuleResult]:
         return [r for r in self.results if r.status == status]
 
@@ -64,6 +72,7 @@ class PassResult:
             "executed": [r.as_dict() for r in self.of("Success")],
             "skipped": [r.as_dict() for r in self.of("Skipped")],
             "failed": [r.as_dict() for r in self.of("Failed")],
+            "pendingApproval": [r.as_dict() for r in self.of("PendingApproval")],
             "counts": dict(self.counts),
             "truncated": shown < sum(self.counts.values()),
         }

@@ -13,6 +13,7 @@ from typing import Any
 
 from autopilot.domain.auto_invest import AutoInvestRule
 from autopilot.domain.orders import Order
+from autopilot.domain.rebalancing_rule import RebalancingRule
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -20,6 +21,15 @@ class RuleRecord:
     """A rule with the timestamps the API shows."""
 
     rule: AutoInvestRule
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RebalancingRuleRecord:
+    """A rebalancing rule with the timestamps the API shows."""
+
+    rule: RebalancingRule
     created_at: datetime
     updated_at: datetime
 

@@ -48,6 +48,24 @@ class ExecutionLogs:
             )
         ).scalar_one_or_none()
 
+    def with_outcome(self, automation_ids: Sequence[str], execution_date: date) -> set[str]:
+        """Which of the rules already have an outcome (not a failed attempt) for the date."""
+        if not automation_ids:
+            return set()
+        rows = self._c.execute(
+            select(t.c.automation_id).where(
+                t.c.automation_id.in_(sorted(set(automation_ids))),
+                t.c.execution_date == execution_date,
+                t.c.status != "Failed",
+            )
+        )
+        return {r.automation_id for r in rows}
+
+    def resolve(self, entry: LogEntry, now: datetime) -> None:
+        """Log the outcome of an occurrence that waited for approval (approved, rejected or
+        expired) as a row of its own; the PendingApproval row before it stays as history."""
+        self.add_many([entry], now)
+
     def search(self, where: LogFilter, *, offset: int, limit: int) -> tuple[list[LogRecord], int]:
         stmt: Select[Any] = select(t)
         for column, value in (

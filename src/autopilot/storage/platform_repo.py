@@ -103,6 +103,23 @@ class Accounts:
             for r in rows
         ]
 
+    def positions_of(self, account_ids: Iterable[int]) -> dict[int, list[PositionRecord]]:
+        """The non-zero positions of many accounts, in one query, by account."""
+        ids = sorted(set(account_ids))
+        found: dict[int, list[PositionRecord]] = {i: [] for i in ids}
+        if not ids:
+            return found
+        rows = self._c.execute(
+            select(positions)
+            .where(positions.c.account_id.in_(ids), positions.c.quantity != 0)
+            .order_by(positions.c.account_id, positions.c.symbol)
+        )
+        for r in rows:
+            found[r.account_id].append(
+                PositionRecord(symbol=r.symbol, quantity=r.quantity, cost_basis=r.cost_basis)
+            )
+        return found
+
     def holdings(self, keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], PositionRecord]:
         wanted = set(keys)
         if not wanted:

@@ -220,6 +220,73 @@ auto_invest_rules = Table(
     ),
 )
 
+
+def Percent() -> Money:
+    return Money(12, 4)
+
+
+rebalancing_rules = Table(
+    "rebalancing_rules",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("client_id", Integer, ForeignKey("clients.id"), nullable=False, index=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("targets", JSON, nullable=False),
+    Column("trigger_mode", String(8), nullable=False),
+    Column("drift_threshold", Percent(), nullable=False),
+    Column("relative_threshold", Percent()),
+    Column("frequency", String(10)),
+    Column("day_of_month", String(4)),
+    Column("start_date", Date),
+    Column("next_check_date", Date),
+    Column("require_confirmation", Boolean, nullable=False),
+    Column("min_trade_amount", Cash(), nullable=False),
+    Column("allow_sells", Boolean, nullable=False),
+    Column("cash_reserve", Cash(), nullable=False),
+    Column("cooldown_days", Integer, nullable=False),
+    Column("last_executed_at", UTCDateTime()),
+    Column("status", String(10), nullable=False),
+    Column("is_enabled", Boolean, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index(
+        "ix_rebalancing_rules_watching",
+        "id",
+        postgresql_where=text("status = 'Active' AND is_enabled"),
+        sqlite_where=text("status = 'Active' AND is_enabled"),
+    ),
+)
+
+rebalancing_proposals = Table(
+    "rebalancing_proposals",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("rule_id", String(40), ForeignKey("rebalancing_rules.id"), nullable=False, index=True),
+    Column("client_id", Integer, nullable=False),
+    Column("account_id", Integer, nullable=False),
+    Column("occurrence", Date, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("trades", JSON, nullable=False),
+    Column("skipped", JSON, nullable=False),
+    Column("drift_before", Percent(), nullable=False),
+    Column("prices", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("decided_at", UTCDateTime()),
+    Column("order_ids", JSON, nullable=False),
+    # A rule has at most one proposal waiting: a second pending one is impossible.
+    Index(
+        "uq_rebalancing_proposals_pending",
+        "rule_id",
+        unique=True,
+        postgresql_where=text("status = 'PendingApproval'"),
+        sqlite_where=text("status = 'PendingApproval'"),
+    ),
+)
+
+OUTCOME_STATUSES = "status NOT IN ('Failed', 'PendingApproval')"
+
 automation_execution_logs = Table(
     "automation_execution_logs",
     metadata,
@@ -240,14 +307,15 @@ automation_execution_logs = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_automation_execution_logs_automation_id", "automation_id", "execution_date"),
     Index("ix_automation_execution_logs_client_created", "client_id", "created_at"),
-    # Exactly once: one outcome per (rule, occurrence). Failed attempts are logged beside it.
+    # Exactly once: one outcome per (rule, occurrence). Failed attempts are logged beside it,
+    # and so is a PendingApproval row, which stays in the log when its proposal is decided.
     Index(
         "uq_automation_execution_logs_outcome",
         "automation_id",
         "execution_date",
         unique=True,
-        postgresql_where=text("status <> 'Failed'"),
-        sqlite_where=text("status <> 'Failed'"),
+        postgresql_where=text(OUTCOME_STATUSES),
+        sqlite_where=text(OUTCOME_STATUSES),
     ),
 )
 
@@ -260,5 +328,7 @@ __all__ = [
     "orders",
     "positions",
     "prices",
+    "rebalancing_proposals",
+    "rebalancing_rules",
     "securities",
 ]

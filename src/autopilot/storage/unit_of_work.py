@@ -11,6 +11,7 @@ from autopilot.storage.auto_invest_repo import AutoInvestRules
 from autopilot.storage.logs_repo import ExecutionLogs
 from autopilot.storage.orders_repo import Orders
 from autopilot.storage.platform_repo import Accounts, Clients, Market
+from autopilot.storage.rebalancing_repo import RebalancingProposals, RebalancingRules
 
 
 class UnitOfWork:
@@ -23,6 +24,8 @@ class UnitOfWork:
         self.market = Market(connection)
         self.orders = Orders(connection)
         self.auto_invest = AutoInvestRules(connection)
+        self.rebalancing = RebalancingRules(connection)
+        self.proposals = RebalancingProposals(connection)
         self.logs = ExecutionLogs(connection)
 
 

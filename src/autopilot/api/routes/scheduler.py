@@ -25,15 +25,16 @@ LogStatus = Literal["Success", "Failed", "Skipped", "PendingApproval"]
 @router.post("/scheduler/execute")
 def execute(body: ExecuteRequest, services: ServicesDep) -> JSONResponse:
     """Run due work now: one rule (`ruleId`) or every due rule of the type (what cron calls)."""
-    if body.type != "auto-invest":
+    if body.type == "triggers":
         raise NotImplementedYet(
-            f"type {body.type!r} is not available yet: only 'auto-invest' executes in this version"
+            "type 'triggers' is not available yet: 'auto-invest' and 'rebalancing' execute"
         )
     today = market_today(services.clock, services.settings.zone)
+    executor = services.auto_invest if body.type == "auto-invest" else services.rebalancing
     if body.rule_id is not None:
-        result = services.auto_invest.run_one(body.rule_id, today, triggered_by="api")
+        result = executor.run_one(body.rule_id, today, triggered_by="api")
     else:
-        result = services.auto_invest.run_due(today, triggered_by="api")
+        result = executor.run_due(today, triggered_by="api")
     return ok({"type": body.type, **result.as_dict()})
 
 

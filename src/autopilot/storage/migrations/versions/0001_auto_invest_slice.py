@@ -56,8 +56,8 @@ def upgrade() -> None:
             "uq_automation_execution_logs_outcome",
             ["automation_id", "execution_date"],
             unique=True,
-            postgresql_where=sa.text("status <> 'Failed'"),
-            sqlite_where=sa.text("status <> 'Failed'"),
+            postgresql_where=sa.text("status NOT IN ('Failed', 'PendingApproval')"),
+            sqlite_where=sa.text("status NOT IN ('Failed', 'PendingApproval')"),
         )
 
     op.create_table(
@@ -238,8 +238,8 @@ def downgrade() -> None:
     with op.batch_alter_table("automation_execution_logs", schema=None) as batch_op:
         batch_op.drop_index(
             "uq_automation_execution_logs_outcome",
-            postgresql_where=sa.text("status <> 'Failed'"),
-            sqlite_where=sa.text("status <> 'Failed'"),
+            postgresql_where=sa.text("status NOT IN ('Failed', 'PendingApproval')"),
+            sqlite_where=sa.text("status NOT IN ('Failed', 'PendingApproval')"),
         )
         batch_op.drop_index("ix_automation_execution_logs_client_created")
         batch_op.drop_index("ix_automation_execution_logs_automation_id")

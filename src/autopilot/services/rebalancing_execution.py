@@ -1,0 +1,427 @@
+"""Executing rebalancing rules: a scheduler pass in batches, or one rule on demand.
+
+A batch is one transaction: the watched rules are claimed (SKIP LOCKED on PostgreSQL), the drift
+of their accounts checked set-based (:func:`drifted_accounts`), and for each due rule the orders,
+the account's held cash, the rule's new state, a proposal when confirmation is required, and the
+log row are written together. The log's unique key on (rule, occurrence) makes a second
+rebalance of an occurrence impossible: the occurrence of a scheduled check is its date, of a drift
+trigger the market date of the check. Orders go to the broker after the commit.
+
+Due: Active and enabled, no proposal waiting, not within ``cooldown_days`` of the last execution,
+and either the schedule's ``next_check_date`` has come or the drift exceeds the threshold.
+Scheduled checks missed while nothing ran coalesce into one. A rule whose planning fails is logged
+``Failed`` and checked again on the next pass.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from autopilot.domain.auto_invest import OutcomeStatus
+from autopilot.domain.calendar import TradingCalendar
+from autopilot.domain.errors import Conflict, NotFound
+from autopilot.domain.orders import Order
+from autopilot.domain.rebalancing_batch import AccountSnapshot, DriftThreshold, drifted_accounts
+from autopilot.domain.rebalancing_plan import Plan
+from autopilot.domain.rebalancing_rule import (
+    Proposal,
+    ProposalStatus,
+    RebalancingRule,
+    in_cooldown,
+    next_check_after,
+)
+from autopilot.services.execution_results import PassResult, RuleResult
+from autopilot.services.ids import new_id
+from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory
+from autopilot.services.rebalancing_accounts import (
+    AUTOMATION_TYPE,
+    AccountPicture,
+    details,
+    orders_for,
+    pictures,
+)
+from autopilot.services.rebalancing_proposals import expire_overdue
+from autopilot.services.records import LogEntry, NewOrder
+
+if TYPE_CHECKING:
+    from autopilot.services.ports import UnitOfWork
+
+log = logging.getLogger("autopilot.scheduler")
+PREFIX = "[Automation Scheduler]"
+
+
+@dataclass(frozen=True, slots=True)
+class _Due:
+    rule: RebalancingRule
+    occurrence: date
+    trigger: str  # "schedule", "drift" or "manual"
+
+
+@dataclass(slots=True)
+class _Writes:
+    orders: list[NewOrder] = field(default_factory=list)
+    rules: list[RebalancingRule] = field(default_factory=list)
+    proposals: list[Proposal] = field(default_factory=list)
+    logs: list[LogEntry] = field(default_factory=list)
+    results: list[RuleResult] = field(default_factory=list)
+
+
+class RebalancingExecutor:
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        broker: Broker,
+        clock: Clock,
+        calendar: TradingCalendar,
+        zone: ZoneInfo,
+        batch_size: int,
+        proposal_ttl: timedelta,
+    ) -> None:
+        self._uow = uow
+        self._broker = broker
+        self._clock = clock
+        self._calendar = calendar
+        self._zone = zone
+        self._size = batch_size
+        self._ttl = proposal_ttl
+
+    def run_due(
+        self, today: date, *, triggered_by: str, should_stop: Callable[[], bool] = lambda: False
+    ) -> PassResult:
+        """Expire overdue proposals, then execute every due rule, one batch at a time."""
+        log.info("%s Processing rebalancing rules...", PREFIX)
+        expire_overdue(self._uow, self._clock, triggered_by)
+        result = PassResult()
+        after: str | None = None
+        while True:
+            claimed: list[RebalancingRule] = []
+            try:
+                result.add(self._batch(after, today, triggered_by, claimed))
+            except DBAPIError as exc:
+                if not claimed or exc.connection_invalidated:
+                    raise
+                log.warning(
+                    "%s batch of %d rebalancing rules rolled back (%s); retrying one by one",
+                    PREFIX,
+                    len(claimed),
+                    _reason(exc),
+                )
+                for rule in claimed:
+                    result.add(self._run_single(rule.id, today, triggered_by, force=False))
+            if len(claimed) < self._size or should_stop():
+                return result
+            after = claimed[-1].id
+
+    def run_one(self, rule_id: str, today: date, *, triggered_by: str) -> PassResult:
+        """Manual execution: rebalance now, whether drifted or scheduled or not (cooldown too)."""
+        with self._uow() as uow:
+            record = uow.rebalancing.get(rule_id)
+            if record is None:
+                raise NotFound("rebalancing rule", rule_id)
+            waiting = uow.proposals.pending_of([rule_id])
+        rule = record.rule
+        if not rule.watching:
+            state = rule.status.value if rule.is_enabled else "disabled"
+            raise Conflict(f"rebalancing rule {rule_id} is {state}; only Active rules execute")
+        if waiting:
+            raise Conflict(f"rebalancing rule {rule_id} has a proposal awaiting approval")
+        result = PassResult()
+        result.add(self._run_single(rule_id, today, triggered_by, force=True))
+        return result
+
+    def _batch(
+        self, after: str | None, today: date, triggered_by: str, claimed: list[RebalancingRule]
+    ) -> list[RuleResult]:
+        started = self._clock.now()
+        writes = _Writes()
+        with self._uow() as uow:
+            claimed.extend(uow.rebalancing.claim_watching(after, self._size))
+            due = self._due(uow, claimed, today, force=False)
+            self._execute(uow, due, today, triggered_by, started, writes)
+        self._finish(writes)
+        return writes.results
+
+    def _run_single(
+        self, rule_id: str, today: date, triggered_by: str, *, force: bool
+    ) -> list[RuleResult]:
+        started = self._clock.now()
+        writes = _Writes()
+        try:
+            with self._uow() as uow:
+                record = uow.rebalancing.get(rule_id, lock=True)
+                rules = [record.rule] if record and record.rule.watching else []
+                if uow.proposals.pending_of([rule_id]):
+                    rules = []
+                due = self._due(uow, rules, today, force=force)
+                self._execute(uow, due, today, triggered_by, started, writes)
+        except IntegrityError as exc:  # another worker recorded this occurrence meanwhile
+            if force:
+                raise Conflict(f"rebalancing rule {rule_id} was executed concurrently") from exc
+            log.warning("%s Rebalancing rule %s already executed: %s", PREFIX, rule_id, exc)
+            return []
+        self._finish(writes)
+        return writes.results
+
+    def _due(
+        self, uow: UnitOfWork, rules: Sequence[RebalancingRule], today: date, *, force: bool
+    ) -> list[_Due]:
+        """The rules to execute now, with their occurrence (see the module's docstring)."""
+        if force:
+            return [self._forced(uow, r, today) for r in rules]
+        ready = [r for r in rules if not in_cooldown(self._day(r), r.cooldown_days, today)]
+        due: list[_Due] = []
+        for rule in ready:
+            if rule.schedule_due(today):
+                assert rule.next_check_date is not None
+                done = uow.logs.last_occurrence(rule.id)
+                if done is not None and done >= rule.next_check_date:
+                    # Recorded already (the rule's state was lost): move past it, never redo it.
+                    moved = next_check_after(rule.schedule, self._calendar, max(done, today))
+                    uow.rebalancing.save_state(
+                        [replace(rule, next_check_date=moved)], self._clock.now()
+                    )
+                    continue
+                due.append(_Due(rule, rule.next_check_date, "schedule"))
+        scheduled = {d.rule.id for d in due}
+        watched = [r for r in ready if r.trigger_mode.watches_drift and r.id not in scheduled]
+        done_today = uow.logs.with_outcome([r.id for r in watched], today)
+        watched = [r for r in watched if r.id not in done_today]
+        due += [_Due(r, today, "drift") for r in self._drifted(uow, watched)]
+        return due
+
+    def _forced(self, uow: UnitOfWork, rule: RebalancingRule, today: date) -> _Due:
+        occurrence = rule.next_check_date if rule.schedule_due(today) else today
+        assert occurrence is not None
+        if uow.logs.with_outcome([rule.id], occurrence):
+            raise Conflict(f"rebalancing rule {rule.id} already has an outcome for {occurrence}")
+        return _Due(rule, occurrence, "schedule" if rule.schedule_due(today) else "manual")
+
+    def _drifted(self, uow: UnitOfWork, rules: Sequence[RebalancingRule]) -> list[RebalancingRule]:
+        """The rules whose account drifted past the threshold: one set-based check."""
+        if not rules:
+            return []
+        positions = uow.accounts.positions_of(r.account_id for r in rules)
+        cash = uow.accounts.lock_cash(r.account_id for r in rules)
+        quotes = uow.market.quotes(p.symbol for held in positions.values() for p in held)
+        prices = {s: q.price for s, q in quotes.items() if q.price is not None}
+        shared: dict[tuple[str, ...], tuple[str, ...]] = {}
+        snapshots: list[AccountSnapshot] = []
+        for i, rule in enumerate(rules):
+            held = positions.get(rule.account_id, [])
+            missing = [p.symbol for p in held if p.symbol not in prices]
+            if missing:
+                log.warning(
+                    "%s Rebalancing rule %s not checked: no price for %s",
+                    PREFIX,
+                    rule.id,
+                    ", ".join(missing),
+                )
+                continue
+            symbols = tuple(p.symbol for p in held)
+            snapshots.append(
+                AccountSnapshot(
+                    account_id=i,
+                    cash=cash[rule.account_id],
+                    symbols=shared.setdefault(symbols, symbols),
+                    quantities=tuple(p.quantity for p in held),
+                )
+            )
+        drifted = drifted_accounts(
+            snapshots,
+            {i: r.targets for i, r in enumerate(rules)},
+            {
+                i: DriftThreshold(absolute_pp=r.drift_threshold, relative_pct=r.relative_threshold)
+                for i, r in enumerate(rules)
+            },
+            prices,
+        )
+        return [rules[i] for i in drifted]
+
+    def _execute(
+        self,
+        uow: UnitOfWork,
+        due: Sequence[_Due],
+        today: date,
+        triggered_by: str,
+        started: datetime,
+        writes: _Writes,
+    ) -> None:
+        if not due:
+            return
+        rules = [d.rule for d in due]
+        cash = uow.accounts.lock_cash(r.account_id for r in rules)
+        opening = dict(cash)
+        found = pictures(uow, rules, cash)
+        for item in due:
+            log.info("%s Executing rebalancing rule: %s", PREFIX, item.rule.id)
+            seen = found[item.rule.id]
+            picture = replace(seen, cash=cash[item.rule.account_id])
+            self._rebalance(item, picture, cash, today, triggered_by, started, writes)
+        now = self._clock.now()
+        uow.orders.add_many(writes.orders, now)
+        uow.accounts.set_cash({a: c for a, c in cash.items() if c != opening[a]}, now)
+        uow.rebalancing.save_state(writes.rules, now)
+        uow.proposals.add_many(writes.proposals)
+        uow.logs.add_many(writes.logs, now)
+
+    def _rebalance(
+        self,
+        item: _Due,
+        picture: AccountPicture,
+        cash: dict[int, Decimal],
+        today: date,
+        triggered_by: str,
+        started: datetime,
+        writes: _Writes,
+    ) -> None:
+        rule = item.rule
+        entry = _Entry(rule, item.occurrence, triggered_by, started)
+        try:
+            drift = picture.drift(rule)
+            plan = picture.plan(rule)
+        except Exception as exc:  # one rule's error never stops the batch
+            failed = entry.make(OutcomeStatus.FAILED, "planning failed", error=_reason(exc))
+            writes.logs.append(failed)
+            writes.results.append(_result(failed))
+            return
+        moved = rule
+        if item.trigger == "schedule":
+            after = max(item.occurrence, today)
+            moved = replace(
+                rule, next_check_date=next_check_after(rule.schedule, self._calendar, after)
+            )
+        info = details(drift.drift, plan, trigger=item.trigger)
+        if not plan.trades:
+            done = entry.make(OutcomeStatus.SKIPPED, "nothing to trade", info)
+        elif rule.require_confirmation:
+            proposal = self._proposal(rule, item.occurrence, drift.drift, plan, picture)
+            writes.proposals.append(proposal)
+            info["proposalId"] = proposal.id
+            done = entry.make(
+                OutcomeStatus.PENDING_APPROVAL, f"proposal {proposal.id} awaits approval", info
+            )
+        else:
+            orders, held = orders_for(rule, plan.trades, picture.prices, today)
+            writes.orders += orders
+            cash[rule.account_id] -= held
+            moved = replace(moved, last_executed_at=self._clock.now())
+            ids = tuple(o.order.id for o in orders)
+            done = entry.make(OutcomeStatus.SUCCESS, f"{len(ids)} order(s) placed", info, ids)
+        writes.rules.append(moved)
+        writes.logs.append(done)
+        writes.results.append(_result(done))
+
+    def _proposal(
+        self,
+        rule: RebalancingRule,
+        occurrence: date,
+        drift: Decimal,
+        plan: Plan,
+        picture: AccountPicture,
+    ) -> Proposal:
+        now = self._clock.now()
+        return Proposal(
+            id=new_id("PROP", occurrence),
+            rule_id=rule.id,
+            client_id=rule.client_id,
+            account_id=rule.account_id,
+            occurrence=occurrence,
+            status=ProposalStatus.PENDING_APPROVAL,
+            trades=plan.trades,
+            skipped=plan.skipped,
+            drift_before=drift,
+            prices=picture.prices,
+            created_at=now,
+            expires_at=now + self._ttl,
+        )
+
+    def _day(self, rule: RebalancingRule) -> date | None:
+        at = rule.last_executed_at
+        return None if at is None else at.astimezone(self._zone).date()
+
+    def _finish(self, writes: _Writes) -> None:
+        for r in writes.results:
+            if r.status == OutcomeStatus.SUCCESS.value:
+                log.info(
+                    "%s Rebalancing rule %s executed successfully. Order ID: %s",
+                    PREFIX,
+                    r.rule_id,
+                    ", ".join(r.order_ids),
+                )
+            elif r.status == OutcomeStatus.FAILED.value:
+                log.error("%s Rebalancing rule %s failed: %s", PREFIX, r.rule_id, r.error)
+            else:
+                log.info("%s Rebalancing rule %s: %s", PREFIX, r.rule_id, r.message)
+        submit(self._broker, [n.order for n in writes.orders])
+
+
+def submit(broker: Broker, orders: Sequence[Order]) -> None:
+    if not orders:
+        return
+    try:
+        broker.submit(orders)
+    except Exception as exc:  # orders stay Pending; the next pass resubmits them
+        log.error(
+            "%s submitting %d order(s) failed, left Pending for the next pass: %s",
+            PREFIX,
+            len(orders),
+            _reason(exc),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    rule: RebalancingRule
+    occurrence: date
+    triggered_by: str
+    started: datetime
+
+    def make(
+        self,
+        status: OutcomeStatus,
+        message: str,
+        info: dict[str, object] | None = None,
+        order_ids: tuple[str, ...] = (),
+        *,
+        error: str | None = None,
+    ) -> LogEntry:
+        return LogEntry(
+            automation_type=AUTOMATION_TYPE,
+            automation_id=self.rule.id,
+            client_id=self.rule.client_id,
+            execution_date=self.occurrence,
+            status=status.value,
+            message=message,
+            triggered_by=self.triggered_by,
+            attempt=1,
+            started_at=self.started,
+            order_ids=order_ids,
+            error=error,
+            details=info,
+        )
+
+
+def _result(entry: LogEntry) -> RuleResult:
+    return RuleResult(
+        rule_id=entry.automation_id,
+        client_id=entry.client_id,
+        occurrence=entry.execution_date,
+        status=entry.status,
+        order_ids=entry.order_ids,
+        message=entry.message,
+        error=entry.error,
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]

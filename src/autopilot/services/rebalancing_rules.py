@@ -1,0 +1,307 @@
+"""Managing rebalancing rules: create, update, pause, resume, cancel; drift and preview."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Literal
+from zoneinfo import ZoneInfo
+
+from autopilot.domain.calendar import TradingCalendar
+from autopilot.domain.errors import Conflict, InvalidInput, NotFound
+from autopilot.domain.rebalancing import (
+    CASH,
+    Drift,
+    Target,
+    validate_targets,
+    validate_threshold,
+)
+from autopilot.domain.rebalancing_plan import Plan
+from autopilot.domain.rebalancing_rule import (
+    SCHEDULE_FREQUENCIES,
+    RebalancingRule,
+    RebalancingStatus,
+    TriggerMode,
+    next_check_after,
+)
+from autopilot.domain.schedule import Frequency, Schedule
+from autopilot.services import validation
+from autopilot.services.ids import new_id
+from autopilot.services.ports import Clock, UnitOfWorkFactory, market_today
+from autopilot.services.rebalancing_accounts import AccountPicture, pictures
+from autopilot.services.records import RebalancingRuleRecord
+
+if TYPE_CHECKING:
+    from autopilot.services.ports import UnitOfWork
+
+PERCENT_STEP = Decimal("0.0001")
+_DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RebalancingSpec:
+    """Everything a client chooses about a rebalancing rule."""
+
+    client_id: int
+    account_id: int
+    name: str
+    targets: tuple[Target, ...]
+    trigger_mode: TriggerMode
+    drift_threshold: Decimal
+    relative_threshold: Decimal | None = None
+    frequency: Frequency | None = None
+    day_of_month: int | Literal["last"] | None = None
+    require_confirmation: bool = False
+    min_trade_amount: Decimal = Decimal("1.00")
+    allow_sells: bool = True
+    cash_reserve: Decimal = Decimal("0.00")
+    cooldown_days: int = 0
+    is_enabled: bool = True
+
+
+def spec_of(rule: RebalancingRule) -> RebalancingSpec:
+    s = rule.schedule
+    return RebalancingSpec(
+        client_id=rule.client_id,
+        account_id=rule.account_id,
+        name=rule.name,
+        targets=rule.targets,
+        trigger_mode=rule.trigger_mode,
+        drift_threshold=rule.drift_threshold,
+        relative_threshold=rule.relative_threshold,
+        frequency=None if s is None else s.frequency,
+        day_of_month=None if s is None else s.day_of_month,
+        require_confirmation=rule.require_confirmation,
+        min_trade_amount=rule.min_trade_amount,
+        allow_sells=rule.allow_sells,
+        cash_reserve=rule.cash_reserve,
+        cooldown_days=rule.cooldown_days,
+        is_enabled=rule.is_enabled,
+    )
+
+
+class RebalancingRuleService:
+    def __init__(
+        self, *, uow: UnitOfWorkFactory, clock: Clock, calendar: TradingCalendar, zone: ZoneInfo
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._calendar = calendar
+        self._zone = zone
+
+    def create(self, spec: RebalancingSpec) -> RebalancingRuleRecord:
+        today = market_today(self._clock, self._zone)
+        schedule = _schedule(spec, today)
+        with self._uow() as uow:
+            _check_references(uow, spec)
+            rule = RebalancingRule(
+                id=new_id("REBAL", today),
+                client_id=spec.client_id,
+                account_id=spec.account_id,
+                name=spec.name.strip(),
+                targets=spec.targets,
+                trigger_mode=spec.trigger_mode,
+                drift_threshold=spec.drift_threshold,
+                relative_threshold=spec.relative_threshold,
+                schedule=schedule,
+                next_check_date=next_check_after(schedule, self._calendar, today - _DAY),
+                require_confirmation=spec.require_confirmation,
+                min_trade_amount=spec.min_trade_amount,
+                allow_sells=spec.allow_sells,
+                cash_reserve=spec.cash_reserve,
+                cooldown_days=spec.cooldown_days,
+                last_executed_at=None,
+                status=RebalancingStatus.ACTIVE,
+                is_enabled=spec.is_enabled,
+            )
+            uow.rebalancing.add(rule, self._clock.now())
+        return self.get(rule.id)
+
+    def get(self, rule_id: str) -> RebalancingRuleRecord:
+        with self._uow() as uow:
+            record = uow.rebalancing.get(rule_id)
+        if record is None:
+            raise NotFound("rebalancing rule", rule_id)
+        return record
+
+    def search(
+        self,
+        *,
+        client_id: int | None,
+        account_id: int | None,
+        status: str | None,
+        page: int,
+        page_size: int,
+    ) -> tuple[list[RebalancingRuleRecord], int]:
+        with self._uow() as uow:
+            return uow.rebalancing.search(
+                client_id=client_id,
+                account_id=account_id,
+                status=status,
+                offset=(page - 1) * page_size,
+                limit=page_size,
+            )
+
+    def update(self, rule_id: str, spec: RebalancingSpec) -> RebalancingRuleRecord:
+        """Replace what the client chose; a changed schedule restarts from today."""
+        today = market_today(self._clock, self._zone)
+        with self._uow() as uow:
+            rule = self._locked(uow, rule_id)
+            if rule.status is RebalancingStatus.CANCELLED:
+                raise Conflict(f"rebalancing rule {rule_id} is Cancelled")
+            if (spec.client_id, spec.account_id) != (rule.client_id, rule.account_id):
+                raise InvalidInput("accountId", "a rule cannot move to another client or account")
+            schedule = _schedule(spec, today)
+            _check_references(uow, spec)
+            if _same_recurrence(schedule, rule.schedule):
+                schedule = rule.schedule
+            updated = replace(
+                rule,
+                name=spec.name.strip(),
+                targets=spec.targets,
+                trigger_mode=spec.trigger_mode,
+                drift_threshold=spec.drift_threshold,
+                relative_threshold=spec.relative_threshold,
+                schedule=schedule,
+                require_confirmation=spec.require_confirmation,
+                min_trade_amount=spec.min_trade_amount,
+                allow_sells=spec.allow_sells,
+                cash_reserve=spec.cash_reserve,
+                cooldown_days=spec.cooldown_days,
+                is_enabled=spec.is_enabled,
+            )
+            if schedule != rule.schedule:
+                first = next_check_after(schedule, self._calendar, today - _DAY)
+                updated = replace(updated, next_check_date=first)
+            uow.rebalancing.replace(updated, self._clock.now())
+        return self.get(rule_id)
+
+    def pause(self, rule_id: str) -> RebalancingRuleRecord:
+        return self._transition(rule_id, RebalancingStatus.ACTIVE, RebalancingStatus.PAUSED)
+
+    def resume(self, rule_id: str) -> RebalancingRuleRecord:
+        """Resume from today on: scheduled checks missed while paused do not run."""
+        return self._transition(rule_id, RebalancingStatus.PAUSED, RebalancingStatus.ACTIVE)
+
+    def cancel(self, rule_id: str) -> RebalancingRuleRecord:
+        with self._uow() as uow:
+            rule = self._locked(uow, rule_id)
+            if rule.status is RebalancingStatus.CANCELLED:
+                raise Conflict(f"rebalancing rule {rule_id} is already Cancelled")
+            cancelled = replace(rule, status=RebalancingStatus.CANCELLED, next_check_date=None)
+            uow.rebalancing.replace(cancelled, self._clock.now())
+        return self.get(rule_id)
+
+    def drift(self, rule_id: str) -> Drift:
+        """The account's drift from the rule's targets, at the latest prices."""
+        rule, picture = self._picture(rule_id)
+        return picture.drift(rule)
+
+    def preview(self, rule_id: str) -> Plan:
+        """The trades the rule would place now, and the ones it would skip."""
+        rule, picture = self._picture(rule_id)
+        return picture.plan(rule)
+
+    def _picture(self, rule_id: str) -> tuple[RebalancingRule, AccountPicture]:
+        with self._uow() as uow:
+            record = uow.rebalancing.get(rule_id)
+            if record is None:
+                raise NotFound("rebalancing rule", rule_id)
+            rule = record.rule
+            account = uow.accounts.get(rule.account_id)
+            assert account is not None
+            found = pictures(uow, [rule], {rule.account_id: account.cash})
+        return rule, found[rule.id]
+
+    def _transition(
+        self, rule_id: str, source: RebalancingStatus, target: RebalancingStatus
+    ) -> RebalancingRuleRecord:
+        today = market_today(self._clock, self._zone)
+        with self._uow() as uow:
+            rule = self._locked(uow, rule_id)
+            if rule.status is not source:
+                raise Conflict(
+                    f"rebalancing rule {rule_id} is {rule.status.value}, not {source.value}"
+                )
+            changed = replace(rule, status=target)
+            if target is RebalancingStatus.ACTIVE:
+                after = today - _DAY
+                done = uow.logs.last_occurrence(rule.id)
+                if done is not None:
+                    after = max(after, done)
+                changed = replace(
+                    changed, next_check_date=next_check_after(rule.schedule, self._calendar, after)
+                )
+            uow.rebalancing.replace(changed, self._clock.now())
+        return self.get(rule_id)
+
+    def _locked(self, uow: UnitOfWork, rule_id: str) -> RebalancingRule:
+        record = uow.rebalancing.get(rule_id, lock=True)
+        if record is None:
+            raise NotFound("rebalancing rule", rule_id)
+        return record.rule
+
+
+def _same_recurrence(new: Schedule | None, old: Schedule | None) -> bool:
+    if new is None or old is None:
+        return new is old
+    return (new.frequency, new.day_of_month) == (old.frequency, old.day_of_month)
+
+
+def _schedule(spec: RebalancingSpec, today: date) -> Schedule | None:
+    """The rule's schedule (its calendar starts today), checking the fields it needs."""
+    if not spec.trigger_mode.follows_schedule:
+        return None
+    if spec.frequency is None:
+        raise InvalidInput("frequency", f"trigger mode {spec.trigger_mode.value} needs one")
+    if spec.frequency not in SCHEDULE_FREQUENCIES:
+        allowed = ", ".join(f.value for f in SCHEDULE_FREQUENCIES)
+        raise InvalidInput("frequency", f"must be one of {allowed}, got {spec.frequency.value}")
+    day = spec.day_of_month
+    if day is not None and day != "last" and not (isinstance(day, int) and 1 <= day <= 31):
+        raise InvalidInput("dayOfMonth", f"must be 1 to 31 or 'last', got {day!r}")
+    return Schedule(frequency=spec.frequency, start_date=today, day_of_month=day)
+
+
+def _check_fields(spec: RebalancingSpec) -> None:
+    if not spec.name.strip():
+        raise InvalidInput("name", "must not be empty")
+    for i, target in enumerate(spec.targets):
+        validation.symbol(f"targets[{i}].symbol", target.symbol)
+    validate_targets(spec.targets, "targets")
+    validate_threshold(spec.drift_threshold, "driftThreshold")
+    _percent_places("driftThreshold", spec.drift_threshold)
+    if spec.relative_threshold is not None:
+        validate_threshold(spec.relative_threshold, "relativeThreshold")
+        _percent_places("relativeThreshold", spec.relative_threshold)
+    _cents_at_least_zero("minTradeAmount", spec.min_trade_amount)
+    _cents_at_least_zero("cashReserve", spec.cash_reserve)
+    if spec.cooldown_days < 0:
+        raise InvalidInput("cooldownDays", f"must not be negative, got {spec.cooldown_days}")
+
+
+def _percent_places(field: str, value: Decimal) -> None:
+    if value != value.quantize(PERCENT_STEP):
+        raise InvalidInput(field, f"at most 4 decimals, got {value}")
+
+
+def _cents_at_least_zero(field: str, value: Decimal) -> None:
+    if value == 0:
+        return
+    validation.positive_cents(field, value)
+
+
+def _check_references(uow: UnitOfWork, spec: RebalancingSpec) -> None:
+    _check_fields(spec)
+    if uow.clients.get(spec.client_id) is None:
+        raise InvalidInput("clientId", f"client {spec.client_id} does not exist")
+    account = uow.accounts.get(spec.account_id)
+    if account is None:
+        raise InvalidInput("accountId", f"account {spec.account_id} does not exist")
+    if account.client_id != spec.client_id:
+        raise InvalidInput("accountId", f"account {spec.account_id} belongs to another client")
+    symbols = [t.symbol for t in spec.targets if t.symbol != CASH]
+    unknown = sorted(set(symbols) - uow.market.known_symbols(symbols))
+    if unknown:
+        raise InvalidInput("targets", f"unknown symbol(s) {', '.join(unknown)}; post a price first")
