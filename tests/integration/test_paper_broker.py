@@ -210,3 +210,69 @@ def test_sell_of_more_than_is_held_is_rejected(services: Services, investor: Inv
     assert placed.order.status is OrderStatus.REJECTED
     assert quantity_held(services, investor, "AAA") == Decimal("1.000000")
     assert cash_of(services, investor) == OPENING_CASH - Decimal("100.00")
+
+
+def _written(services: Services, investor: Investor, clock: SettableClock, *orders: Order) -> None:
+    """Orders as the rebalancer writes them: buys hold cash even where sells will pay for them."""
+    held = sum((o.reserved_amount for o in orders), Decimal("0.00"))
+    with services.uow() as uow:
+        cash = uow.accounts.lock_cash([investor.account_id])[investor.account_id]
+        uow.orders.add_many(
+            [NewOrder(order=o, client_id=investor.client_id) for o in orders], clock.now()
+        )
+        uow.accounts.set_cash({investor.account_id: cash - held}, clock.now())
+
+
+def _rebalance_pair(investor: Investor) -> tuple[Order, Order]:
+    common = {
+        "account_id": investor.account_id,
+        "order_type": OrderType.MARKET,
+        "limit_price": None,
+    }
+    sell = Order(
+        id="ORD-20260601-000000000000010",
+        symbol="AAA",
+        side=Side.SELL,
+        quantity=Decimal("10"),
+        notional=None,
+        reserved_amount=Decimal("0.00"),
+        status=OrderStatus.PENDING,
+        **common,
+    )
+    buy = Order(
+        id="ORD-20260601-000000000000011",
+        symbol="BBB",
+        side=Side.BUY,
+        quantity=Decimal("30"),
+        notional=None,
+        reserved_amount=Decimal("900.00"),
+        status=OrderStatus.PENDING,
+        **common,
+    )
+    return sell, buy
+
+
+@pytest.mark.parametrize("sell_fills", [True, False], ids=["sell-fills", "sell-rejected"])
+def test_buys_paid_by_sells_fill_after_them_and_are_refused_when_the_sells_do_not_fill(
+    services: Services, investor: Investor, clock: SettableClock, sell_fills: bool
+) -> None:
+    services.orders.place(market_buy(investor, "AAA", "1000.00"))  # holds 10 AAA
+    with services.uow() as uow:  # leave 100.00: the buy of 900.00 needs the sell's 1,000.00
+        uow.accounts.set_cash({investor.account_id: Decimal("100.00")}, clock.now())
+    if not sell_fills:
+        services.platform.set_security("AAA", tradable=False, fractionable=True)
+    sell, buy = _rebalance_pair(investor)
+    _written(services, investor, clock, buy, sell)  # given buy first: the broker sells first
+
+    services.broker.submit([buy, sell])
+
+    if sell_fills:
+        assert services.orders.get(sell.id).order.status is OrderStatus.FILLED
+        assert services.orders.get(buy.id).order.status is OrderStatus.FILLED
+        assert cash_of(services, investor) == Decimal("200.00")  # 100 + 1000 - 900
+    else:
+        assert services.orders.get(sell.id).order.status is OrderStatus.REJECTED
+        refused = services.orders.get(buy.id)
+        assert refused.order.status is OrderStatus.REJECTED
+        assert refused.reject_reason is not None and "sells funding" in refused.reject_reason
+        assert cash_of(services, investor) == Decimal("100.00")  # never left negative

@@ -84,7 +84,11 @@ class PaperBroker:
     def _process(self, uow: UnitOfWork, given: Sequence[Order], expected: OrderStatus) -> None:
         unique = {o.id: o for o in given}
         current = uow.orders.claim_open(unique)
-        orders = [o for i, o in unique.items() if current.get(i) is expected]
+        # Sells first: a rebalance's buys may be paid for by its sells' proceeds.
+        orders = sorted(
+            (o for i, o in unique.items() if current.get(i) is expected),
+            key=lambda o: o.side is Side.BUY,
+        )
         if not orders:
             return
         book = _Book(
@@ -97,6 +101,13 @@ class PaperBroker:
         for order in orders:
             held = book.held(order.account_id, order.symbol)
             decision = decide_fill(order, quotes.get(order.symbol), held)
+            if order.side is Side.BUY and book.cash[order.account_id] < 0:
+                # The account is overdrawn: the sells whose proceeds this buy was counting on did
+                # not fill. Cash never stays negative; the buy is refused and its hold released.
+                decision = Rejection(
+                    order_id=order.id,
+                    reason="insufficient cash: the sells funding this buy did not fill",
+                )
             if isinstance(decision, Fill):
                 book.apply(order, decision)
                 touched.add((order.account_id, order.symbol))
