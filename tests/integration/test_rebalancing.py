@@ -276,3 +276,17 @@ def test_pause_resume_and_cancel(services: Services, drifted: Investor) -> None:
     assert services.rebalancing_rules.cancel(rule.id).rule.status.value == "Cancelled"
     with pytest.raises(Conflict):
         services.rebalancing_rules.cancel(rule.id)
+
+
+def test_cancelling_a_rule_withdraws_its_waiting_proposal(
+    services: Services, drifted: Investor
+) -> None:
+    rule = services.rebalancing_rules.create(rebalancing(drifted, require_confirmation=True)).rule
+    services.rebalancing.run_due(START, triggered_by="test")
+    (proposal,), _ = services.proposals.search(rule_id=rule.id, status=None, page=1, page_size=10)
+    services.rebalancing_rules.cancel(rule.id)
+    assert services.proposals.get(proposal.id).status is ProposalStatus.REJECTED
+    with pytest.raises(Conflict):
+        services.proposals.approve(proposal.id, START)
+    assert quantities(services, drifted)["VTI"] == Decimal("70")
+    assert [r.entry.status for r in logs_of(services, rule.id)] == ["PendingApproval", "Skipped"]

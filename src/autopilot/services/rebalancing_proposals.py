@@ -61,6 +61,17 @@ def expire_overdue(uow: UnitOfWorkFactory, clock: Clock, triggered_by: str) -> i
             return count
 
 
+def withdraw_pending(uow: UnitOfWork, rule_id: str, now: datetime, decided_by: str) -> int:
+    """Reject the rule's waiting proposal (the rule was cancelled), in the caller's transaction;
+    its occurrence is logged Skipped. The number withdrawn (0 or 1)."""
+    pending, _ = uow.proposals.search(rule_id=rule_id, status=PENDING.value, offset=0, limit=10)
+    for proposal in pending:
+        uow.proposals.decide(proposal.id, ProposalStatus.REJECTED, now)
+        message = "proposal withdrawn: the rule was cancelled"
+        uow.logs.resolve(_outcome(proposal, OutcomeStatus.SKIPPED, message, decided_by, now), now)
+    return len(pending)
+
+
 def _outcome(
     proposal: Proposal,
     status: OutcomeStatus,

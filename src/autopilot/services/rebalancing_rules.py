@@ -30,6 +30,7 @@ from autopilot.services import validation
 from autopilot.services.ids import new_id
 from autopilot.services.ports import Clock, UnitOfWorkFactory, market_today
 from autopilot.services.rebalancing_accounts import AccountPicture, pictures
+from autopilot.services.rebalancing_proposals import withdraw_pending
 from autopilot.services.records import RebalancingRuleRecord
 
 if TYPE_CHECKING:
@@ -191,6 +192,7 @@ class RebalancingRuleService:
                 raise Conflict(f"rebalancing rule {rule_id} is already Cancelled")
             cancelled = replace(rule, status=RebalancingStatus.CANCELLED, next_check_date=None)
             uow.rebalancing.replace(cancelled, self._clock.now())
+            withdraw_pending(uow, rule_id, self._clock.now(), "api")
         return self.get(rule_id)
 
     def drift(self, rule_id: str) -> Drift:
