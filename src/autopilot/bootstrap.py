@@ -20,6 +20,8 @@ from autopilot.services.ports import Clock, SystemClock
 from autopilot.services.rebalancing_execution import RebalancingExecutor
 from autopilot.services.rebalancing_proposals import ProposalService
 from autopilot.services.rebalancing_rules import RebalancingRuleService
+from autopilot.services.trigger_evaluation import TriggerEvaluator
+from autopilot.services.trigger_orders import TriggerOrderService
 from autopilot.storage.db import make_engine
 from autopilot.storage.unit_of_work import UnitOfWorkFactory
 
@@ -40,6 +42,8 @@ class Services:
     rebalancing: RebalancingExecutor
     rebalancing_rules: RebalancingRuleService
     proposals: ProposalService
+    triggers: TriggerEvaluator
+    trigger_orders: TriggerOrderService
 
     def close(self) -> None:
         self.engine.dispose()
@@ -52,6 +56,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Services:
     uow = UnitOfWorkFactory(engine)
     calendar = market_calendar(settings.automation_market_calendar)
     broker = PaperBroker(uow=uow, clock=clock)
+    triggers = TriggerEvaluator(uow=uow, broker=broker, clock=clock, zone=settings.zone)
     policy = ExecutionPolicy(
         calendar=calendar,
         catch_up=settings.automation_catch_up,
@@ -69,7 +74,12 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Services:
         auto_invest=AutoInvestExecutor(uow=uow, broker=broker, clock=clock, policy=policy),
         rules=AutoInvestRuleService(uow=uow, clock=clock, calendar=calendar, zone=settings.zone),
         orders=OrderService(uow=uow, broker=broker, clock=clock, zone=settings.zone),
-        platform=PlatformService(uow=uow, broker=broker, clock=clock),
+        platform=PlatformService(
+            uow=uow,
+            broker=broker,
+            clock=clock,
+            on_prices=lambda updates: triggers.on_prices(updates, triggered_by="prices"),
+        ),
         logs=ExecutionLogService(uow=uow),
         rebalancing=RebalancingExecutor(
             uow=uow,
@@ -84,4 +94,8 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Services:
             uow=uow, clock=clock, calendar=calendar, zone=settings.zone
         ),
         proposals=ProposalService(uow=uow, broker=broker, clock=clock),
+        triggers=triggers,
+        trigger_orders=TriggerOrderService(
+            uow=uow, clock=clock, zone=settings.zone, evaluator=triggers
+        ),
     )

@@ -142,4 +142,4 @@ def test_bad_rules_are_422s_naming_the_field_and_write_nothing(
         assert error["details"]["field"] == field, (changes, error)
     assert data(api.get(RULES))["total"] == 0
     failure(api.get(f"{RULES}/REBAL-NOPE"), 404)
-    failure(api.post(EXECUTE, json={"type": "triggers"}), 501)
+    assert data(api.post(EXECUTE, json={"type": "triggers"}))["counts"]["executed"] == 0

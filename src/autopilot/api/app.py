@@ -8,7 +8,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from autopilot.api import envelope
-from autopilot.api.routes import auto_invest_rules, orders, platform, rebalancing, scheduler
+from autopilot.api.routes import (
+    auto_invest_rules,
+    orders,
+    platform,
+    rebalancing,
+    scheduler,
+    trigger_orders,
+)
 from autopilot.bootstrap import Services
 from autopilot.engine.scheduler import Scheduler
 
@@ -38,6 +45,6 @@ def create_app(services: Services, *, run_scheduler: bool | None = None) -> Fast
     app.state.services = services
     app.state.scheduler = loop
     envelope.install(app)
-    for module in (scheduler, auto_invest_rules, rebalancing, platform, orders):
+    for module in (scheduler, auto_invest_rules, rebalancing, trigger_orders, platform, orders):
         app.include_router(module.router)
     return app

@@ -160,3 +160,48 @@ class RebalancingUpdate(Body):
     cash_reserve: Amount | None = None
     cooldown_days: int | None = Field(default=None, ge=0, le=3650)
     is_enabled: bool | None = None
+
+
+TriggerPercent = Annotated[Amount, Field(decimal_places=4)]
+TriggerPrice = Annotated[Amount, Field(decimal_places=4)]
+
+
+class TriggerConditionIn(Body):
+    type: Literal["priceAbove", "priceBelow", "percentChange", "trailingStop"]
+    level: TriggerPrice | None = None
+    percent: TriggerPercent | None = None
+    amount: TriggerPrice | None = None
+    reference_price: TriggerPrice | None = None
+    direction: Literal["up", "down"] | None = None
+    activation_price: TriggerPrice | None = None
+
+
+class TriggerOrderIn(Body):
+    side: Literal["buy", "sell"]
+    type: Literal["market", "limit"] = "market"
+    quantity: Literal["all"] | Amount | None = None
+    notional: Amount | None = None
+    limit_price: PriceAmount | None = None
+
+
+class TriggerCreate(Body):
+    client_id: Id
+    account_id: Id
+    symbol: str = Field(min_length=1, max_length=16)
+    condition: TriggerConditionIn
+    order: TriggerOrderIn
+    oco_group: str | None = Field(default=None, min_length=1, max_length=80)
+    expires_at: datetime | None = None
+
+
+class TriggerConditionPatch(Body):
+    level: TriggerPrice | None = None
+    percent: TriggerPercent | None = None
+    amount: TriggerPrice | None = None
+    reference_price: TriggerPrice | None = None
+    activation_price: TriggerPrice | None = None
+
+
+class TriggerUpdate(Body):
+    condition: TriggerConditionPatch | None = None
+    expires_at: datetime | None = None

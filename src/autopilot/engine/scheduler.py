@@ -1,7 +1,8 @@
 """The scheduler loop: every check interval, a pass over the due work (DESIGN §1, §7).
 
 A pass resubmits orders left Pending by a crash, then executes the due auto-invest rules, then
-the due rebalancing rules. An error
+the due rebalancing rules, then evaluates every Active trigger order against the latest prices
+(which also rebuilds this process's trigger index from the database). An error
 in one rule is the executor's to log; an error of the pass itself (the database is down) is logged
 here and the loop tries again after a short back-off, losing nothing. `stop()` lets the batch in
 hand commit, then ends the loop.
@@ -106,6 +107,8 @@ class Scheduler:
                         today, triggered_by="scheduler", should_stop=self._stop.is_set
                     )
                 )
+            if not self._stop.is_set():
+                result.merge(services.triggers.run_all(client_id=None, triggered_by="scheduler"))
         except Exception as exc:  # the loop survives anything a pass throws
             log.error(
                 "%s Scheduled checks failed: %s: %s",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -11,6 +12,8 @@ from autopilot.domain.errors import InvalidInput, NotFound
 from autopilot.services import validation
 from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory
 from autopilot.services.records import AccountRecord, ClientRecord, PositionRecord, SecurityRecord
+
+log = logging.getLogger("autopilot.market")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -26,11 +29,22 @@ class PriceTick:
     as_of: datetime | None = None
 
 
+PriceListener = Callable[[Sequence[tuple[str, Decimal, datetime]]], object]
+
+
 class PlatformService:
-    def __init__(self, *, uow: UnitOfWorkFactory, broker: Broker, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        broker: Broker,
+        clock: Clock,
+        on_prices: PriceListener | None = None,
+    ) -> None:
         self._uow = uow
         self._broker = broker
         self._clock = clock
+        self._on_prices = on_prices
 
     def create_client(self, name: str, email: str | None) -> ClientRecord:
         if not name.strip():
@@ -82,7 +96,8 @@ class PlatformService:
         )
 
     def record_prices(self, ticks: Sequence[PriceTick]) -> int:
-        """Store prices (registering new symbols), then let the broker fill resting orders."""
+        """Store prices (registering new symbols), let the broker fill resting orders, then hand
+        the updates, in the order given, to the trigger evaluator."""
         if not ticks:
             raise InvalidInput("prices", "must contain at least one price")
         now = self._clock.now()
@@ -96,8 +111,18 @@ class PlatformService:
             rows.append((symbol, price, as_of))
         with self._uow() as uow:
             uow.market.record_prices(rows)
-        self._broker.on_prices(sorted({s for s, _, _ in rows}))
+        self._react(rows)
         return len(rows)
+
+    def _react(self, rows: Sequence[tuple[str, Decimal, datetime]]) -> None:
+        # The prices are stored: a failure from here on is logged, not the caller's error, and
+        # the next scheduler pass evaluates resting orders and triggers against them again.
+        try:
+            self._broker.on_prices(sorted({s for s, _, _ in rows}))
+            if self._on_prices is not None:
+                self._on_prices(rows)
+        except Exception:
+            log.exception("reacting to %d new price(s) failed; the next pass retries", len(rows))
 
     def set_security(self, symbol: str, *, tradable: bool, fractionable: bool) -> SecurityRecord:
         code = validation.symbol("symbol", symbol)

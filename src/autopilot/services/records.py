@@ -14,6 +14,8 @@ from typing import Any
 from autopilot.domain.auto_invest import AutoInvestRule
 from autopilot.domain.orders import Order
 from autopilot.domain.rebalancing_rule import RebalancingRule
+from autopilot.domain.trigger_order import OrderTemplate
+from autopilot.domain.triggers import Trigger
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -134,3 +136,21 @@ class LogFilter:
     status: str | None = None
     date_from: date | None = None
     date_to: date | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TriggerOrderRecord:
+    """A trigger order as stored: its evaluation state, the order it places, and its outcome.
+
+    A trailing stop's mark travels inside ``trigger.condition``.
+    """
+
+    trigger: Trigger
+    client_id: int
+    order: OrderTemplate
+    triggered_at: datetime | None = None
+    trigger_price: Decimal | None = None
+    order_id: str | None = None
+    failure_reason: str | None = None
+    created_at: datetime
+    updated_at: datetime

@@ -319,6 +319,37 @@ automation_execution_logs = Table(
     ),
 )
 
+trigger_orders = Table(
+    "trigger_orders",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("client_id", Integer, ForeignKey("clients.id"), nullable=False, index=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("symbol", String(16), nullable=False),
+    # The order's side, copied out of `order`: it says which way a trailing mark ratchets.
+    Column("side", String(4), nullable=False),
+    Column("condition", JSON, nullable=False),
+    Column("order", JSON, nullable=False),
+    Column("oco_group", String(80)),
+    Column("expires_at", UTCDateTime()),
+    Column("status", String(10), nullable=False),
+    Column("mark", Price()),
+    Column("triggered_at", UTCDateTime()),
+    Column("trigger_price", Price()),
+    Column("order_id", String(40)),
+    Column("failure_reason", Text),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    # What the evaluator loads at start: the active triggers, by symbol.
+    Index(
+        "ix_trigger_orders_active_symbol",
+        "symbol",
+        postgresql_where=text("status = 'Active'"),
+        sqlite_where=text("status = 'Active'"),
+    ),
+    Index("ix_trigger_orders_oco_group", "client_id", "oco_group"),
+)
+
 __all__ = [
     "accounts",
     "auto_invest_rules",
@@ -331,4 +362,5 @@ __all__ = [
     "rebalancing_proposals",
     "rebalancing_rules",
     "securities",
+    "trigger_orders",
 ]

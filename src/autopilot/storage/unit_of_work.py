@@ -12,6 +12,7 @@ from autopilot.storage.logs_repo import ExecutionLogs
 from autopilot.storage.orders_repo import Orders
 from autopilot.storage.platform_repo import Accounts, Clients, Market
 from autopilot.storage.rebalancing_repo import RebalancingProposals, RebalancingRules
+from autopilot.storage.trigger_repo import TriggerOrders
 
 
 class UnitOfWork:
@@ -27,6 +28,7 @@ class UnitOfWork:
         self.rebalancing = RebalancingRules(connection)
         self.proposals = RebalancingProposals(connection)
         self.logs = ExecutionLogs(connection)
+        self.triggers = TriggerOrders(connection)
 
 
 class UnitOfWorkFactory:

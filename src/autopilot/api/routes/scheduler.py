@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from autopilot.api import presenters
 from autopilot.api.deps import ClientIdQuery, PageDep, PageSizeDep, SchedulerDep, ServicesDep
-from autopilot.api.envelope import NotImplementedYet, ok
+from autopilot.api.envelope import ok
 from autopilot.api.schemas import ExecuteRequest
 from autopilot.domain.errors import InvalidInput
 from autopilot.services.ports import market_today
@@ -26,9 +26,10 @@ LogStatus = Literal["Success", "Failed", "Skipped", "PendingApproval"]
 def execute(body: ExecuteRequest, services: ServicesDep) -> JSONResponse:
     """Run due work now: one rule (`ruleId`) or every due rule of the type (what cron calls)."""
     if body.type == "triggers":
-        raise NotImplementedYet(
-            "type 'triggers' is not available yet: 'auto-invest' and 'rebalancing' execute"
-        )
+        if body.rule_id is not None:
+            raise InvalidInput("ruleId", "triggers execute by client: give clientId or nothing")
+        result = services.triggers.run_all(client_id=body.client_id, triggered_by="api")
+        return ok({"type": body.type, **result.as_dict()})
     today = market_today(services.clock, services.settings.zone)
     executor = services.auto_invest if body.type == "auto-invest" else services.rebalancing
     if body.rule_id is not None:

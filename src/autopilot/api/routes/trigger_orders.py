@@ -1,0 +1,124 @@
+"""Trigger orders: create (one, or a list such as a bracket), list, get, update, cancel."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Query
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter, ValidationError
+
+from autopilot.api import presenters
+from autopilot.api import trigger_presenters as shape
+from autopilot.api.deps import AccountIdQuery, ClientIdQuery, PageDep, PageSizeDep, ServicesDep
+from autopilot.api.envelope import ok
+from autopilot.api.schemas import TriggerCreate, TriggerUpdate
+from autopilot.domain.orders import OrderType, Side
+from autopilot.domain.trigger_order import OrderTemplate
+from autopilot.domain.triggers import Direction
+from autopilot.services.trigger_orders import ConditionSpec, TriggerChange, TriggerSpec
+
+router = APIRouter(prefix="/api/automation/trigger-orders", tags=["trigger orders"])
+StatusName = Literal["Active", "Triggered", "Cancelled", "Expired", "Failed"]
+_CREATE = TypeAdapter(TriggerCreate | list[TriggerCreate])
+
+
+def _spec(body: TriggerCreate) -> TriggerSpec:
+    c, o = body.condition, body.order
+    return TriggerSpec(
+        client_id=body.client_id,
+        account_id=body.account_id,
+        symbol=body.symbol,
+        condition=ConditionSpec(
+            type=c.type,
+            level=c.level,
+            percent=c.percent,
+            amount=c.amount,
+            reference_price=c.reference_price,
+            direction=None if c.direction is None else Direction(c.direction),
+            activation_price=c.activation_price,
+        ),
+        order=OrderTemplate(
+            side=Side(o.side),
+            order_type=OrderType(o.type),
+            quantity=o.quantity if isinstance(o.quantity, Decimal) else None,
+            notional=o.notional,
+            sell_all=o.quantity == "all",
+            limit_price=o.limit_price,
+        ),
+        oco_group=body.oco_group,
+        expires_at=body.expires_at,
+    )
+
+
+@router.post("")
+def create(services: ServicesDep, body: Annotated[Any, Body()]) -> JSONResponse:
+    """One trigger order, or a list created together (a bracket shares one ``ocoGroup``)."""
+    try:
+        parsed = _CREATE.validate_python(body)
+    except ValidationError as exc:
+        # Union branches put their type name in loc; keep the branch the body's shape chose.
+        branch = "list[TriggerCreate]" if isinstance(body, list) else "TriggerCreate"
+        errors = [
+            {**e, "loc": tuple(p for p in e["loc"] if p != branch)}
+            for e in exc.errors()
+            if not e["loc"] or e["loc"][0] == branch
+        ]
+        raise RequestValidationError(errors or exc.errors()) from exc
+    bodies = parsed if isinstance(parsed, list) else [parsed]
+    records = services.trigger_orders.create([_spec(b) for b in bodies])
+    shaped = [shape.trigger_order(r) for r in records]
+    return ok(shaped if isinstance(parsed, list) else shaped[0], 201)
+
+
+@router.get("")
+def search(
+    services: ServicesDep,
+    client_id: ClientIdQuery = None,
+    account_id: AccountIdQuery = None,
+    symbol: Annotated[str | None, Query(max_length=16)] = None,
+    status: Annotated[StatusName | None, Query()] = None,
+    page: PageDep = 1,
+    page_size: PageSizeDep = 50,
+) -> JSONResponse:
+    records, total = services.trigger_orders.search(
+        client_id=client_id,
+        account_id=account_id,
+        symbol=symbol,
+        status=status,
+        page=page,
+        page_size=page_size,
+    )
+    items = [shape.trigger_order(r) for r in records]
+    return ok(presenters.page(items, total, page, page_size))
+
+
+@router.get("/{trigger_id}")
+def get(trigger_id: str, services: ServicesDep) -> JSONResponse:
+    return ok(shape.trigger_order(services.trigger_orders.get(trigger_id)))
+
+
+@router.api_route("/{trigger_id}", methods=["PUT", "PATCH"])
+def update(trigger_id: str, body: TriggerUpdate, services: ServicesDep) -> JSONResponse:
+    c = body.condition
+    change = TriggerChange(
+        level=None if c is None else c.level,
+        percent=None if c is None else c.percent,
+        amount=None if c is None else c.amount,
+        reference_price=None if c is None else c.reference_price,
+        activation_price=None if c is None else c.activation_price,
+        expires_at=body.expires_at,
+    )
+    return ok(shape.trigger_order(services.trigger_orders.update(trigger_id, change)))
+
+
+@router.post("/{trigger_id}/cancel")
+def cancel(trigger_id: str, services: ServicesDep) -> JSONResponse:
+    return ok(shape.trigger_order(services.trigger_orders.cancel(trigger_id)))
+
+
+@router.delete("/{trigger_id}")
+def delete(trigger_id: str, services: ServicesDep) -> JSONResponse:
+    return ok(shape.trigger_order(services.trigger_orders.cancel(trigger_id)))

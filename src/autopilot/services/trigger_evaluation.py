@@ -1,0 +1,390 @@
+"""Evaluating trigger orders: on every price update as it arrives, and on each scheduler pass.
+
+The evaluator keeps a :class:`~autopilot.domain.trigger_index.TriggerIndex` of the Active
+triggers, built from the database on first use and kept in step with the creates, updates and
+cancels of this process. A price update asks the index which triggers fire; each is then claimed
+in the database with a conditional update (``status = 'Active'``) in the transaction that writes
+its order (cash held for a buy), cancels its OCO siblings and writes its log row. Several
+processes each keep their own index: the claim is what makes a trigger fire once, and a claim
+that finds the row no longer Active is skipped. Orders go to the broker after the commit.
+
+Prices with more than 4 decimal places are rounded half-even to 4 before evaluation: the index
+works in ticks of 0.0001 (see :mod:`autopilot.domain.triggers`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from autopilot.domain.auto_invest import OutcomeStatus
+from autopilot.domain.orders import Order, OrderStatus, Side
+from autopilot.domain.trigger_index import TriggerIndex
+from autopilot.domain.trigger_order import order_at_fire
+from autopilot.domain.triggers import TICK, TriggerStatus
+from autopilot.services.execution_results import PassResult, RuleResult
+from autopilot.services.ids import new_id
+from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory
+from autopilot.services.rebalancing_execution import submit
+from autopilot.services.records import LogEntry, NewOrder, TriggerOrderRecord
+
+if TYPE_CHECKING:
+    from autopilot.services.ports import UnitOfWork
+
+log = logging.getLogger("autopilot.scheduler")
+PREFIX = "[Automation Scheduler]"
+AUTOMATION_TYPE = "TriggerOrder"
+PriceUpdate = tuple[str, Decimal, datetime]  # symbol, price, as of
+
+
+@dataclass(frozen=True, slots=True)
+class _Fired:
+    trigger_id: str
+    price: Decimal
+    at: datetime
+
+
+@dataclass(slots=True)
+class _Writes:
+    orders: list[NewOrder] = field(default_factory=list)
+    logs: list[LogEntry] = field(default_factory=list)
+    closed: set[str] = field(default_factory=set)  # no longer Active: drop from the index
+
+
+def tick_price(price: Decimal) -> Decimal:
+    """``price`` in the index's ticks of 0.0001 (half-even beyond 4 decimal places)."""
+    return price.quantize(TICK, rounding=ROUND_HALF_EVEN)
+
+
+class TriggerEvaluator:
+    def __init__(
+        self, *, uow: UnitOfWorkFactory, broker: Broker, clock: Clock, zone: ZoneInfo
+    ) -> None:
+        self._uow = uow
+        self._broker = broker
+        self._clock = clock
+        self._zone = zone
+        self._lock = threading.RLock()
+        self._index: TriggerIndex | None = None
+        self._next_expiry: datetime | None = None
+
+    # --- keeping the index in step ------------------------------------------------------
+
+    def track(self, records: Sequence[TriggerOrderRecord]) -> None:
+        """Index (or re-index) triggers this process created or edited, once committed."""
+        with self._lock:
+            if self._index is None:
+                return  # built from the database on first use, these included
+            for record in records:
+                trigger = record.trigger
+                self._index.remove(trigger.id)
+                if trigger.status is TriggerStatus.ACTIVE:
+                    self._index.add(trigger)
+                    self._note_expiry(trigger.expires_at)
+
+    def forget(self, trigger_ids: Sequence[str]) -> None:
+        """Drop triggers this process cancelled."""
+        with self._lock:
+            if self._index is not None:
+                for trigger_id in trigger_ids:
+                    self._index.remove(trigger_id)
+
+    def mark_of(self, trigger_id: str) -> Decimal | None:
+        """The trailing mark this process holds for an indexed trigger (newer than the stored
+        one until the next flush), or ``None``."""
+        with self._lock:
+            if self._index is None or trigger_id not in self._index:
+                return None
+            return self._index.mark_of(trigger_id)
+
+    # --- evaluation ---------------------------------------------------------------------
+
+    def on_prices(self, updates: Sequence[PriceUpdate], *, triggered_by: str) -> PassResult:
+        """Evaluate price updates in the order given: fire, claim, place, persist marks."""
+        with self._lock:
+            index = self._built()
+            writes = self._expire(triggered_by)
+            fired = [
+                _Fired(trigger_id, price, at)
+                for symbol, raw, at in updates
+                for price in (tick_price(raw),)
+                for trigger_id in index.on_price(symbol, price)
+            ]
+            self._commit(index, fired, triggered_by, writes)
+        return self._finish(writes)
+
+    def run_all(self, *, client_id: int | None, triggered_by: str) -> PassResult:
+        """Evaluate every Active trigger (of one client) against the latest prices.
+
+        The scheduler's pass (all clients) also rebuilds this process's index from the
+        database, which brings in the triggers other processes created meanwhile.
+        """
+        log.info("%s Processing trigger orders...", PREFIX)
+        with self._lock:
+            writes = self._expire(triggered_by)
+            with self._uow() as uow:
+                records = uow.triggers.active(client_id=client_id)
+                quotes = uow.market.quotes({r.trigger.symbol for r in records})
+            index = TriggerIndex(r.trigger for r in records)
+            now = self._clock.now()
+            fired = [
+                _Fired(trigger_id, tick_price(q.price), now)
+                for symbol, q in sorted(quotes.items())
+                if q.price is not None
+                for trigger_id in index.on_price(symbol, tick_price(q.price))
+            ]
+            self._commit(index, fired, triggered_by, writes)
+            if client_id is None:
+                self._index = index
+                self._next_expiry = min(
+                    (r.trigger.expires_at for r in records if r.trigger.expires_at), default=None
+                )
+            elif self._index is not None:
+                for trigger_id in writes.closed | {f.trigger_id for f in fired}:
+                    self._index.remove(trigger_id)
+        return self._finish(writes)
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _built(self) -> TriggerIndex:
+        if self._index is None:
+            with self._uow() as uow:
+                records = uow.triggers.active()
+            self._index = TriggerIndex(r.trigger for r in records)
+            self._next_expiry = min(
+                (r.trigger.expires_at for r in records if r.trigger.expires_at), default=None
+            )
+        return self._index
+
+    def _note_expiry(self, at: datetime | None) -> None:
+        if at is not None and (self._next_expiry is None or at < self._next_expiry):
+            self._next_expiry = at
+
+    def _expire(self, triggered_by: str) -> _Writes:
+        """Active triggers past their expiry become Expired, each logged."""
+        writes = _Writes()
+        now = self._clock.now()
+        if self._index is not None and (self._next_expiry is None or now < self._next_expiry):
+            return writes
+        with self._uow() as uow:
+            due = [
+                r
+                for r in uow.triggers.active()
+                if r.trigger.expires_at is not None and r.trigger.expires_at <= now
+            ]
+            expired = set(
+                uow.triggers.close_active([r.trigger.id for r in due], TriggerStatus.EXPIRED, now)
+            )
+            for r in due:
+                if r.trigger.id in expired:
+                    message = f"expired at {r.trigger.expires_at}"
+                    writes.logs.append(
+                        self._entry(
+                            r, OutcomeStatus.SKIPPED, message, now, triggered_by=triggered_by
+                        )
+                    )
+            uow.logs.add_many(writes.logs, now)
+            rest = [r.trigger.expires_at for r in uow.triggers.active() if r.trigger.expires_at]
+        self._next_expiry = min(rest, default=None)
+        writes.closed |= expired
+        if self._index is not None:
+            for trigger_id in expired:
+                self._index.remove(trigger_id)
+        return writes
+
+    def _commit(
+        self, index: TriggerIndex, fired: list[_Fired], triggered_by: str, writes: _Writes
+    ) -> None:
+        marks = [(i, c.mark) for c in index.marks_changed_since_last_flush() for i in c.trigger_ids]
+        if not fired and not marks:
+            return
+        try:
+            with self._uow() as uow:
+                uow.triggers.save_marks(marks, self._clock.now())
+                self._claim(uow, fired, triggered_by, writes)
+        except Exception:
+            # Rolled back: nothing fired. Rebuild from the database on the next update.
+            self._index = None
+            raise
+        for trigger_id in writes.closed:
+            index.remove(trigger_id)
+
+    def _claim(
+        self, uow: UnitOfWork, fired: list[_Fired], triggered_by: str, writes: _Writes
+    ) -> None:
+        if not fired:
+            return
+        ids = [f.trigger_id for f in fired]
+        known = uow.triggers.many(ids)
+        groups = {(r.client_id, r.trigger.oco_group) for r in known.values() if r.trigger.oco_group}
+        locked = uow.triggers.lock_for_fire(ids, [(c, g) for c, g in groups if g is not None])
+        cash = uow.accounts.lock_cash(r.trigger.account_id for r in locked.values())
+        opening = dict(cash)
+        held = {
+            k: p.quantity
+            for k, p in uow.accounts.holdings(
+                (r.trigger.account_id, r.trigger.symbol) for r in locked.values()
+            ).items()
+        }
+        now = self._clock.now()
+        for item in fired:
+            record = locked.get(item.trigger_id)
+            if record is None or not uow.triggers.claim(item.trigger_id, item.price, now):
+                continue  # claimed elsewhere, cancelled or expired: it does not fire here
+            self._fire(uow, record, item, locked, cash, held, triggered_by, writes)
+        uow.orders.add_many(writes.orders, now)
+        uow.accounts.set_cash({a: c for a, c in cash.items() if c != opening[a]}, now)
+        uow.logs.add_many(writes.logs, now)
+
+    def _fire(
+        self,
+        uow: UnitOfWork,
+        record: TriggerOrderRecord,
+        item: _Fired,
+        locked: dict[str, TriggerOrderRecord],
+        cash: dict[int, Decimal],
+        held: dict[tuple[int, str], Decimal],
+        triggered_by: str,
+        writes: _Writes,
+    ) -> None:
+        trigger = record.trigger
+        now = self._clock.now()
+        writes.closed.add(trigger.id)
+        siblings = [
+            r.trigger.id
+            for r in locked.values()
+            if trigger.oco_group is not None
+            and r.client_id == record.client_id
+            and r.trigger.oco_group == trigger.oco_group
+            and r.trigger.id != trigger.id
+        ]
+        cancelled = uow.triggers.close_active(siblings, TriggerStatus.CANCELLED, now)
+        writes.closed.update(cancelled)
+        key = (trigger.account_id, trigger.symbol)
+        outcome = order_at_fire(
+            record.order,
+            held=held.get(key, Decimal(0)),
+            cash=cash.get(trigger.account_id, Decimal(0)),
+            price=item.price,
+        )
+        day = self._day(item.at)
+        details: dict[str, object] = {"price": str(item.price), "cancelled": cancelled}
+        if isinstance(outcome, str):
+            uow.triggers.set_outcome(trigger.id, now, order_id=None, failure=outcome)
+            writes.logs.append(
+                self._entry(
+                    record,
+                    OutcomeStatus.FAILED,
+                    "trigger failed",
+                    now,
+                    triggered_by=triggered_by,
+                    day=day,
+                    error=outcome,
+                    details=details,
+                )
+            )
+            return
+        order = Order(
+            id=new_id("ORD", day),
+            account_id=trigger.account_id,
+            symbol=trigger.symbol,
+            side=record.order.side,
+            order_type=record.order.order_type,
+            quantity=outcome.quantity,
+            notional=outcome.notional,
+            limit_price=record.order.limit_price,
+            reserved_amount=outcome.reserve,
+            status=OrderStatus.PENDING,
+        )
+        cash[trigger.account_id] = cash.get(trigger.account_id, Decimal(0)) - outcome.reserve
+        if order.side is Side.SELL and outcome.quantity is not None:
+            held[key] = held.get(key, Decimal(0)) - outcome.quantity
+        writes.orders.append(
+            NewOrder(
+                order=order,
+                client_id=record.client_id,
+                automation_type=AUTOMATION_TYPE,
+                automation_id=trigger.id,
+            )
+        )
+        uow.triggers.set_outcome(trigger.id, now, order_id=order.id, failure=None)
+        message = f"fired at {item.price}; order {order.id} placed"
+        writes.logs.append(
+            self._entry(
+                record,
+                OutcomeStatus.SUCCESS,
+                message,
+                now,
+                triggered_by=triggered_by,
+                day=day,
+                order_ids=(order.id,),
+                details=details,
+            )
+        )
+
+    def _entry(
+        self,
+        record: TriggerOrderRecord,
+        status: OutcomeStatus,
+        message: str,
+        now: datetime,
+        *,
+        triggered_by: str,
+        day: date | None = None,
+        error: str | None = None,
+        order_ids: tuple[str, ...] = (),
+        details: dict[str, object] | None = None,
+    ) -> LogEntry:
+        return LogEntry(
+            automation_type=AUTOMATION_TYPE,
+            automation_id=record.trigger.id,
+            client_id=record.client_id,
+            execution_date=day or self._day(now),
+            status=status.value,
+            message=message,
+            triggered_by=triggered_by,
+            attempt=1,
+            started_at=now,
+            order_ids=order_ids,
+            error=error,
+            details=details,
+        )
+
+    def _day(self, at: datetime) -> date:
+        return at.astimezone(self._zone).date()
+
+    def _finish(self, writes: _Writes) -> PassResult:
+        result = PassResult()
+        result.add([_result(e) for e in writes.logs])
+        for e in writes.logs:
+            if e.status == OutcomeStatus.SUCCESS.value:
+                log.info(
+                    "%s Trigger order %s executed successfully. Order ID: %s",
+                    PREFIX,
+                    e.automation_id,
+                    ", ".join(e.order_ids),
+                )
+            elif e.status == OutcomeStatus.FAILED.value:
+                log.error("%s Trigger order %s failed: %s", PREFIX, e.automation_id, e.error)
+            else:
+                log.info("%s Trigger order %s: %s", PREFIX, e.automation_id, e.message)
+        submit(self._broker, [n.order for n in writes.orders])
+        return result
+
+
+def _result(entry: LogEntry) -> RuleResult:
+    return RuleResult(
+        rule_id=entry.automation_id,
+        client_id=entry.client_id,
+        occurrence=entry.execution_date,
+        status=entry.status,
+        order_ids=entry.order_ids,
+        message=entry.message,
+        error=entry.error,
+    )

@@ -1,0 +1,314 @@
+"""Trigger orders in the database: mapping to JSON columns, conditional claims, set-based writes.
+
+A trigger fires once because its claim is a conditional update (``… WHERE status = 'Active'``):
+of two processes that both see it fire, the second finds the row no longer active and skips it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Select, and_, func, or_, select, update
+
+from autopilot.domain.orders import OrderType, Side
+from autopilot.domain.trigger_order import OrderTemplate
+from autopilot.domain.triggers import (
+    Condition,
+    Direction,
+    PercentChange,
+    PriceAbove,
+    PriceBelow,
+    TrailingStop,
+    Trigger,
+    TriggerStatus,
+)
+from autopilot.services.records import TriggerOrderRecord
+from autopilot.storage.bulk import update_rows
+from autopilot.storage.tables import trigger_orders as t
+
+ACTIVE = TriggerStatus.ACTIVE.value
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _dec(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def condition_json(condition: Condition) -> dict[str, Any]:
+    """The condition as the API spells it (the trailing mark lives in its own column)."""
+    match condition:
+        case PriceAbove(level=level):
+            return {"type": "priceAbove", "level": str(level)}
+        case PriceBelow(level=level):
+            return {"type": "priceBelow", "level": str(level)}
+        case PercentChange():
+            return {
+                "type": "percentChange",
+                "percent": str(condition.percent),
+                "direction": condition.direction.value,
+                "referencePrice": str(condition.reference_price),
+            }
+        case TrailingStop():
+            return {
+                "type": "trailingStop",
+                "percent": _text(condition.percent),
+                "amount": _text(condition.amount),
+                "activationPrice": _text(condition.activation_price),
+            }
+
+
+def condition_from(data: dict[str, Any], side: Side, mark: Decimal | None) -> Condition:
+    kind = data["type"]
+    if kind == "priceAbove":
+        return PriceAbove(level=Decimal(data["level"]))
+    if kind == "priceBelow":
+        return PriceBelow(level=Decimal(data["level"]))
+    if kind == "percentChange":
+        return PercentChange(
+            percent=Decimal(data["percent"]),
+            direction=Direction(data["direction"]),
+            reference_price=Decimal(data["referencePrice"]),
+        )
+    return TrailingStop(
+        side=side,
+        percent=_dec(data.get("percent")),
+        amount=_dec(data.get("amount")),
+        activation_price=_dec(data.get("activationPrice")),
+        mark=None if mark is None else mark.normalize().quantize(Decimal("0.0001")),
+    )
+
+
+def order_json(order: OrderTemplate) -> dict[str, Any]:
+    quantity: str | None = "all" if order.sell_all else _text(order.quantity)
+    return {
+        "side": order.side.value,
+        "type": order.order_type.value,
+        "quantity": quantity,
+        "notional": _text(order.notional),
+        "limitPrice": _text(order.limit_price),
+    }
+
+
+def order_from(data: dict[str, Any]) -> OrderTemplate:
+    quantity = data.get("quantity")
+    return OrderTemplate(
+        side=Side(data["side"]),
+        order_type=OrderType(data["type"]),
+        quantity=None if quantity in (None, "all") else Decimal(quantity),
+        notional=_dec(data.get("notional")),
+        sell_all=quantity == "all",
+        limit_price=_dec(data.get("limitPrice")),
+    )
+
+
+def _mark(condition: Condition) -> Decimal | None:
+    return condition.mark if isinstance(condition, TrailingStop) else None
+
+
+def _record(row: Any) -> TriggerOrderRecord:
+    side = Side(row.side)
+    trigger = Trigger(
+        id=row.id,
+        account_id=row.account_id,
+        symbol=row.symbol,
+        condition=condition_from(row.condition, side, row.mark),
+        oco_group=row.oco_group,
+        expires_at=row.expires_at,
+        status=TriggerStatus(row.status),
+    )
+    return TriggerOrderRecord(
+        trigger=trigger,
+        client_id=row.client_id,
+        order=order_from(row.order),
+        triggered_at=row.triggered_at,
+        trigger_price=row.trigger_price,
+        order_id=row.order_id,
+        failure_reason=row.failure_reason,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+class TriggerOrders:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+        self._pg = connection.dialect.name == "postgresql"
+
+    def add_many(self, records: Sequence[TriggerOrderRecord]) -> None:
+        if not records:
+            return
+        rows = [
+            {
+                "id": r.trigger.id,
+                "client_id": r.client_id,
+                "account_id": r.trigger.account_id,
+                "symbol": r.trigger.symbol,
+                "side": r.order.side.value,
+                "condition": condition_json(r.trigger.condition),
+                "order": order_json(r.order),
+                "oco_group": r.trigger.oco_group,
+                "expires_at": r.trigger.expires_at,
+                "status": r.trigger.status.value,
+                "mark": _mark(r.trigger.condition),
+                "created_at": r.created_at,
+                "updated_at": r.updated_at,
+            }
+            for r in records
+        ]
+        self._c.execute(t.insert(), rows)
+
+    def get(self, trigger_id: str, *, lock: bool = False) -> TriggerOrderRecord | None:
+        stmt = select(t).where(t.c.id == trigger_id)
+        if lock and self._pg:
+            stmt = stmt.with_for_update()
+        row = self._c.execute(stmt).first()
+        return None if row is None else _record(row)
+
+    def many(self, trigger_ids: Iterable[str]) -> dict[str, TriggerOrderRecord]:
+        wanted = sorted(set(trigger_ids))
+        if not wanted:
+            return {}
+        rows = self._c.execute(select(t).where(t.c.id.in_(wanted)))
+        return {r.id: _record(r) for r in rows}
+
+    def search(
+        self,
+        *,
+        client_id: int | None = None,
+        account_id: int | None = None,
+        symbol: str | None = None,
+        status: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[TriggerOrderRecord], int]:
+        stmt: Select[Any] = select(t)
+        for column, value in (
+            (t.c.client_id, client_id),
+            (t.c.account_id, account_id),
+            (t.c.symbol, symbol),
+            (t.c.status, status),
+        ):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        total = self._c.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+        rows = self._c.execute(stmt.order_by(t.c.created_at, t.c.id).offset(offset).limit(limit))
+        return [_record(r) for r in rows], total
+
+    def active(self, *, client_id: int | None = None) -> list[TriggerOrderRecord]:
+        """Every Active trigger (of one client), in id order: what the index is built from."""
+        stmt = select(t).where(t.c.status == ACTIVE)
+        if client_id is not None:
+            stmt = stmt.where(t.c.client_id == client_id)
+        return [_record(r) for r in self._c.execute(stmt.order_by(t.c.id))]
+
+    def lock_for_fire(
+        self, trigger_ids: Iterable[str], groups: Iterable[tuple[int, str]]
+    ) -> dict[str, TriggerOrderRecord]:
+        """The fired triggers and every member of their OCO groups, rows locked in id order.
+
+        One statement locks them all (PostgreSQL), so two processes firing members of one group,
+        or the same triggers in another order, queue behind each other instead of deadlocking;
+        the second then finds its members claimed or cancelled.
+        """
+        ids = sorted(set(trigger_ids))
+        keys = sorted(set(groups))
+        if not ids:
+            return {}
+        matches = [t.c.id.in_(ids)] + [
+            and_(t.c.client_id == client, t.c.oco_group == group) for client, group in keys
+        ]
+        stmt = select(t).where(or_(*matches)).order_by(t.c.id)
+        if self._pg:
+            stmt = stmt.with_for_update()
+        return {r.id: _record(r) for r in self._c.execute(stmt)}
+
+    def oco_members(self, client_id: int, oco_group: str) -> list[TriggerOrderRecord]:
+        """The Active members of a client's OCO group."""
+        stmt = select(t).where(
+            t.c.client_id == client_id, t.c.oco_group == oco_group, t.c.status == ACTIVE
+        )
+        return [_record(r) for r in self._c.execute(stmt.order_by(t.c.id))]
+
+    def claim(self, trigger_id: str, price: Decimal, now: datetime) -> bool:
+        """Mark an Active trigger Triggered; False when it is no longer Active (claimed elsewhere,
+        cancelled or expired): the caller skips it."""
+        result = self._c.execute(
+            update(t)
+            .where(t.c.id == trigger_id, t.c.status == ACTIVE)
+            .values(
+                status=TriggerStatus.TRIGGERED.value,
+                triggered_at=now,
+                trigger_price=price,
+                updated_at=now,
+            )
+        )
+        return result.rowcount == 1
+
+    def set_outcome(
+        self, trigger_id: str, now: datetime, *, order_id: str | None, failure: str | None
+    ) -> None:
+        """Record what a claimed trigger did: the order it placed, or why it failed."""
+        values: dict[str, Any] = {"order_id": order_id, "updated_at": now}
+        if failure is not None:
+            values |= {"status": TriggerStatus.FAILED.value, "failure_reason": failure}
+        self._c.execute(update(t).where(t.c.id == trigger_id).values(**values))
+
+    def close_active(
+        self, trigger_ids: Iterable[str], status: TriggerStatus, now: datetime
+    ) -> list[str]:
+        """Move the still-Active ones of ``trigger_ids`` to ``status``; the ids that moved."""
+        wanted = sorted(set(trigger_ids))
+        if not wanted:
+            return []
+        stmt = (
+            update(t)
+            .where(t.c.id.in_(wanted), t.c.status == ACTIVE)
+            .values(status=status.value, updated_at=now)
+            .returning(t.c.id)
+        )
+        return sorted(r.id for r in self._c.execute(stmt))
+
+    def save_marks(self, marks: Sequence[tuple[str, Decimal]], now: datetime) -> None:
+        """Store trailing-stop marks, only ever ratcheting: a sell stop's mark never falls and a
+        buy stop's never rises, whichever process's index (possibly behind) reports it."""
+        if not marks:
+            return
+        wanted = dict(marks)
+        rows = self._c.execute(select(t.c.id, t.c.side, t.c.mark).where(t.c.id.in_(sorted(wanted))))
+        changed = []
+        for row in rows:
+            new = wanted[row.id]
+            old = row.mark
+            better = old is None or (new > old if row.side == Side.SELL.value else new < old)
+            if better:
+                changed.append({"id": row.id, "mark": new, "updated_at": now})
+        update_rows(self._c, t, changed, key="id")
+
+    def replace(self, record: TriggerOrderRecord, now: datetime) -> None:
+        """Write an edited trigger's condition, mark and expiry (PATCH)."""
+        trigger = record.trigger
+        self._c.execute(
+            update(t)
+            .where(t.c.id == trigger.id)
+            .values(
+                condition=condition_json(trigger.condition),
+                mark=_mark(trigger.condition),
+                expires_at=trigger.expires_at,
+                updated_at=now,
+            )
+        )
+
+
+def with_mark(record: TriggerOrderRecord, mark: Decimal | None) -> TriggerOrderRecord:
+    """The record with its trailing stop at ``mark`` (records of other conditions unchanged)."""
+    condition = record.trigger.condition
+    if not isinstance(condition, TrailingStop):
+        return record
+    return replace(record, trigger=replace(record.trigger, condition=replace(condition, mark=mark)))

@@ -1,0 +1,302 @@
+"""Trigger orders through the services, on SQLite and PostgreSQL: each condition fires at its
+boundary and not a cent before, trailing stops ratchet, OCO groups fire once, and bad input
+writes nothing."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from autopilot.bootstrap import Services
+from autopilot.domain.errors import InvalidInput
+from autopilot.domain.orders import OrderStatus, OrderType, Side
+from autopilot.domain.trigger_order import OrderTemplate
+from autopilot.domain.triggers import Direction, TrailingStop, TriggerStatus
+from autopilot.services.orders import PlaceOrder
+from autopilot.services.platform import PriceTick
+from autopilot.services.records import TriggerOrderRecord
+from autopilot.services.trigger_orders import ConditionSpec, TriggerSpec
+from tests.integration.conftest import Investor, MakeServices, count_rows, logs_of
+
+SELL_ALL = OrderTemplate(side=Side.SELL, sell_all=True)
+BUY_TEN = OrderTemplate(side=Side.BUY, quantity=Decimal("10"))
+
+
+def price(services: Services, symbol: str, value: str) -> None:
+    services.platform.record_prices([PriceTick(symbol=symbol, price=Decimal(value))])
+
+
+def hold(services: Services, who: Investor, symbol: str = "AAA", quantity: str = "10") -> None:
+    services.orders.place(
+        PlaceOrder(
+            account_id=who.account_id,
+            symbol=symbol,
+            side=Side.BUY,
+            order_type=OrderType.MARKET,
+            quantity=Decimal(quantity),
+        )
+    )
+
+
+def trigger(
+    who: Investor, kind: str, order: OrderTemplate = SELL_ALL, symbol: str = "AAA", **fields: Any
+) -> TriggerSpec:
+    return TriggerSpec(
+        client_id=who.client_id,
+        account_id=who.account_id,
+        symbol=symbol,
+        condition=ConditionSpec(type=kind, **fields),
+        order=order,
+        oco_group=fields.pop("oco_group", None) if "oco_group" in fields else None,
+    )
+
+
+def create(services: Services, spec: TriggerSpec) -> TriggerOrderRecord:
+    return services.trigger_orders.create([spec])[0]
+
+
+def status(services: Services, record: TriggerOrderRecord) -> TriggerStatus:
+    return services.trigger_orders.get(record.trigger.id).trigger.status
+
+
+@pytest.mark.parametrize(
+    ("kind", "order", "fields", "before", "boundary"),
+    [
+        ("priceBelow", SELL_ALL, {"level": Decimal("95.00")}, "95.01", "95.00"),
+        ("priceAbove", SELL_ALL, {"level": Decimal("110.00")}, "109.99", "110.00"),
+        (
+            "percentChange",
+            BUY_TEN,
+            {"percent": Decimal("10"), "direction": Direction.DOWN},
+            "90.01",
+            "90.00",
+        ),
+        (
+            "percentChange",
+            SELL_ALL,
+            {"percent": Decimal("10"), "direction": Direction.UP},
+            "109.99",
+            "110.00",
+        ),
+        ("trailingStop", SELL_ALL, {"percent": Decimal("5")}, "95.01", "95.00"),
+        ("trailingStop", BUY_TEN, {"amount": Decimal("5")}, "104.99", "105.00"),
+    ],
+)
+def test_each_condition_fires_at_its_boundary_and_not_a_cent_before(
+    services: Services,
+    investor: Investor,
+    kind: str,
+    order: OrderTemplate,
+    fields: dict[str, Any],
+    before: str,
+    boundary: str,
+) -> None:
+    hold(services, investor)
+    record = create(services, trigger(investor, kind, order, **fields))
+    price(services, "AAA", before)
+    assert status(services, record) is TriggerStatus.ACTIVE
+    price(services, "AAA", boundary)
+    fired = services.trigger_orders.get(record.trigger.id)
+    assert fired.trigger.status is TriggerStatus.TRIGGERED
+    assert fired.trigger_price == Decimal(boundary)
+    assert fired.order_id is not None
+    placed = services.orders.get(fired.order_id)
+    assert placed.order.status is OrderStatus.FILLED
+    assert placed.automation_type == "TriggerOrder"
+    assert [log.entry.status for log in logs_of(services, record.trigger.id)] == ["Success"]
+
+
+def test_a_trailing_stop_follows_a_rising_price_and_fires_on_the_fall(
+    services: Services, investor: Investor
+) -> None:
+    hold(services, investor)
+    record = create(services, trigger(investor, "trailingStop", percent=Decimal("10")))
+    for value in ("105.00", "120.00", "115.00"):
+        price(services, "AAA", value)
+    current = services.trigger_orders.get(record.trigger.id)
+    assert isinstance(current.trigger.condition, TrailingStop)
+    assert current.trigger.condition.mark == Decimal("120.00")
+    price(services, "AAA", "108.01")
+    assert status(services, record) is TriggerStatus.ACTIVE
+    price(services, "AAA", "108.00")
+    assert status(services, record) is TriggerStatus.TRIGGERED
+    assert services.platform.account(investor.account_id).positions == []  # sold it all
+
+
+def test_the_trailing_mark_is_stored_and_survives_a_restart(
+    make_services: MakeServices, investor: Investor, services: Services
+) -> None:
+    hold(services, investor)
+    record = create(services, trigger(investor, "trailingStop", percent=Decimal("10")))
+    price(services, "AAA", "130.00")
+    fresh = make_services()
+    reread = fresh.trigger_orders.get(record.trigger.id)
+    assert isinstance(reread.trigger.condition, TrailingStop)
+    assert reread.trigger.condition.mark == Decimal("130.00")
+    price(fresh, "AAA", "117.00")  # the stop at 117.00 of the stored mark, in a new process
+    assert status(fresh, record) is TriggerStatus.TRIGGERED
+
+
+def bracket(services: Services, who: Investor) -> list[TriggerOrderRecord]:
+    stop = trigger(who, "priceBelow", level=Decimal("90.00"))
+    take = trigger(who, "priceAbove", level=Decimal("120.00"))
+    return services.trigger_orders.create(
+        [
+            TriggerSpec(**{**_fields(stop), "oco_group": "bracket"}),
+            TriggerSpec(**{**_fields(take), "oco_group": "bracket"}),
+        ]
+    )
+
+
+def _fields(spec: TriggerSpec) -> dict[str, Any]:
+    return {name: getattr(spec, name) for name in spec.__slots__}
+
+
+def test_when_one_leg_of_a_bracket_fires_the_other_is_cancelled(
+    services: Services, investor: Investor
+) -> None:
+    hold(services, investor)
+    stop, take = bracket(services, investor)
+    price(services, "AAA", "89.00")
+    price(services, "AAA", "125.00")
+    assert status(services, stop) is TriggerStatus.TRIGGERED
+    assert status(services, take) is TriggerStatus.CANCELLED
+    assert count_rows(services, "orders") == 2  # the buy that made the holding, and the stop
+
+
+def test_cancelling_one_leg_cancels_the_group_and_nothing_fires(
+    services: Services, investor: Investor
+) -> None:
+    hold(services, investor)
+    stop, take = bracket(services, investor)
+    services.trigger_orders.cancel(take.trigger.id)
+    price(services, "AAA", "80.00")
+    assert status(services, stop) is TriggerStatus.CANCELLED
+    assert status(services, take) is TriggerStatus.CANCELLED
+    assert count_rows(services, "orders") == 1
+
+
+def test_a_sell_whose_position_is_gone_fails_with_the_reason(
+    services: Services, investor: Investor
+) -> None:
+    hold(services, investor)
+    record = create(services, trigger(investor, "priceBelow", level=Decimal("90.00")))
+    services.orders.place(
+        PlaceOrder(
+            account_id=investor.account_id,
+            symbol="AAA",
+            side=Side.SELL,
+            order_type=OrderType.MARKET,
+            quantity=Decimal("10"),
+        )
+    )
+    price(services, "AAA", "89.00")
+    failed = services.trigger_orders.get(record.trigger.id)
+    assert failed.trigger.status is TriggerStatus.FAILED
+    assert failed.failure_reason is not None and "position is gone" in failed.failure_reason
+    [log] = logs_of(services, record.trigger.id)
+    assert (log.entry.status, log.entry.error) == ("Failed", failed.failure_reason)
+
+
+def test_a_pass_evaluates_triggers_created_by_another_process(
+    make_services: MakeServices, services: Services, investor: Investor
+) -> None:
+    hold(services, investor)
+    other = make_services()
+    price(other, "AAA", "100.00")  # the other process builds its index now
+    record = create(services, trigger(investor, "priceBelow", level=Decimal("90.00")))
+    price(other, "AAA", "89.00")  # not in its index yet: it cannot fire there
+    result = other.triggers.run_all(client_id=None, triggered_by="scheduler")
+    assert result.counts["executed"] == 1
+    assert status(services, record) is TriggerStatus.TRIGGERED
+
+
+@pytest.mark.parametrize(
+    ("spec_fields", "field"),
+    [
+        ({"symbol": "BBB"}, "symbol"),
+        ({"symbol": "ZZZ"}, "symbol"),
+        ({"level": Decimal("101.00")}, "condition.level"),
+        ({"kind": "trailingStop", "level": None, "percent": Decimal("100")}, "condition.percent"),
+        ({"kind": "trailingStop", "level": None, "percent": Decimal("0")}, "condition.percent"),
+        (
+            {"order": OrderTemplate(side=Side.SELL, sell_all=True, order_type=OrderType.LIMIT)},
+            "order.limitPrice",
+        ),
+        ({"account_id": 999}, "accountId"),
+    ],
+)
+def test_bad_trigger_orders_are_refused_naming_the_field_and_write_nothing(
+    services: Services, investor: Investor, spec_fields: dict[str, Any], field: str
+) -> None:
+    hold(services, investor)
+    values: dict[str, Any] = {"kind": "priceBelow", "level": Decimal("95.00"), **spec_fields}
+    kind = values.pop("kind")
+    spec = trigger(
+        investor,
+        kind,
+        values.pop("order", SELL_ALL),
+        values.pop("symbol", "AAA"),
+        **{k: v for k, v in values.items() if k != "account_id" and v is not None},
+    )
+    if "account_id" in values:
+        spec = TriggerSpec(**{**_fields(spec), "account_id": values["account_id"]})
+    with pytest.raises(InvalidInput) as raised:
+        services.trigger_orders.create([spec])
+    assert raised.value.field == field
+    assert count_rows(services, "trigger_orders") == 0
+
+
+def test_a_stop_that_would_fire_at_once_says_which_way(
+    services: Services, investor: Investor
+) -> None:
+    hold(services, investor)
+    with pytest.raises(InvalidInput, match=r"at or below 101\.00.*already 100"):
+        create(services, trigger(investor, "priceBelow", level=Decimal("101.00")))
+
+
+def test_an_oco_group_across_accounts_is_refused(services: Services, investor: Investor) -> None:
+    hold(services, investor)
+    second = services.platform.open_account(investor.client_id, "USD")
+    services.platform.deposit(second.id, Decimal("1000.00"))
+    spec = trigger(investor, "priceAbove", BUY_TEN, level=Decimal("120.00"))
+    other = TriggerSpec(**{**_fields(spec), "account_id": second.id, "oco_group": "g"})
+    with pytest.raises(InvalidInput) as raised:
+        services.trigger_orders.create([TriggerSpec(**{**_fields(spec), "oco_group": "g"}), other])
+    assert raised.value.field == "ocoGroup"
+    assert count_rows(services, "trigger_orders") == 0
+
+
+def test_oco_legs_never_both_fire_when_two_processes_see_both_at_once(
+    make_services: MakeServices, investor: Investor, services: Services
+) -> None:
+    hold(services, investor)
+    stop, take = bracket(services, investor)
+    first, second = make_services(), make_services()
+    for s in (first, second):
+        price(s, "AAA", "100.00")  # each builds its own index holding both legs
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def feed(s: Services, value: str) -> None:
+        try:
+            barrier.wait()
+            price(s, "AAA", value)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=feed, args=(first, "89.00")),
+        threading.Thread(target=feed, args=(second, "121.00")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    states = sorted([status(services, stop).value, status(services, take).value])
+    assert states == ["Cancelled", "Triggered"]
+    assert count_rows(services, "orders") == 2
