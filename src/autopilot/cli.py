@@ -1,4 +1,4 @@
-"""The `autopilot` command: serve, run-once, db upgrade, prices import, demo."""
+"""The `autopilot` command: serve, run-once, db upgrade, prices import and replay, demo."""
 
 from __future__ import annotations
 
@@ -174,6 +174,34 @@ def prices_import(
     with _services(settings) as services:
         count = import_prices(services.platform, ticks)
     typer.echo(f"imported {count} price(s) from {file}")
+
+
+@prices_app.command("replay")
+def prices_replay(
+    file: Annotated[Path, typer.Argument(help="CSV with columns symbol,price,as_of.")],
+    speed: Annotated[
+        str,
+        typer.Option(
+            metavar="X", help="0: as fast as possible; X > 0: X seconds of history per second."
+        ),
+    ] = "0",
+) -> None:
+    """Replay a price history in as_of order, one update at a time, evaluating triggers on each
+    (the file is checked whole before anything is written)."""
+    from autopilot.market.csv_import import CsvError, read_price_file
+    from autopilot.market.replay import ReplayError, parse_speed, replay_prices
+
+    try:
+        factor = parse_speed(speed)
+        ticks = read_price_file(file, require_as_of=True)
+    except (CsvError, ReplayError) as exc:
+        _fail(str(exc))
+    settings = _settings()
+    with _services(settings) as services:
+        before = services.triggers.fired
+        count = replay_prices(services.platform, ticks, speed=factor)
+        fired = services.triggers.fired - before
+    typer.echo(f"replayed {count} price(s) from {file}; {fired} trigger(s) fired")
 
 
 @app.command()

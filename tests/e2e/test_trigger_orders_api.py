@@ -119,3 +119,7 @@ def test_a_stop_level_can_be_moved_and_a_manual_run_evaluates_triggers(
     )
     assert run["counts"]["executed"] == 0  # it fired on the price update already
     assert data(api.get(f"{TRIGGERS}/{created['id']}"))["status"] == "Triggered"
+    error = failure(
+        api.patch(f"{TRIGGERS}/{created['id']}", json={"condition": {"level": "235.00"}}), 409
+    )
+    assert "Triggered" in error["message"], error

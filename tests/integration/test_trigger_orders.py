@@ -5,21 +5,29 @@ writes nothing."""
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from autopilot.bootstrap import Services
-from autopilot.domain.errors import InvalidInput
+from autopilot.domain.errors import Conflict, InvalidInput
 from autopilot.domain.orders import OrderStatus, OrderType, Side
 from autopilot.domain.trigger_order import OrderTemplate
-from autopilot.domain.triggers import Direction, TrailingStop, TriggerStatus
+from autopilot.domain.triggers import Direction, TrailingStop, TriggerStatus, stop_level
 from autopilot.services.orders import PlaceOrder
 from autopilot.services.platform import PriceTick
 from autopilot.services.records import TriggerOrderRecord
-from autopilot.services.trigger_orders import ConditionSpec, TriggerSpec
-from tests.integration.conftest import Investor, MakeServices, count_rows, logs_of
+from autopilot.services.trigger_orders import ConditionSpec, TriggerChange, TriggerSpec
+from autopilot.storage.trigger_repo import TriggerOrders
+from tests.integration.conftest import (
+    Investor,
+    MakeServices,
+    SettableClock,
+    count_rows,
+    logs_of,
+)
 
 SELL_ALL = OrderTemplate(side=Side.SELL, sell_all=True)
 BUY_TEN = OrderTemplate(side=Side.BUY, quantity=Decimal("10"))
@@ -300,3 +308,106 @@ def test_oco_legs_never_both_fire_when_two_processes_see_both_at_once(
     states = sorted([status(services, stop).value, status(services, take).value])
     assert states == ["Cancelled", "Triggered"]
     assert count_rows(services, "orders") == 2
+
+
+def test_a_trigger_cancelled_while_a_price_update_is_evaluated_does_not_fire(
+    make_services: MakeServices,
+    services: Services,
+    investor: Investor,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hold(services, investor)
+    record = create(services, trigger(investor, "priceBelow", level=Decimal("90.00")))
+    evaluating = make_services()  # another process: its index, built on first use, holds it
+    price(evaluating, "AAA", "95.00")
+    evaluator = evaluating.triggers
+    commit = evaluator._commit
+    fired: list[str] = []
+
+    def cancel_then_commit(index: Any, items: list[Any], *args: Any) -> None:
+        # The index has said "fire"; the claim has not run yet. Cancel it elsewhere now.
+        fired.extend(item.trigger_id for item in items)
+        if items:
+            services.trigger_orders.cancel(record.trigger.id)
+        commit(index, items, *args)
+
+    claims: list[tuple[str, bool]] = []
+    claim = TriggerOrders.claim
+
+    def recorded_claim(repo: TriggerOrders, trigger_id: str, *args: Any) -> bool:
+        claimed = claim(repo, trigger_id, *args)
+        claims.append((trigger_id, claimed))
+        return claimed
+
+    monkeypatch.setattr(evaluator, "_commit", cancel_then_commit)
+    monkeypatch.setattr(TriggerOrders, "claim", recorded_claim)
+    price(evaluating, "AAA", "89.00")
+    assert fired == [record.trigger.id]
+    assert claims == [(record.trigger.id, False)]  # the conditional update found it Cancelled
+    cancelled = services.trigger_orders.get(record.trigger.id)
+    assert cancelled.trigger.status is TriggerStatus.CANCELLED
+    assert cancelled.order_id is None
+    assert count_rows(services, "orders") == 1  # only the buy that made the holding
+    assert logs_of(services, record.trigger.id) == []
+
+
+@pytest.mark.parametrize("at", ["price update", "scheduler pass"])
+def test_a_trigger_past_its_expiry_becomes_expired_and_is_logged(
+    services: Services, investor: Investor, clock: SettableClock, at: str
+) -> None:
+    hold(services, investor)
+    spec = trigger(investor, "priceBelow", level=Decimal("90.00"))
+    spec = TriggerSpec(**{**_fields(spec), "expires_at": clock.at + timedelta(hours=1)})
+    record = create(services, spec)
+    price(services, "AAA", "95.00")
+    assert status(services, record) is TriggerStatus.ACTIVE
+    clock.at += timedelta(hours=1)  # the expiry instant itself
+    if at == "price update":
+        price(services, "AAA", "89.00")  # past its level too: expiry comes first
+    else:
+        services.triggers.run_all(client_id=None, triggered_by="scheduler")
+    expired = services.trigger_orders.get(record.trigger.id)
+    assert expired.trigger.status is TriggerStatus.EXPIRED
+    assert expired.order_id is None
+    assert count_rows(services, "orders") == 1
+    [log] = logs_of(services, record.trigger.id)
+    assert log.entry.status == "Skipped"
+    assert log.entry.message.startswith("expired at")
+
+
+def test_changing_a_trailing_stops_trail_keeps_its_mark_and_moves_the_stop(
+    services: Services, investor: Investor
+) -> None:
+    hold(services, investor)
+    record = create(services, trigger(investor, "trailingStop", percent=Decimal("10")))
+    price(services, "AAA", "120.00")
+    assert stop_level(services.trigger_orders.get(record.trigger.id).trigger) == Decimal("108.00")
+    updated = services.trigger_orders.update(record.trigger.id, TriggerChange(percent=Decimal("5")))
+    assert isinstance(updated.trigger.condition, TrailingStop)
+    assert updated.trigger.condition.mark == Decimal("120.00")
+    assert (updated.trigger.condition.percent, updated.trigger.condition.amount) == (
+        Decimal("5"),
+        None,
+    )
+    assert stop_level(updated.trigger) == Decimal("114.00")
+    assert stop_level(services.trigger_orders.get(record.trigger.id).trigger) == Decimal("114.00")
+    price(services, "AAA", "114.01")
+    assert status(services, record) is TriggerStatus.ACTIVE
+    price(services, "AAA", "114.00")  # the new stop, not the old one at 108.00
+    assert status(services, record) is TriggerStatus.TRIGGERED
+
+
+@pytest.mark.parametrize("end", ["cancelled", "triggered"])
+def test_changing_a_trigger_that_is_no_longer_active_is_a_conflict(
+    services: Services, investor: Investor, end: str
+) -> None:
+    hold(services, investor)
+    record = create(services, trigger(investor, "priceBelow", level=Decimal("90.00")))
+    if end == "cancelled":
+        services.trigger_orders.cancel(record.trigger.id)
+    else:
+        price(services, "AAA", "89.00")
+    before = services.trigger_orders.get(record.trigger.id)
+    with pytest.raises(Conflict, match="only Active triggers change"):
+        services.trigger_orders.update(record.trigger.id, TriggerChange(level=Decimal("80.00")))
+    assert services.trigger_orders.get(record.trigger.id) == before

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from rich.progress import Progress
 
+from autopilot.domain.errors import InvalidInput
 from autopilot.domain.money import money
+from autopilot.services import validation
 from autopilot.services.platform import PlatformService, PriceTick
 
 CHUNK = 1000
@@ -19,7 +21,9 @@ class CsvError(Exception):
     """A price file that cannot be imported; str() names the line and the value."""
 
 
-def read_price_file(path: Path) -> list[PriceTick]:
+def read_price_file(path: Path, *, require_as_of: bool = False) -> list[PriceTick]:
+    """Every row of the file as a tick, in file order; the first bad row raises
+    :class:`CsvError`. ``require_as_of`` (a replay) refuses rows without an as_of."""
     if not path.is_file():
         raise CsvError(f"{path}: no such file")
     with path.open(newline="", encoding="utf-8") as handle:
@@ -27,15 +31,22 @@ def read_price_file(path: Path) -> list[PriceTick]:
         fields = [f.strip().lower() for f in reader.fieldnames or []]
         if "symbol" not in fields or "price" not in fields:
             raise CsvError(f"{path}: the header must name the columns symbol and price")
+        if require_as_of and "as_of" not in fields:
+            raise CsvError(f"{path}: the header must name an as_of column to replay the prices")
         reader.fieldnames = fields
-        return [_tick(path, number, row) for number, row in enumerate(reader, start=2)]
+        # line_num, not a count of rows: the reader skips blank lines.
+        return [_tick(path, reader.line_num, row, require_as_of=require_as_of) for row in reader]
 
 
-def _tick(path: Path, line: int, row: dict[str, str]) -> PriceTick:
-    symbol = (row.get("symbol") or "").strip().upper()
+def _tick(path: Path, line: int, row: dict[str, str], *, require_as_of: bool) -> PriceTick:
+    raw_symbol = (row.get("symbol") or "").strip()
     raw = (row.get("price") or "").strip()
-    if not symbol:
+    if not raw_symbol:
         raise CsvError(f"{path}:{line}: empty symbol")
+    try:
+        symbol = validation.symbol("symbol", raw_symbol)
+    except InvalidInput as exc:
+        raise CsvError(f"{path}:{line}: {exc.message}") from None
     try:
         price = money(raw)
     except ValueError:
@@ -44,6 +55,8 @@ def _tick(path: Path, line: int, row: dict[str, str]) -> PriceTick:
         raise CsvError(f"{path}:{line}: price {raw!r} must be positive")
     as_of = None
     stamp = (row.get("as_of") or "").strip()
+    if not stamp and require_as_of:
+        raise CsvError(f"{path}:{line}: empty as_of: a replay needs the time of every price")
     if stamp:
         try:
             as_of = datetime.fromisoformat(stamp)

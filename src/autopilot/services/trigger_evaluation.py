@@ -73,6 +73,7 @@ class TriggerEvaluator:
         self._lock = threading.RLock()
         self._index: TriggerIndex | None = None
         self._next_expiry: datetime | None = None
+        self._fired = 0
 
     # --- keeping the index in step ------------------------------------------------------
 
@@ -102,6 +103,11 @@ class TriggerEvaluator:
             if self._index is None or trigger_id not in self._index:
                 return None
             return self._index.mark_of(trigger_id)
+
+    @property
+    def fired(self) -> int:
+        """How many triggers this evaluator has fired (Triggered or Failed) since it was built."""
+        return self._fired
 
     # --- evaluation ---------------------------------------------------------------------
 
@@ -362,6 +368,8 @@ class TriggerEvaluator:
     def _finish(self, writes: _Writes) -> PassResult:
         result = PassResult()
         result.add([_result(e) for e in writes.logs])
+        with self._lock:
+            self._fired += sum(1 for e in writes.logs if e.status != OutcomeStatus.SKIPPED.value)
         for e in writes.logs:
             if e.status == OutcomeStatus.SUCCESS.value:
                 log.info(
