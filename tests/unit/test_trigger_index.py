@@ -105,6 +105,18 @@ def test_changed_marks_are_reported_once_grouped_by_mark() -> None:
     assert index.marks_changed_since_last_flush() == []
 
 
+def test_a_stop_placed_above_the_running_high_keeps_the_raised_marks_reported() -> None:
+    index = TriggerIndex([sell_trail("T1")])
+    index.on_price("VTI", D(120))
+    index.add(sell_trail("T2", "5", mark="130"))
+    changes = index.marks_changed_since_last_flush()
+    assert [(c.mark, c.trigger_ids) for c in changes] == [(D("120.00"), ("T1",))]
+    assert index.on_price("VTI", D(125)) == []
+    changes = index.marks_changed_since_last_flush()
+    assert [(c.mark, c.trigger_ids) for c in changes] == [(D("125.00"), ("T1",))]
+    assert (index.mark_of("T1"), index.mark_of("T2")) == (D("125.00"), D("130.00"))
+
+
 def test_a_trailing_stop_that_fires_reports_its_final_mark() -> None:
     index = TriggerIndex([sell_trail("T")])
     index.on_price("VTI", D(150))
@@ -172,58 +184,116 @@ def triggers(draw: st.DrawFn, number: int) -> Trigger:
 
 @st.composite
 def scenarios(draw: st.DrawFn) -> list[tuple[str, object]]:
-    """Price updates (random walks of cents) with adds, removes and replaces interleaved."""
+    """Price updates (random walks, mostly of cents, some to the 0.0001) with adds, removes,
+    replaces and flushes of the changed marks interleaved."""
     steps: list[tuple[str, object]] = []
-    prices = {symbol: 10_000 for symbol in SYMBOLS}
+    prices = {symbol: 1_000_000 for symbol in SYMBOLS}  # ticks of 0.0001
     for number in range(draw(st.integers(min_value=5, max_value=25))):
         steps.append(("add", draw(triggers(number))))
     for _ in range(draw(st.integers(min_value=1, max_value=120))):
-        action = draw(st.sampled_from(["price"] * 8 + ["add", "remove", "replace"]))
+        action = draw(st.sampled_from(["price"] * 8 + ["add", "remove", "replace", "flush"]))
         if action == "price":
             symbol = draw(st.sampled_from(SYMBOLS))
-            step = draw(st.integers(min_value=-150, max_value=150))
-            prices[symbol] = min(11_500, max(8_500, prices[symbol] + step))
-            steps.append(("price", (symbol, D(prices[symbol]).scaleb(-2))))
+            step = draw(st.integers(min_value=-150, max_value=150)) * 100
+            if draw(st.integers(min_value=0, max_value=9)) == 0:
+                step += draw(st.integers(min_value=-99, max_value=99))
+            prices[symbol] = min(1_150_000, max(850_000, prices[symbol] + step))
+            steps.append(("price", (symbol, D(prices[symbol]).scaleb(-4))))
         elif action == "add":
             steps.append(("add", draw(triggers(len(steps) + 1000))))
         else:
             steps.append((action, draw(st.integers(min_value=0, max_value=len(steps)))))
+    steps.append(("flush", 0))
     return steps
+
+
+class _Database:
+    """What the caller has persisted: each trailing stop's mark as of the last flush."""
+
+    def __init__(self) -> None:
+        self.marks: dict[str, Decimal | None] = {}
+        self.fired_at: dict[str, Decimal | None] = {}  # final marks of stops fired since
+
+    def store(self, placed: Trigger) -> None:
+        condition = placed.condition
+        self.marks[placed.id] = condition.mark if isinstance(condition, TrailingStop) else None
+
+    def check_flush(self, index: TriggerIndex, naive: NaiveEvaluator) -> None:
+        """Every mark that moved since the last flush is reported, and reported right."""
+        reported: dict[str, Decimal] = {}
+        for change in index.marks_changed_since_last_flush():
+            for trigger_id in change.trigger_ids:
+                assert trigger_id not in reported, f"{trigger_id} reported twice"
+                reported[trigger_id] = change.mark
+        for trigger_id, mark in reported.items():
+            final = naive.mark_of(trigger_id) if trigger_id in naive else self.fired_at[trigger_id]
+            assert mark == final, trigger_id
+        for trigger_id, stored in self.marks.items():
+            if trigger_id in naive:
+                now = naive.mark_of(trigger_id)
+            elif trigger_id in self.fired_at:
+                now = self.fired_at[trigger_id]
+            else:
+                continue
+            if now != stored:
+                assert reported.get(trigger_id) == now, f"{trigger_id}: {stored} -> {now}"
+        self.marks = {t: naive.mark_of(t) for t in self.marks if t in naive}
+        self.fired_at.clear()
 
 
 def _play(index: TriggerIndex, naive: NaiveEvaluator, steps: list[tuple[str, object]]) -> None:
     added: list[Trigger] = []
+    database = _Database()
     for number, (action, payload) in enumerate(steps):
         if action == "price":
             symbol, price = payload  # type: ignore[misc]
-            assert sorted(index.on_price(symbol, price)) == sorted(naive.on_price(symbol, price)), (
-                f"step {number}"
-            )
+            before = {t.id: naive.mark_of(t.id) for t in added if t.id in naive}
+            fired = naive.on_price(symbol, price)
+            assert sorted(index.on_price(symbol, price)) == sorted(fired), f"step {number}"
+            database.fired_at.update((t, before[t]) for t in fired if t in database.marks)
         elif action == "add":
             assert isinstance(payload, Trigger)
             index.add(payload)
             naive.add(payload)
+            database.store(payload)
             added.append(payload)
+        elif action == "flush":
+            database.check_flush(index, naive)
         elif added:
-            chosen = added[int(payload) % len(added)]  # type: ignore[call-overload]
-            _change(index, naive, action, chosen)
+            roll = int(payload)  # type: ignore[call-overload]
+            _change(index, naive, database, action, added[roll % len(added)], roll)
         _assert_same_marks(index, naive, added)
 
 
-def _change(index: TriggerIndex, naive: NaiveEvaluator, action: str, chosen: Trigger) -> None:
+def _change(
+    index: TriggerIndex,
+    naive: NaiveEvaluator,
+    database: _Database,
+    action: str,
+    chosen: Trigger,
+    roll: int,
+) -> None:
     if action == "remove" or chosen.id not in naive:
         index.remove(chosen.id)
         naive.remove(chosen.id)
+        database.marks.pop(chosen.id, None)
         return
     condition = chosen.condition
-    if isinstance(condition, TrailingStop) and condition.mark is not None:
-        mark = index.mark_of(chosen.id)  # carry the mark over, as the docs ask
-        moved = TrailingStop(side=condition.side, amount=D(3), mark=mark)
-    else:
-        moved = PriceBelow(level=D(100))
+    moved: Condition = PriceBelow(level=D(100))
+    mark = index.mark_of(chosen.id)  # carry the mark over, as the docs ask
+    waits = isinstance(condition, TrailingStop) and condition.activation_price is not None
+    if isinstance(condition, TrailingStop) and roll % 3 and (mark is not None or waits):
+        trail = {"amount": D(3)} if roll % 3 == 1 else {"percent": D("2.5")}
+        moved = TrailingStop(
+            side=condition.side,
+            mark=mark,
+            activation_price=None if mark is not None else condition.activation_price,
+            **trail,
+        )
     updated = Trigger(id=chosen.id, account_id=1, symbol=chosen.symbol, condition=moved)
     index.replace(updated)
     naive.replace(updated)
+    database.store(updated)
 
 
 def _assert_same_marks(index: TriggerIndex, naive: NaiveEvaluator, added: list[Trigger]) -> None:
@@ -231,10 +301,6 @@ def _assert_same_marks(index: TriggerIndex, naive: NaiveEvaluator, added: list[T
     for t in added:
         if t.id in naive:
             assert index.mark_of(t.id) == naive.mark_of(t.id)
-    for change in index.marks_changed_since_last_flush():
-        for trigger_id in change.trigger_ids:
-            if trigger_id in naive:
-                assert naive.mark_of(trigger_id) == change.mark
 
 
 @settings(max_examples=300, deadline=None)
