@@ -36,6 +36,7 @@ from autopilot.services.execution_results import PassResult, RuleResult
 from autopilot.services.ids import new_id
 from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory
 from autopilot.services.records import DueCursor, LogEntry, NewOrder
+from autopilot.services.submission import submit_committed
 
 log = logging.getLogger("autopilot.scheduler")
 PREFIX = "[Automation Scheduler]"
@@ -172,7 +173,7 @@ class AutoInvestExecutor:
             uow.auto_invest.save_state(writes.rules, now)
             uow.logs.add_many(writes.logs, now)
         self._announce(writes.results)
-        self._submit([n.order for n in writes.orders])
+        submit_committed(self._broker, [n.order for n in writes.orders])
         return writes.results
 
     def _plan_rule(
@@ -329,19 +330,6 @@ class AutoInvestExecutor:
                 )
             else:
                 log.error("%s Auto-invest rule %s failed: %s", PREFIX, r.rule_id, r.error)
-
-    def _submit(self, orders: Sequence[Order]) -> None:
-        if not orders:
-            return
-        try:
-            self._broker.submit(orders)
-        except Exception as exc:  # orders stay Pending; the next pass resubmits them
-            log.error(
-                "%s submitting %d order(s) failed, left Pending for the next pass: %s",
-                PREFIX,
-                len(orders),
-                _reason(exc),
-            )
 
 
 def _entry(

@@ -28,7 +28,6 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from autopilot.domain.auto_invest import OutcomeStatus
 from autopilot.domain.calendar import TradingCalendar
 from autopilot.domain.errors import Conflict, NotFound
-from autopilot.domain.orders import Order
 from autopilot.domain.rebalancing_batch import AccountSnapshot, DriftThreshold, drifted_accounts
 from autopilot.domain.rebalancing_plan import Plan
 from autopilot.domain.rebalancing_rule import (
@@ -50,6 +49,7 @@ from autopilot.services.rebalancing_accounts import (
 )
 from autopilot.services.rebalancing_proposals import expire_overdue
 from autopilot.services.records import LogEntry, NewOrder
+from autopilot.services.submission import submit_committed
 
 if TYPE_CHECKING:
     from autopilot.services.ports import UnitOfWork
@@ -361,21 +361,7 @@ class RebalancingExecutor:
                 log.error("%s Rebalancing rule %s failed: %s", PREFIX, r.rule_id, r.error)
             else:
                 log.info("%s Rebalancing rule %s: %s", PREFIX, r.rule_id, r.message)
-        submit(self._broker, [n.order for n in writes.orders])
-
-
-def submit(broker: Broker, orders: Sequence[Order]) -> None:
-    if not orders:
-        return
-    try:
-        broker.submit(orders)
-    except Exception as exc:  # orders stay Pending; the next pass resubmits them
-        log.error(
-            "%s submitting %d order(s) failed, left Pending for the next pass: %s",
-            PREFIX,
-            len(orders),
-            _reason(exc),
-        )
+        submit_committed(self._broker, [n.order for n in writes.orders])
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from autopilot.services.rebalancing_accounts import (
     plan_fits,
 )
 from autopilot.services.records import LogEntry
+from autopilot.services.submission import submit_committed
 
 if TYPE_CHECKING:
     from autopilot.services.ports import UnitOfWork
@@ -177,7 +178,7 @@ class ProposalService:
                 rule.id,
                 ", ".join(ids),
             )
-            self._broker.submit([o.order for o in orders])
+            submit_committed(self._broker, [o.order for o in orders])
         return self.get(proposal_id)
 
     def _pending(self, uow: UnitOfWork, proposal_id: str) -> Proposal:

@@ -31,8 +31,8 @@ from autopilot.domain.triggers import TICK, TriggerStatus
 from autopilot.services.execution_results import PassResult, RuleResult
 from autopilot.services.ids import new_id
 from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory
-from autopilot.services.rebalancing_execution import submit
 from autopilot.services.records import LogEntry, NewOrder, TriggerOrderRecord
+from autopilot.services.submission import submit_committed
 
 if TYPE_CHECKING:
     from autopilot.services.ports import UnitOfWork
@@ -382,7 +382,7 @@ class TriggerEvaluator:
                 log.error("%s Trigger order %s failed: %s", PREFIX, e.automation_id, e.error)
             else:
                 log.info("%s Trigger order %s: %s", PREFIX, e.automation_id, e.message)
-        submit(self._broker, [n.order for n in writes.orders])
+        submit_committed(self._broker, [n.order for n in writes.orders])
         return result
 
 
