@@ -411,3 +411,17 @@ def test_changing_a_trigger_that_is_no_longer_active_is_a_conflict(
     with pytest.raises(Conflict, match="only Active triggers change"):
         services.trigger_orders.update(record.trigger.id, TriggerChange(level=Decimal("80.00")))
     assert services.trigger_orders.get(record.trigger.id) == before
+
+
+def test_a_buy_fired_early_in_a_multi_price_update_holds_enough_for_the_fill_at_its_end(
+    services: Services, investor: Investor
+) -> None:
+    # Fires at 110.00, but the same update ends at 110.50: the broker fills at the latest price.
+    record = create(services, trigger(investor, "priceAbove", BUY_TEN, level=Decimal("110.00")))
+    ticks = [PriceTick(symbol="AAA", price=Decimal(p)) for p in ("110.00", "110.50")]
+    services.platform.record_prices(ticks)
+    fired = services.trigger_orders.get(record.trigger.id)
+    assert fired.trigger.status is TriggerStatus.TRIGGERED and fired.order_id is not None
+    placed = services.orders.get(fired.order_id)
+    assert placed.order.status is OrderStatus.FILLED, placed.reject_reason
+    assert placed.filled_amount == Decimal("1105.00")

@@ -238,12 +238,17 @@ class TriggerEvaluator:
                 (r.trigger.account_id, r.trigger.symbol) for r in locked.values()
             ).items()
         }
+        # The broker fills at the latest stored price, which a later tick of the same update
+        # may have moved past the firing price: a buy holds cash for the higher of the two.
+        latest = uow.market.quotes(r.trigger.symbol for r in locked.values())
         now = self._clock.now()
         for item in fired:
             record = locked.get(item.trigger_id)
             if record is None or not uow.triggers.claim(item.trigger_id, item.price, now):
                 continue  # claimed elsewhere, cancelled or expired: it does not fire here
-            self._fire(uow, record, item, locked, cash, held, triggered_by, writes)
+            quote = latest.get(record.trigger.symbol)
+            hold_at = max(item.price, quote.price) if quote and quote.price else item.price
+            self._fire(uow, record, item, hold_at, locked, cash, held, triggered_by, writes)
         uow.orders.add_many(writes.orders, now)
         uow.accounts.set_cash({a: c for a, c in cash.items() if c != opening[a]}, now)
         uow.logs.add_many(writes.logs, now)
@@ -253,6 +258,7 @@ class TriggerEvaluator:
         uow: UnitOfWork,
         record: TriggerOrderRecord,
         item: _Fired,
+        hold_at: Decimal,
         locked: dict[str, TriggerOrderRecord],
         cash: dict[int, Decimal],
         held: dict[tuple[int, str], Decimal],
@@ -277,7 +283,7 @@ class TriggerEvaluator:
             record.order,
             held=held.get(key, Decimal(0)),
             cash=cash.get(trigger.account_id, Decimal(0)),
-            price=item.price,
+            price=hold_at,
         )
         day = self._day(item.at)
         details: dict[str, object] = {"price": str(item.price), "cancelled": cancelled}
