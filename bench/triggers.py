@@ -5,13 +5,22 @@ Loads N resident triggers over S symbols (a mix of every condition type) into th
 in the same run replays the updates of a sample of symbols through the `NaiveEvaluator`, which
 checks every trigger of the symbol on each update. Both rates are updates/s, so the ratio is
 fair although the naive evaluator runs on a sample; the fired triggers of the sample symbols
-are compared between the two. Index evaluation only: the database end to end comes later.
+are compared between the two.
+
+End to end (`bench/trigger_e2e.py`, one process per backend, after the index part): K trigger
+orders (default 100,000 over 1,000 symbols, with the accounts, cash and positions they need) on
+a SQLite file and on a throwaway PostgreSQL (when its binaries are installed), and U price
+updates (default 50,000) replayed through `services.platform.record_prices` in calls of 100
+ticks: prices stored, triggers fired, claimed, their orders, OCO cancels and log rows written
+and filled by the paper broker; then checked in the database.
 
 Memory: tracemalloc of building the index from a stream of triggers (so everything the index
 keeps, id strings included, is counted and nothing else), per resident trigger; and the
 process's peak RSS (which also holds the replayed updates).
 
     python bench/triggers.py [--triggers N] [--updates M] [--symbols S] [--json]
+                             [--e2e-backend sqlite|postgres|both|none] [--e2e-triggers K]
+                             [--e2e-updates U] [--e2e-symbols S]
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import gc
 import json
 import random
 import resource
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -229,6 +239,29 @@ def measure(triggers: int, updates: int, symbols: int) -> Measurement:
     )
 
 
+def run_e2e(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[str]]:
+    """Each end-to-end backend in its own process (its peak RSS its own); notes on skips."""
+    from bench.trigger_e2e import postgres_available
+
+    wanted = {"both": ("sqlite", "postgres"), "none": ()}.get(args.e2e_backend, (args.e2e_backend,))
+    results: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for backend in wanted:
+        if backend == "postgres" and not postgres_available():
+            if args.e2e_backend == "postgres":
+                raise SystemExit("PostgreSQL binaries (initdb, pg_ctl) not found")
+            notes.append("postgres end to end skipped: PostgreSQL binaries not found")
+            continue
+        argv = [sys.executable, __file__, "--e2e-only", backend]
+        argv += ["--e2e-triggers", str(args.e2e_triggers), "--e2e-updates", str(args.e2e_updates)]
+        argv += ["--e2e-symbols", str(args.e2e_symbols)]
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"end to end on {backend} failed:\n{done.stderr}")
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return results, notes
+
+
 def print_table(result: Measurement) -> None:
     data = result.as_json()
     table = Table(
@@ -253,18 +286,71 @@ def print_table(result: Measurement) -> None:
     Console().print(table)
 
 
+def print_e2e(results: Sequence[dict[str, Any]], notes: Sequence[str]) -> None:
+    from bench.trigger_e2e import BATCH
+
+    console = Console()
+    if results:
+        first = results[0]
+        table = Table(
+            title=f"End to end: {first['triggers']:,} trigger orders, {first['updates']:,} "
+            f"updates, {first['symbols']:,} symbols, {BATCH} ticks per record_prices call"
+        )
+        table.add_column("measure")
+        for r in results:
+            table.add_column(r["backend"], justify="right")
+        rows = (
+            ("updates/s end to end", "updates_per_s"),
+            ("triggers fired (Triggered or Failed)", "fired"),
+            ("  of which Failed", "failed"),
+            ("orders written", "orders"),
+            ("  filled", "filled"),
+            ("  rejected by the broker", "rejected"),
+            ("OCO siblings cancelled", "oco_cancelled"),
+            ("log rows", "logs"),
+            ("index load from the database (s)", "index_load_s"),
+            ("peak RSS (MB)", "peak_rss_mb"),
+        )
+        for label, key in rows:
+            table.add_row(label, *(f"{r[key]:,}" for r in results))
+        console.print(table)
+        console.print(
+            "Checked in the database: every fired trigger has one log row, every Triggered one"
+            " exactly one order (its order_id), no order is left Pending. updates/s covers"
+            " storing the prices, the broker's fills and the evaluator's writes; the index load"
+            " from the database is timed apart."
+        )
+    for note in notes:
+        console.print(note)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--triggers", type=int, default=1_000_000)
     parser.add_argument("--updates", type=int, default=1_000_000)
     parser.add_argument("--symbols", type=int, default=5_000)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--e2e-backend", choices=("sqlite", "postgres", "both", "none"), default="both"
+    )
+    parser.add_argument("--e2e-triggers", type=int, default=100_000)
+    parser.add_argument("--e2e-updates", type=int, default=50_000)
+    parser.add_argument("--e2e-symbols", type=int, default=1_000)
+    parser.add_argument("--e2e-only", choices=("sqlite", "postgres"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.e2e_only:
+        from bench.trigger_e2e import run
+
+        e2e = run(args.e2e_only, args.e2e_triggers, args.e2e_updates, args.e2e_symbols)
+        print(json.dumps(e2e.as_json()))
+        return 0
     result = measure(args.triggers, args.updates, args.symbols)
+    e2e_results, notes = run_e2e(args)
     if args.json:
-        print(json.dumps(result.as_json()))
+        print(json.dumps({**result.as_json(), "e2e": e2e_results}))
     else:
         print_table(result)
+        print_e2e(e2e_results, notes)
     return 0
 
 
