@@ -102,16 +102,19 @@ def serve(
 @app.command("run-once")
 def run_once(
     automation_type: Annotated[
-        str, typer.Option("--type", help="What to run; this version runs auto-invest.")
-    ] = "auto-invest",
+        str,
+        typer.Option("--type", help="all (default), auto-invest, rebalancing or triggers."),
+    ] = "all",
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Run as of this market date (YYYY-MM-DD).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """One scheduler pass, for cron and for testing. Exit 1 if the pass failed, 3 if a rule did."""
-    if automation_type != "auto-invest":
-        _fail(f"--type {automation_type!r} is not supported; this version runs 'auto-invest'")
+    from autopilot.engine.scheduler import KINDS, Scheduler
+
+    if automation_type != "all" and automation_type not in KINDS:
+        _fail(f"--type {automation_type!r}: expected all, {', '.join(KINDS)}")
     day = None
     if as_of is not None:
         try:
@@ -122,13 +125,12 @@ def run_once(
     _configure_logging()
     if as_json:
         logging.getLogger().setLevel(logging.WARNING)
-    from autopilot.engine.scheduler import Scheduler
 
     with _services(settings, day) as services:
         scheduler = Scheduler(services)
         # SIGTERM lets the batch in hand commit, then the pass ends.
         signal.signal(signal.SIGTERM, lambda *_: scheduler.request_stop())
-        report = scheduler.run_pass()
+        report = scheduler.run_pass(KINDS if automation_type == "all" else (automation_type,))
     summary = report.result.as_dict() if report.result else {}
     payload = {"type": automation_type, "error": report.error, **summary}
     if as_json:

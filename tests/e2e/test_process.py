@@ -125,6 +125,17 @@ def test_run_once_as_of_prints_the_pass_as_json(start_server: StartServer, tmp_p
     assert json.loads(again.stdout)["executed"] == []
 
 
+def test_run_once_type_chooses_the_automations_and_refuses_an_unknown_one(tmp_path: Path) -> None:
+    env = child_env(DATABASE_URL=f"sqlite:///{tmp_path}/autopilot.db")
+    for kind in ("all", "auto-invest", "rebalancing", "triggers"):
+        result = run_cli(["run-once", "--type", kind, "--json"], cwd=tmp_path, env=env)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["type"] == kind
+    refused = run_cli(["run-once", "--type", "bogus"], cwd=tmp_path, env=env)
+    assert refused.returncode != 0
+    assert "bogus" in refused.stderr and "Traceback" not in refused.stderr
+
+
 @pytest.mark.parametrize("value", ["2026-13-01", "tomorrow", "2026-02-30"])
 def test_run_once_with_a_bad_as_of_names_the_value(tmp_path: Path, value: str) -> None:
     env = child_env(DATABASE_URL=f"sqlite:///{tmp_path}/autopilot.db")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +25,7 @@ from autopilot.services.ports import market_today
 
 log = logging.getLogger("autopilot.scheduler")
 MAX_BACKOFF_S = 60.0
+KINDS = ("auto-invest", "rebalancing", "triggers")
 RESUBMIT_CHUNK = 5_000
 
 
@@ -90,24 +92,26 @@ class Scheduler:
         """Ask a pass in progress to stop after the batch in hand (SIGTERM in `run-once`)."""
         self._stop.set()
 
-    def run_pass(self) -> PassReport:
-        """One pass over the due work as of now (market time zone)."""
+    def run_pass(self, kinds: Collection[str] = KINDS) -> PassReport:
+        """One pass over the due work as of now (market time zone): the `kinds` of automation
+        given (all of them unless told), in the order auto-invest, rebalancing, triggers."""
         services = self._services
         started = services.clock.now()
         log.info("%s Running scheduled checks...", PREFIX)
         try:
             self._resubmit_pending()
             today = market_today(services.clock, services.settings.zone)
-            result = services.auto_invest.run_due(
-                today, triggered_by="scheduler", should_stop=self._stop.is_set
-            )
-            if not self._stop.is_set():
+            stop = self._stop.is_set
+            result = PassResult()
+            if "auto-invest" in kinds:
                 result.merge(
-                    services.rebalancing.run_due(
-                        today, triggered_by="scheduler", should_stop=self._stop.is_set
-                    )
+                    services.auto_invest.run_due(today, triggered_by="scheduler", should_stop=stop)
                 )
-            if not self._stop.is_set():
+            if "rebalancing" in kinds and not stop():
+                result.merge(
+                    services.rebalancing.run_due(today, triggered_by="scheduler", should_stop=stop)
+                )
+            if "triggers" in kinds and not stop():
                 result.merge(services.triggers.run_all(client_id=None, triggered_by="scheduler"))
         except Exception as exc:  # the loop survives anything a pass throws
             log.error(
