@@ -89,6 +89,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Services:
             zone=settings.zone,
             batch_size=settings.automation_batch_size,
             proposal_ttl=timedelta(hours=settings.automation_proposal_ttl_hours),
+            max_attempts=settings.automation_max_attempts,
         ),
         rebalancing_rules=RebalancingRuleService(
             uow=uow, clock=clock, calendar=calendar, zone=settings.zone

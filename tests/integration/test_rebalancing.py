@@ -290,3 +290,22 @@ def test_cancelling_a_rule_withdraws_its_waiting_proposal(
         services.proposals.approve(proposal.id, START)
     assert quantities(services, drifted)["VTI"] == Decimal("70")
     assert [r.entry.status for r in logs_of(services, rule.id)] == ["PendingApproval", "Skipped"]
+
+
+def test_a_rule_whose_planning_fails_is_retried_then_given_up_for_the_day(
+    services: Services, drifted: Investor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from autopilot.services import rebalancing_accounts
+
+    def broken(self: object, rule: object) -> None:
+        raise RuntimeError("prices feed returned garbage")
+
+    rule = services.rebalancing_rules.create(rebalancing(drifted)).rule
+    monkeypatch.setattr(rebalancing_accounts.AccountPicture, "plan", broken)
+    for _ in range(4):  # one pass more than AUTOMATION_MAX_ATTEMPTS (3)
+        services.rebalancing.run_due(START, triggered_by="test")
+    rows = [(r.entry.status, r.entry.attempt) for r in logs_of(services, rule.id)]
+    assert rows == [("Failed", 1), ("Failed", 2), ("Failed", 3), ("Skipped", 3)]
+    gave_up = logs_of(services, rule.id)[-1].entry
+    assert "gave up after 3" in gave_up.message and "garbage" in gave_up.message
+    assert quantities(services, drifted)["VTI"] == Decimal("70")  # nothing traded

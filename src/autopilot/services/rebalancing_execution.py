@@ -72,6 +72,7 @@ class _Writes:
     proposals: list[Proposal] = field(default_factory=list)
     logs: list[LogEntry] = field(default_factory=list)
     results: list[RuleResult] = field(default_factory=list)
+    failures: list[tuple[_Due, str]] = field(default_factory=list)
 
 
 class RebalancingExecutor:
@@ -85,6 +86,7 @@ class RebalancingExecutor:
         zone: ZoneInfo,
         batch_size: int,
         proposal_ttl: timedelta,
+        max_attempts: int = 3,
     ) -> None:
         self._uow = uow
         self._broker = broker
@@ -93,6 +95,7 @@ class RebalancingExecutor:
         self._zone = zone
         self._size = batch_size
         self._ttl = proposal_ttl
+        self._max_attempts = max_attempts
 
     def run_due(
         self, today: date, *, triggered_by: str, should_stop: Callable[[], bool] = lambda: False
@@ -266,6 +269,7 @@ class RebalancingExecutor:
             seen = found[item.rule.id]
             picture = replace(seen, cash=cash[item.rule.account_id])
             self._rebalance(item, picture, cash, today, triggered_by, started, writes)
+        self._count_failures(uow, writes, today, triggered_by, started)
         now = self._clock.now()
         uow.orders.add_many(writes.orders, now)
         uow.accounts.set_cash({a: c for a, c in cash.items() if c != opening[a]}, now)
@@ -289,9 +293,7 @@ class RebalancingExecutor:
             drift = picture.drift(rule)
             plan = picture.plan(rule)
         except Exception as exc:  # one rule's error never stops the batch
-            failed = entry.make(OutcomeStatus.FAILED, "planning failed", error=_reason(exc))
-            writes.logs.append(failed)
-            writes.results.append(_result(failed))
+            writes.failures.append((item, _reason(exc)))
             return
         moved = rule
         if item.trigger == "schedule":
@@ -319,6 +321,31 @@ class RebalancingExecutor:
         writes.rules.append(moved)
         writes.logs.append(done)
         writes.results.append(_result(done))
+
+    def _count_failures(
+        self,
+        uow: UnitOfWork,
+        writes: _Writes,
+        today: date,
+        triggered_by: str,
+        started: datetime,
+    ) -> None:
+        """Log each failed attempt; after AUTOMATION_MAX_ATTEMPTS at one occurrence, give it up
+        as Skipped and move on (a scheduled check to its next date), as auto-invest does."""
+        for item, reason in writes.failures:
+            entry = _Entry(item.rule, item.occurrence, triggered_by, started)
+            attempt = uow.logs.failed_attempts(item.rule.id, item.occurrence) + 1
+            message = f"attempt {attempt} of {self._max_attempts} failed"
+            outcomes = [entry.make(OutcomeStatus.FAILED, message, error=reason, attempt=attempt)]
+            if attempt >= self._max_attempts:
+                gave_up = f"gave up after {attempt} failed attempt(s): {reason}"
+                outcomes.append(entry.make(OutcomeStatus.SKIPPED, gave_up, attempt=attempt))
+                if item.trigger == "schedule":
+                    after = max(item.occurrence, today)
+                    following = next_check_after(item.rule.schedule, self._calendar, after)
+                    writes.rules.append(replace(item.rule, next_check_date=following))
+            writes.logs += outcomes
+            writes.results += [_result(o) for o in outcomes]
 
     def _proposal(
         self,
@@ -379,6 +406,7 @@ class _Entry:
         order_ids: tuple[str, ...] = (),
         *,
         error: str | None = None,
+        attempt: int = 1,
     ) -> LogEntry:
         return LogEntry(
             automation_type=AUTOMATION_TYPE,
@@ -388,7 +416,7 @@ class _Entry:
             status=status.value,
             message=message,
             triggered_by=self.triggered_by,
-            attempt=1,
+            attempt=attempt,
             started_at=self.started,
             order_ids=order_ids,
             error=error,

@@ -48,6 +48,18 @@ class ExecutionLogs:
             )
         ).scalar_one_or_none()
 
+    def failed_attempts(self, automation_id: str, execution_date: date) -> int:
+        """How many attempts at this occurrence of the rule have failed so far."""
+        return int(
+            self._c.execute(
+                select(func.count()).where(
+                    t.c.automation_id == automation_id,
+                    t.c.execution_date == execution_date,
+                    t.c.status == "Failed",
+                )
+            ).scalar_one()
+        )
+
     def with_outcome(self, automation_ids: Sequence[str], execution_date: date) -> set[str]:
         """Which of the rules already have an outcome (not a failed attempt) for the date."""
         if not automation_ids:
