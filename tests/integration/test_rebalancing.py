@@ -309,3 +309,36 @@ def test_a_rule_whose_planning_fails_is_retried_then_given_up_for_the_day(
     gave_up = logs_of(services, rule.id)[-1].entry
     assert "gave up after 3" in gave_up.message and "garbage" in gave_up.message
     assert quantities(services, drifted)["VTI"] == Decimal("70")  # nothing traded
+
+
+def test_two_rules_on_one_account_never_rebalance_it_twice_from_the_same_picture(
+    services: Services, drifted: Investor
+) -> None:
+    first = services.rebalancing_rules.create(rebalancing(drifted)).rule
+    second = services.rebalancing_rules.create(rebalancing(drifted)).rule
+    services.rebalancing.run_due(START, triggered_by="test")
+    ran = [r for r in (first, second) if logs_of(services, r.id)]
+    assert len(ran) == 1  # the other waits for the positions the first one's orders leave
+    services.rebalancing.run_due(START, triggered_by="test")  # now balanced: nothing to do
+    assert quantities(services, drifted)["VTI"] == Decimal("60")
+
+
+def test_an_account_with_orders_in_flight_is_not_rebalanced_until_they_settle(
+    services: Services, drifted: Investor
+) -> None:
+    rule = services.rebalancing_rules.create(rebalancing(drifted)).rule
+    resting = PlaceOrder(
+        account_id=drifted.account_id,
+        symbol="VTI",
+        side=Side.BUY,
+        order_type=OrderType.LIMIT,
+        quantity=Decimal("1"),
+        limit_price=Decimal("1.00"),
+    )
+    services.platform.deposit(drifted.account_id, Decimal("1.00"))
+    order = services.orders.place(resting)  # rests Submitted, far under the market
+    services.rebalancing.run_due(START, triggered_by="test")
+    assert logs_of(services, rule.id) == []
+    services.orders.cancel(order.order.id)
+    services.rebalancing.run_due(START, triggered_by="test")
+    assert [r.entry.status for r in logs_of(services, rule.id)] == ["Success"]

@@ -180,7 +180,14 @@ class RebalancingExecutor:
         """The rules to execute now, with their occurrence (see the module's docstring)."""
         if force:
             return [self._forced(uow, r, today) for r in rules]
-        ready = [r for r in rules if not in_cooldown(self._day(r), r.cooldown_days, today)]
+        # An account with orders still in flight (cash held for buys its sells will pay for) is
+        # left until they settle: planning needs settled cash and positions.
+        busy = uow.orders.accounts_with_open_orders(r.account_id for r in rules)
+        ready = [
+            r
+            for r in rules
+            if r.account_id not in busy and not in_cooldown(self._day(r), r.cooldown_days, today)
+        ]
         due: list[_Due] = []
         for rule in ready:
             if rule.schedule_due(today):
@@ -199,7 +206,7 @@ class RebalancingExecutor:
         done_today = uow.logs.with_outcome([r.id for r in watched], today)
         watched = [r for r in watched if r.id not in done_today]
         due += [_Due(r, today, "drift") for r in self._drifted(uow, watched)]
-        return due
+        return _one_per_account(due)
 
     def _forced(self, uow: UnitOfWork, rule: RebalancingRule, today: date) -> _Due:
         occurrence = rule.next_check_date if rule.schedule_due(today) else today
@@ -422,6 +429,18 @@ class _Entry:
             error=error,
             details=info,
         )
+
+
+def _one_per_account(due: Sequence[_Due]) -> list[_Due]:
+    """A second rule on an account already rebalanced in this batch waits for the next pass:
+    it must plan on the positions the first one's orders leave, not on the ones before."""
+    seen: set[int] = set()
+    picked = []
+    for item in due:
+        if item.rule.account_id not in seen:
+            seen.add(item.rule.account_id)
+            picked.append(item)
+    return picked
 
 
 def _result(entry: LogEntry) -> RuleResult:

@@ -99,6 +99,18 @@ class Orders:
             stmt = stmt.where(t.c.id.in_(ids))
         return {row.id: OrderStatus(row.status) for row in self._c.execute(stmt.order_by(t.c.id))}
 
+    def accounts_with_open_orders(self, account_ids: Iterable[int]) -> set[int]:
+        """Those of the accounts that have an order still Pending or Submitted."""
+        ids = sorted(set(account_ids))
+        if not ids:
+            return set()
+        stmt = (
+            select(t.c.account_id)
+            .distinct()
+            .where(t.c.account_id.in_(ids), t.c.status.in_([s.value for s in _OPEN]))
+        )
+        return set(self._c.execute(stmt).scalars())
+
     def open_orders(
         self, *, status: OrderStatus, symbols: Iterable[str] | None = None, limit: int = 10_000
     ) -> list[Order]:
