@@ -342,3 +342,15 @@ def test_an_account_with_orders_in_flight_is_not_rebalanced_until_they_settle(
     services.orders.cancel(order.order.id)
     services.rebalancing.run_due(START, triggered_by="test")
     assert [r.entry.status for r in logs_of(services, rule.id)] == ["Success"]
+
+
+def test_drift_of_an_account_with_orders_in_flight_is_a_conflict_not_a_bad_input(
+    services: Services, drifted: Investor, clock: SettableClock
+) -> None:
+    rule = services.rebalancing_rules.create(rebalancing(drifted)).rule
+    with services.uow() as uow:  # as between a rebalance's commit and its fills
+        uow.accounts.set_cash({drifted.account_id: Decimal("-500.00")}, clock.now())
+    with pytest.raises(Conflict, match="in flight"):
+        services.rebalancing_rules.drift(rule.id)
+    with pytest.raises(Conflict, match="in flight"):
+        services.rebalancing_rules.preview(rule.id)
