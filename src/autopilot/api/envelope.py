@@ -18,10 +18,6 @@ log = logging.getLogger("autopilot.api")
 _STATUS = {InvalidInput: 422, NotFound: 404, Conflict: 409}
 
 
-class NotImplementedYet(AutopilotError):
-    code = "not_implemented"
-
-
 def ok(data: Any, status_code: int = 200) -> JSONResponse:
     return JSONResponse({"success": True, "data": data}, status_code=status_code)
 
@@ -61,7 +57,7 @@ def _validation(request: Request, exc: Exception) -> JSONResponse:
 
 def _autopilot(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AutopilotError)
-    status = 501 if isinstance(exc, NotImplementedYet) else _STATUS.get(type(exc), 400)
+    status = _STATUS.get(type(exc), 400)
     details = {"field": exc.field} if isinstance(exc, InvalidInput) else None
     return error(status, exc.code, exc.message, details)
 
