@@ -9,7 +9,7 @@ of an occurrence impossible. Orders are submitted to the broker after the commit
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -32,7 +32,7 @@ from autopilot.domain.auto_invest import (
 from autopilot.domain.calendar import TradingCalendar
 from autopilot.domain.errors import Conflict, NotFound
 from autopilot.domain.orders import Order, OrderStatus, OrderType, Side
-from autopilot.services.execution_results import PassResult, RuleResult
+from autopilot.services.execution_results import PassResult, RuleResult, announce
 from autopilot.services.ids import new_id
 from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory
 from autopilot.services.records import DueCursor, LogEntry, NewOrder
@@ -172,7 +172,7 @@ class AutoInvestExecutor:
             uow.accounts.set_cash({a: c for a, c in cash.items() if c != opening[a]}, now)
             uow.auto_invest.save_state(writes.rules, now)
             uow.logs.add_many(writes.logs, now)
-        self._announce(writes.results)
+        announce("Auto-invest rule", writes.results)
         submit_committed(self._broker, [n.order for n in writes.orders])
         return writes.results
 
@@ -307,29 +307,8 @@ class AutoInvestExecutor:
             now = self._clock.now()
             uow.auto_invest.save_state(writes.rules, now)
             uow.logs.add_many(writes.logs, now)
-        self._announce(writes.results)
+        announce("Auto-invest rule", writes.results)
         return writes.results
-
-    def _announce(self, results: Sequence[RuleResult]) -> None:
-        for r in results:
-            if r.status == OutcomeStatus.SUCCESS.value:
-                ids = ", ".join(r.order_ids)
-                log.info(
-                    "%s Auto-invest rule %s executed successfully. Order ID: %s",
-                    PREFIX,
-                    r.rule_id,
-                    ids,
-                )
-            elif r.status == OutcomeStatus.SKIPPED.value:
-                log.info(
-                    "%s Auto-invest rule %s skipped for %s: %s",
-                    PREFIX,
-                    r.rule_id,
-                    r.occurrence,
-                    r.message,
-                )
-            else:
-                log.error("%s Auto-invest rule %s failed: %s", PREFIX, r.rule_id, r.error)
 
 
 def _entry(

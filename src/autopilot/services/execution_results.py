@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -84,3 +85,33 @@ _COUNT_KEYS = {
     OutcomeStatus.FAILED.value: "failed",
     OutcomeStatus.PENDING_APPROVAL.value: "skipped",
 }
+
+
+_log = logging.getLogger("autopilot.scheduler")
+_PREFIX = "[Automation Scheduler]"
+
+
+def announce(subject: str, results: Sequence[RuleResult]) -> None:
+    """The operator's guide's line for each outcome, e.g. subject "Auto-invest rule":
+    "[Automation Scheduler] Auto-invest rule AUTO-… executed successfully. Order ID: ORD-…"."""
+    for r in results:
+        if r.status == OutcomeStatus.SUCCESS.value:
+            _log.info(
+                "%s %s %s executed successfully. Order ID: %s",
+                _PREFIX,
+                subject,
+                r.rule_id,
+                ", ".join(r.order_ids),
+            )
+        elif r.status == OutcomeStatus.FAILED.value:
+            _log.error("%s %s %s failed: %s", _PREFIX, subject, r.rule_id, r.error)
+        else:
+            _log.info(
+                "%s %s %s %s for %s: %s",
+                _PREFIX,
+                subject,
+                r.rule_id,
+                r.status,
+                r.occurrence,
+                r.message,
+            )

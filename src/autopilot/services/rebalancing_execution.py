@@ -37,7 +37,7 @@ from autopilot.domain.rebalancing_rule import (
     in_cooldown,
     next_check_after,
 )
-from autopilot.services.execution_results import PassResult, RuleResult
+from autopilot.services.execution_results import PassResult, RuleResult, announce
 from autopilot.services.ids import new_id
 from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory
 from autopilot.services.rebalancing_accounts import (
@@ -383,18 +383,7 @@ class RebalancingExecutor:
         return None if at is None else at.astimezone(self._zone).date()
 
     def _finish(self, writes: _Writes) -> None:
-        for r in writes.results:
-            if r.status == OutcomeStatus.SUCCESS.value:
-                log.info(
-                    "%s Rebalancing rule %s executed successfully. Order ID: %s",
-                    PREFIX,
-                    r.rule_id,
-                    ", ".join(r.order_ids),
-                )
-            elif r.status == OutcomeStatus.FAILED.value:
-                log.error("%s Rebalancing rule %s failed: %s", PREFIX, r.rule_id, r.error)
-            else:
-                log.info("%s Rebalancing rule %s: %s", PREFIX, r.rule_id, r.message)
+        announce("Rebalancing rule", writes.results)
         submit_committed(self._broker, [n.order for n in writes.orders])
 
 

@@ -28,7 +28,7 @@ from autopilot.domain.orders import Order, OrderStatus, Side
 from autopilot.domain.trigger_index import TriggerIndex
 from autopilot.domain.trigger_order import order_at_fire
 from autopilot.domain.triggers import TICK, TriggerStatus
-from autopilot.services.execution_results import PassResult, RuleResult
+from autopilot.services.execution_results import PassResult, RuleResult, announce
 from autopilot.services.ids import new_id
 from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory
 from autopilot.services.records import LogEntry, NewOrder, TriggerOrderRecord
@@ -372,22 +372,12 @@ class TriggerEvaluator:
         return at.astimezone(self._zone).date()
 
     def _finish(self, writes: _Writes) -> PassResult:
+        results = [_result(e) for e in writes.logs]
         result = PassResult()
-        result.add([_result(e) for e in writes.logs])
+        result.add(results)
         with self._lock:
             self._fired += sum(1 for e in writes.logs if e.status != OutcomeStatus.SKIPPED.value)
-        for e in writes.logs:
-            if e.status == OutcomeStatus.SUCCESS.value:
-                log.info(
-                    "%s Trigger order %s executed successfully. Order ID: %s",
-                    PREFIX,
-                    e.automation_id,
-                    ", ".join(e.order_ids),
-                )
-            elif e.status == OutcomeStatus.FAILED.value:
-                log.error("%s Trigger order %s failed: %s", PREFIX, e.automation_id, e.error)
-            else:
-                log.info("%s Trigger order %s: %s", PREFIX, e.automation_id, e.message)
+        announce("Trigger order", results)
         submit_committed(self._broker, [n.order for n in writes.orders])
         return result
 
