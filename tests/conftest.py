@@ -7,8 +7,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.pg import ThrowawayPostgres, find_pg_bin
+
+# Locally hypothesis explores new examples on every run; in CI it replays a fixed sequence, so a
+# submission lands or not on its own merits (a new counterexample found locally is kept in the
+# example database and fixed before it reaches CI).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI") == "true":
+    settings.load_profile("ci")
 
 PG_MISSING = (
     "PostgreSQL binaries (initdb, pg_ctl) not found; "

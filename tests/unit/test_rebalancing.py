@@ -352,9 +352,15 @@ def test_a_plan_never_makes_the_drift_larger(account: dict[str, object]) -> None
     cash: Decimal = account["cash"]  # type: ignore[assignment]
     assume(cash >= account["cash_reserve"])  # type: ignore[operator]
     targets: tuple[Target, ...] = account["targets"]  # type: ignore[assignment]
+    plan = run(account)
     before = measure_drift(holdings, cash, targets)
-    after = measure_drift(*apply_plan(holdings, cash, run(account)), targets)
-    assert after.exact_drift <= before.exact_drift
+    after = measure_drift(*apply_plan(holdings, cash, plan), targets)
+    # Trades are booked at quantity x price but planned in whole cents: the sub-cent difference
+    # stays as cash. That rounding residue (the allowance) is all the drift may grow by.
+    price = {h.symbol: h.price for h in holdings}
+    residue = sum((abs(t.quantity * price[t.symbol] - t.amount) for t in plan.trades), D(0))
+    slack = Fraction(residue) * 100 / Fraction(before.total_value) if before.total_value else 0
+    assert after.exact_drift <= before.exact_drift + slack
 
 
 @PROPERTY

@@ -19,8 +19,7 @@ from typing import Any
 
 from autopilot.bootstrap import Services
 from autopilot.domain.orders import OrderStatus
-from autopilot.services.auto_invest_execution import PREFIX
-from autopilot.services.execution_results import PassResult
+from autopilot.services.execution_results import PREFIX, PassResult
 from autopilot.services.ports import market_today
 
 log = logging.getLogger("autopilot.scheduler")

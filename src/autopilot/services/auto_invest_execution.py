@@ -32,14 +32,13 @@ from autopilot.domain.auto_invest import (
 from autopilot.domain.calendar import TradingCalendar
 from autopilot.domain.errors import Conflict, NotFound
 from autopilot.domain.orders import Order, OrderStatus, OrderType, Side
-from autopilot.services.execution_results import PassResult, RuleResult, announce
+from autopilot.services.execution_results import PREFIX, PassResult, RuleResult, announce
 from autopilot.services.ids import new_id
 from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory
 from autopilot.services.records import DueCursor, LogEntry, NewOrder
 from autopilot.services.submission import submit_committed
 
 log = logging.getLogger("autopilot.scheduler")
-PREFIX = "[Automation Scheduler]"
 AUTOMATION_TYPE = "AutoInvest"
 
 

@@ -10,6 +10,8 @@ from typing import Any
 
 from autopilot.domain.auto_invest import OutcomeStatus
 
+PREFIX = "[Automation Scheduler]"  # every scheduler log line starts so (DESIGN §7)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RuleResult:
@@ -88,7 +90,6 @@ _COUNT_KEYS = {
 
 
 _log = logging.getLogger("autopilot.scheduler")
-_PREFIX = "[Automation Scheduler]"
 
 
 def announce(subject: str, results: Sequence[RuleResult]) -> None:
@@ -98,17 +99,17 @@ def announce(subject: str, results: Sequence[RuleResult]) -> None:
         if r.status == OutcomeStatus.SUCCESS.value:
             _log.info(
                 "%s %s %s executed successfully. Order ID: %s",
-                _PREFIX,
+                PREFIX,
                 subject,
                 r.rule_id,
                 ", ".join(r.order_ids),
             )
         elif r.status == OutcomeStatus.FAILED.value:
-            _log.error("%s %s %s failed: %s", _PREFIX, subject, r.rule_id, r.error)
+            _log.error("%s %s %s failed: %s", PREFIX, subject, r.rule_id, r.error)
         else:
             _log.info(
                 "%s %s %s %s for %s: %s",
-                _PREFIX,
+                PREFIX,
                 subject,
                 r.rule_id,
                 r.status,

@@ -37,7 +37,7 @@ from autopilot.domain.rebalancing_rule import (
     in_cooldown,
     next_check_after,
 )
-from autopilot.services.execution_results import PassResult, RuleResult, announce
+from autopilot.services.execution_results import PREFIX, PassResult, RuleResult, announce
 from autopilot.services.ids import new_id
 from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory
 from autopilot.services.rebalancing_accounts import (
@@ -55,7 +55,6 @@ if TYPE_CHECKING:
     from autopilot.services.ports import UnitOfWork
 
 log = logging.getLogger("autopilot.scheduler")
-PREFIX = "[Automation Scheduler]"
 
 
 @dataclass(frozen=True, slots=True)

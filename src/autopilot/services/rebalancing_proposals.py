@@ -22,6 +22,7 @@ from autopilot.domain.rebalancing_rule import (
     RebalancingStatus,
     prices_moved,
 )
+from autopilot.services.execution_results import PREFIX
 from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory
 from autopilot.services.rebalancing_accounts import (
     AUTOMATION_TYPE,
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from autopilot.services.ports import UnitOfWork
 
 log = logging.getLogger("autopilot.scheduler")
-PREFIX = "[Automation Scheduler]"
 EXPIRY_BATCH = 1000
 PENDING = ProposalStatus.PENDING_APPROVAL
 

@@ -6,10 +6,10 @@ import logging
 from collections.abc import Sequence
 
 from autopilot.domain.orders import Order
+from autopilot.services.execution_results import PREFIX
 from autopilot.services.ports import Broker
 
 log = logging.getLogger("autopilot.scheduler")
-PREFIX = "[Automation Scheduler]"
 
 
 def submit_committed(broker: Broker, orders: Sequence[Order]) -> None:

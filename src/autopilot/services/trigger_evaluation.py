@@ -28,7 +28,7 @@ from autopilot.domain.orders import Order, OrderStatus, Side
 from autopilot.domain.trigger_index import TriggerIndex
 from autopilot.domain.trigger_order import order_at_fire
 from autopilot.domain.triggers import TICK, TriggerStatus
-from autopilot.services.execution_results import PassResult, RuleResult, announce
+from autopilot.services.execution_results import PREFIX, PassResult, RuleResult, announce
 from autopilot.services.ids import new_id
 from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory
 from autopilot.services.records import LogEntry, NewOrder, TriggerOrderRecord
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from autopilot.services.ports import UnitOfWork
 
 log = logging.getLogger("autopilot.scheduler")
-PREFIX = "[Automation Scheduler]"
 AUTOMATION_TYPE = "TriggerOrder"
 PriceUpdate = tuple[str, Decimal, datetime]  # symbol, price, as of
 
