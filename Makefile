@@ -30,6 +30,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/auto_invest.py
+	$(BIN)/python bench/auto_invest_ceiling.py
 	$(BIN)/python bench/rebalancing.py
 	$(BIN)/python bench/triggers.py
 
