@@ -16,7 +16,7 @@ from autopilot.services.auto_invest_rules import AutoInvestRuleService
 from autopilot.services.execution_logs import ExecutionLogService
 from autopilot.services.orders import OrderService
 from autopilot.services.platform import PlatformService
-from autopilot.services.ports import Clock, SystemClock
+from autopilot.services.ports import Broker, Clock, SystemClock
 from autopilot.services.rebalancing_execution import RebalancingExecutor
 from autopilot.services.rebalancing_proposals import ProposalService
 from autopilot.services.rebalancing_rules import RebalancingRuleService
@@ -33,7 +33,7 @@ class Services:
     uow: UnitOfWorkFactory
     clock: Clock
     calendar: TradingCalendar
-    broker: PaperBroker
+    broker: Broker
     auto_invest: AutoInvestExecutor
     rules: AutoInvestRuleService
     orders: OrderService
@@ -49,13 +49,19 @@ class Services:
         self.engine.dispose()
 
 
-def build(settings: Settings, *, clock: Clock | None = None) -> Services:
-    """Wire the services for `settings`. The caller owns the result and calls `close()`."""
+def build(
+    settings: Settings, *, clock: Clock | None = None, broker: Broker | None = None
+) -> Services:
+    """Wire the services for `settings`. The caller owns the result and calls `close()`.
+
+    The broker is the paper broker on the same database unless another one is given (tests hand
+    in `InMemoryBroker`).
+    """
     clock = clock or SystemClock()
     engine = make_engine(settings.database_url)
     uow = UnitOfWorkFactory(engine)
     calendar = market_calendar(settings.automation_market_calendar)
-    broker = PaperBroker(uow=uow, clock=clock)
+    broker = broker if broker is not None else PaperBroker(uow=uow, clock=clock)
     triggers = TriggerEvaluator(uow=uow, broker=broker, clock=clock, zone=settings.zone)
     policy = ExecutionPolicy(
         calendar=calendar,

@@ -19,6 +19,7 @@ from autopilot.domain.auto_invest import Allocation
 from autopilot.domain.schedule import Frequency
 from autopilot.services.auto_invest_rules import RuleSpec
 from autopilot.services.platform import PriceTick
+from autopilot.services.ports import Broker
 from autopilot.services.records import LogFilter, LogRecord
 from autopilot.storage.migrate import upgrade
 
@@ -66,12 +67,13 @@ MakeServices = Callable[..., Services]
 
 @pytest.fixture
 def make_services(migrated_url: str, clock: SettableClock) -> Iterator[MakeServices]:
-    """Build services on the test database with setting overrides; all are closed afterwards."""
+    """Build services on the test database with setting overrides (and a broker other than the
+    paper broker, if given); all are closed afterwards."""
     built: list[Services] = []
 
-    def make(**overrides: Any) -> Services:
+    def make(*, broker: Broker | None = None, **overrides: Any) -> Services:
         settings = load_settings(database_url=migrated_url, **{**DEFAULT_SETTINGS, **overrides})
-        services = build(settings, clock=clock)
+        services = build(settings, clock=clock, broker=broker)
         built.append(services)
         return services
 

@@ -18,9 +18,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from autopilot.bootstrap import Services
-from autopilot.domain.orders import OrderStatus
+from autopilot.domain.orders import Order
 from autopilot.services.execution_results import PREFIX, PassResult
 from autopilot.services.ports import market_today
+from autopilot.services.submission import submit_committed
 
 log = logging.getLogger("autopilot.scheduler")
 MAX_BACKOFF_S = 60.0
@@ -129,19 +130,24 @@ class Scheduler:
         return report
 
     def _resubmit_pending(self) -> None:
-        """Orders written but never submitted (a crash between the two) go to the broker now.
+        """Orders written but never submitted (a crash or a broker outage between the two) go to
+        the broker now, each once per pass, oldest first.
 
-        The broker moves every order it is given out of Pending, so the loop ends.
+        A broker that refuses them is logged and the pass goes on: the rules still execute (their
+        orders wait Pending too), and the next pass tries again.
         """
+        after: Order | None = None
         while True:
             with self._services.uow() as uow:
-                pending = uow.orders.open_orders(status=OrderStatus.PENDING, limit=RESUBMIT_CHUNK)
+                pending = uow.orders.pending(after=after, limit=RESUBMIT_CHUNK)
             if not pending:
                 return
             log.info("%s Resubmitting %d pending order(s)", PREFIX, len(pending))
-            self._services.broker.submit(pending)
+            if not submit_committed(self._services.broker, pending):
+                return
             if len(pending) < RESUBMIT_CHUNK:
                 return
+            after = pending[-1]
 
     def _loop(self) -> None:
         failures = 0

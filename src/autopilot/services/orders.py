@@ -12,6 +12,7 @@ from autopilot.services import validation
 from autopilot.services.ids import new_id
 from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory, market_today
 from autopilot.services.records import NewOrder, OrderRecord
+from autopilot.services.submission import submit_committed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,7 +68,9 @@ class OrderService:
                 status=OrderStatus.PENDING,
             )
             uow.orders.add_many([NewOrder(order=order, client_id=account.client_id)], now)
-        self._broker.submit([order])
+        # The order is placed once it is written; a broker that cannot take it now gets it
+        # from the next scheduler pass, and the caller sees it Pending.
+        submit_committed(self._broker, [order])
         return self.get(order.id)
 
     def get(self, order_id: str) -> OrderRecord:

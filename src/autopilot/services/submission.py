@@ -12,11 +12,14 @@ from autopilot.services.ports import Broker
 log = logging.getLogger("autopilot.scheduler")
 
 
-def submit_committed(broker: Broker, orders: Sequence[Order]) -> None:
-    """Submit orders whose rows are committed. A failure is logged, not raised: the orders stay
-    Pending and the next scheduler pass resubmits them (the order id is the idempotency key)."""
+def submit_committed(broker: Broker, orders: Sequence[Order]) -> bool:
+    """Submit orders whose rows are committed; whether the broker took them.
+
+    A failure is logged, not raised: what is committed stands, the orders stay Pending, and the
+    next scheduler pass resubmits them (the order id is the idempotency key).
+    """
     if not orders:
-        return
+        return True
     try:
         broker.submit(orders)
     except Exception as exc:
@@ -28,3 +31,5 @@ def submit_committed(broker: Broker, orders: Sequence[Order]) -> None:
             type(exc).__name__,
             lines[0] if lines else "",
         )
+        return False
+    return True

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, String, any_, bindparam, func, select
+from sqlalchemy import Connection, Select, String, and_, any_, bindparam, func, or_, select
 from sqlalchemy.dialects import postgresql
 
 from autopilot.domain.orders import Order, OrderStatus, OrderType, Side
@@ -119,6 +119,22 @@ class Orders:
         if symbols is not None:
             stmt = stmt.where(t.c.symbol.in_(sorted(set(symbols))))
         stmt = stmt.order_by(t.c.created_at, t.c.id).limit(limit)
+        return [_order(r) for r in self._c.execute(stmt)]
+
+    def pending(self, *, after: Order | None, limit: int) -> list[Order]:
+        """Up to `limit` Pending orders past `after`, an account's orders together, sells first
+        (a rebalance's buys count on its sells' proceeds)."""
+        stmt = select(t).where(t.c.status == OrderStatus.PENDING.value)
+        if after is not None:
+            a, side, i = after.account_id, after.side.value, after.id
+            stmt = stmt.where(
+                or_(
+                    t.c.account_id > a,
+                    and_(t.c.account_id == a, t.c.side < side),
+                    and_(t.c.account_id == a, t.c.side == side, t.c.id > i),
+                )
+            )
+        stmt = stmt.order_by(t.c.account_id, t.c.side.desc(), t.c.id).limit(limit)
         return [_order(r) for r in self._c.execute(stmt)]
 
     def mark(
