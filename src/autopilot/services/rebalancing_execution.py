@@ -1,16 +1,12 @@
 """Executing rebalancing rules: a scheduler pass in batches, or one rule on demand.
 
-A batch is one transaction: the watched rules are claimed (SKIP LOCKED on PostgreSQL), the drift
-of their accounts checked set-based (:func:`drifted_accounts`), and for each due rule the orders,
-the account's held cash, the rule's new state, a proposal when confirmation is required, and the
-log row are written together. The log's unique key on (rule, occurrence) makes a second
-rebalance of an occurrence impossible: the occurrence of a scheduled check is its date, of a drift
-trigger the market date of the check. Orders go to the broker after the commit.
-
-Due: Active and enabled, no proposal waiting, not within ``cooldown_days`` of the last execution,
-and either the schedule's ``next_check_date`` has come or the drift exceeds the threshold.
-Scheduled checks missed while nothing ran coalesce into one. A rule whose planning fails is logged
-``Failed`` and checked again on the next pass.
+A batch is one transaction: the watched rules are claimed (SKIP LOCKED on PostgreSQL), the due
+ones picked (:mod:`autopilot.services.rebalancing_due`, the drift checked set-based), and for
+each due rule the orders, the account's held cash, the rule's new state, a proposal when
+confirmation is required, and the log row are written together. The log's unique key on
+(rule, occurrence) makes a second rebalance of an occurrence impossible. Orders go to the broker
+after the commit. A rule whose planning fails is logged ``Failed`` and checked again on the next
+pass.
 """
 
 from __future__ import annotations
@@ -28,13 +24,11 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from autopilot.domain.auto_invest import OutcomeStatus
 from autopilot.domain.calendar import TradingCalendar
 from autopilot.domain.errors import Conflict, NotFound
-from autopilot.domain.rebalancing_batch import AccountSnapshot, DriftThreshold, drifted_accounts
 from autopilot.domain.rebalancing_plan import Plan
 from autopilot.domain.rebalancing_rule import (
     Proposal,
     ProposalStatus,
     RebalancingRule,
-    in_cooldown,
     next_check_after,
 )
 from autopilot.services.execution_results import PREFIX, PassResult, RuleResult, announce
@@ -47,6 +41,7 @@ from autopilot.services.rebalancing_accounts import (
     orders_for,
     pictures,
 )
+from autopilot.services.rebalancing_due import DueRule, due_now, forced
 from autopilot.services.rebalancing_proposals import expire_overdue
 from autopilot.services.records import LogEntry, NewOrder
 from autopilot.services.submission import submit_committed
@@ -57,13 +52,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("autopilot.scheduler")
 
 
-@dataclass(frozen=True, slots=True)
-class _Due:
-    rule: RebalancingRule
-    occurrence: date
-    trigger: str  # "schedule", "drift" or "manual"
-
-
 @dataclass(slots=True)
 class _Writes:
     orders: list[NewOrder] = field(default_factory=list)
@@ -71,7 +59,7 @@ class _Writes:
     proposals: list[Proposal] = field(default_factory=list)
     logs: list[LogEntry] = field(default_factory=list)
     results: list[RuleResult] = field(default_factory=list)
-    failures: list[tuple[_Due, str]] = field(default_factory=list)
+    failures: list[tuple[DueRule, str]] = field(default_factory=list)
 
 
 class RebalancingExecutor:
@@ -175,90 +163,17 @@ class RebalancingExecutor:
 
     def _due(
         self, uow: UnitOfWork, rules: Sequence[RebalancingRule], today: date, *, force: bool
-    ) -> list[_Due]:
-        """The rules to execute now, with their occurrence (see the module's docstring)."""
+    ) -> list[DueRule]:
         if force:
-            return [self._forced(uow, r, today) for r in rules]
-        # An account with orders still in flight (cash held for buys its sells will pay for) is
-        # left until they settle: planning needs settled cash and positions.
-        busy = uow.orders.accounts_with_open_orders(r.account_id for r in rules)
-        ready = [
-            r
-            for r in rules
-            if r.account_id not in busy and not in_cooldown(self._day(r), r.cooldown_days, today)
-        ]
-        due: list[_Due] = []
-        for rule in ready:
-            if rule.schedule_due(today):
-                assert rule.next_check_date is not None
-                done = uow.logs.last_occurrence(rule.id)
-                if done is not None and done >= rule.next_check_date:
-                    # Recorded already (the rule's state was lost): move past it, never redo it.
-                    moved = next_check_after(rule.schedule, self._calendar, max(done, today))
-                    uow.rebalancing.save_state(
-                        [replace(rule, next_check_date=moved)], self._clock.now()
-                    )
-                    continue
-                due.append(_Due(rule, rule.next_check_date, "schedule"))
-        scheduled = {d.rule.id for d in due}
-        watched = [r for r in ready if r.trigger_mode.watches_drift and r.id not in scheduled]
-        done_today = uow.logs.with_outcome([r.id for r in watched], today)
-        watched = [r for r in watched if r.id not in done_today]
-        due += [_Due(r, today, "drift") for r in self._drifted(uow, watched)]
-        return _one_per_account(due)
-
-    def _forced(self, uow: UnitOfWork, rule: RebalancingRule, today: date) -> _Due:
-        occurrence = rule.next_check_date if rule.schedule_due(today) else today
-        assert occurrence is not None
-        if uow.logs.with_outcome([rule.id], occurrence):
-            raise Conflict(f"rebalancing rule {rule.id} already has an outcome for {occurrence}")
-        return _Due(rule, occurrence, "schedule" if rule.schedule_due(today) else "manual")
-
-    def _drifted(self, uow: UnitOfWork, rules: Sequence[RebalancingRule]) -> list[RebalancingRule]:
-        """The rules whose account drifted past the threshold: one set-based check."""
-        if not rules:
-            return []
-        positions = uow.accounts.positions_of(r.account_id for r in rules)
-        cash = uow.accounts.lock_cash(r.account_id for r in rules)
-        quotes = uow.market.quotes(p.symbol for held in positions.values() for p in held)
-        prices = {s: q.price for s, q in quotes.items() if q.price is not None}
-        shared: dict[tuple[str, ...], tuple[str, ...]] = {}
-        snapshots: list[AccountSnapshot] = []
-        for i, rule in enumerate(rules):
-            held = positions.get(rule.account_id, [])
-            missing = [p.symbol for p in held if p.symbol not in prices]
-            if missing:
-                log.warning(
-                    "%s Rebalancing rule %s not checked: no price for %s",
-                    PREFIX,
-                    rule.id,
-                    ", ".join(missing),
-                )
-                continue
-            symbols = tuple(p.symbol for p in held)
-            snapshots.append(
-                AccountSnapshot(
-                    account_id=i,
-                    cash=cash[rule.account_id],
-                    symbols=shared.setdefault(symbols, symbols),
-                    quantities=tuple(p.quantity for p in held),
-                )
-            )
-        drifted = drifted_accounts(
-            snapshots,
-            {i: r.targets for i, r in enumerate(rules)},
-            {
-                i: DriftThreshold(absolute_pp=r.drift_threshold, relative_pct=r.relative_threshold)
-                for i, r in enumerate(rules)
-            },
-            prices,
+            return [forced(uow, r, today) for r in rules]
+        return due_now(
+            uow, rules, today, calendar=self._calendar, clock=self._clock, zone=self._zone
         )
-        return [rules[i] for i in drifted]
 
     def _execute(
         self,
         uow: UnitOfWork,
-        due: Sequence[_Due],
+        due: Sequence[DueRule],
         today: date,
         triggered_by: str,
         started: datetime,
@@ -285,7 +200,7 @@ class RebalancingExecutor:
 
     def _rebalance(
         self,
-        item: _Due,
+        item: DueRule,
         picture: AccountPicture,
         cash: dict[int, Decimal],
         today: date,
@@ -377,10 +292,6 @@ class RebalancingExecutor:
             expires_at=now + self._ttl,
         )
 
-    def _day(self, rule: RebalancingRule) -> date | None:
-        at = rule.last_executed_at
-        return None if at is None else at.astimezone(self._zone).date()
-
     def _finish(self, writes: _Writes) -> None:
         announce("Rebalancing rule", writes.results)
         submit_committed(self._broker, [n.order for n in writes.orders])
@@ -417,18 +328,6 @@ class _Entry:
             error=error,
             details=info,
         )
-
-
-def _one_per_account(due: Sequence[_Due]) -> list[_Due]:
-    """A second rule on an account already rebalanced in this batch waits for the next pass:
-    it must plan on the positions the first one's orders leave, not on the ones before."""
-    seen: set[int] = set()
-    picked = []
-    for item in due:
-        if item.rule.account_id not in seen:
-            seen.add(item.rule.account_id)
-            picked.append(item)
-    return picked
 
 
 def _result(entry: LogEntry) -> RuleResult:
