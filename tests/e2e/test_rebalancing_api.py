@@ -93,7 +93,7 @@ def test_a_new_user_sees_drift_and_preview_then_the_scheduler_rebalances(
     assert [(x["status"], x["details"]["driftBefore"]) for x in logs] == [("Success", "10.00")]
     # Nothing is due any more: running every due rule does nothing.
     again = data(api.post(EXECUTE, json={"type": "rebalancing"}))
-    assert again["counts"] == {"executed": 0, "skipped": 0, "failed": 0}
+    assert again["counts"] == {"executed": 0, "skipped": 0, "failed": 0, "pendingApproval": 0}
 
 
 def test_confirmation_waits_for_approval_and_a_second_approval_is_a_conflict(
@@ -105,6 +105,8 @@ def test_confirmation_waits_for_approval_and_a_second_approval_is_a_conflict(
     result = data(api.post(EXECUTE, json={"type": "rebalancing"}))
     (pending,) = result["pendingApproval"]
     assert pending["ruleId"] == rule["id"] and pending["orderIds"] == []
+    # Waiting for the client is its own count, not a skip.
+    assert result["counts"] == {"executed": 0, "skipped": 0, "failed": 0, "pendingApproval": 1}
 
     proposals = data(api.get(PROPOSALS, params={"ruleId": rule["id"]}))["items"]
     (proposal,) = proposals
@@ -139,7 +141,7 @@ def test_bad_rules_are_422s_naming_the_field_and_write_nothing(
     ]
     for changes, field in cases:
         error = failure(api.post(RULES, json=rule_body(who, **changes)), 422)
-        assert error["details"]["field"] == field, (changes, error)
+        assert error["details"][0]["field"] == field, (changes, error)
     assert data(api.get(RULES))["total"] == 0
     failure(api.get(f"{RULES}/REBAL-NOPE"), 404)
     assert data(api.post(EXECUTE, json={"type": "triggers"}))["counts"]["executed"] == 0

@@ -58,7 +58,10 @@ def _validation(request: Request, exc: Exception) -> JSONResponse:
 def _autopilot(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AutopilotError)
     status = _STATUS.get(type(exc), 400)
-    details = {"field": exc.field} if isinstance(exc, InvalidInput) else None
+    # The same details as request validation's, so a client reads every 422 one way.
+    details = (
+        [{"field": exc.field, "message": exc.reason}] if isinstance(exc, InvalidInput) else None
+    )
     return error(status, exc.code, exc.message, details)
 
 

@@ -21,6 +21,7 @@ class InvalidInput(AutopilotError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.reason = message
 
 
 class NotFound(AutopilotError):
