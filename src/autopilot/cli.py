@@ -139,7 +139,8 @@ def run_once(
         counts = summary.get("counts", {})
         typer.echo(
             f"executed {counts.get('executed', 0)}, skipped {counts.get('skipped', 0)}, "
-            f"failed {counts.get('failed', 0)}"
+            f"failed {counts.get('failed', 0)}, "
+            f"pending approval {counts.get('pendingApproval', 0)}"
             + (f"; pass failed: {report.error}" if report.error else "")
         )
     if report.error:
@@ -238,7 +239,7 @@ def _execute_manually(services: Any, rule_ids: list[str]) -> dict[str, int]:
     from autopilot.services.ports import market_today
 
     today = market_today(services.clock, services.settings.zone)
-    counts = {"executed": 0, "skipped": 0, "failed": 0}
+    counts = {"executed": 0, "skipped": 0, "failed": 0, "pendingApproval": 0}
     for rule_id in rule_ids:
         result = services.auto_invest.run_one(rule_id, today, triggered_by="demo")
         for key, value in result.as_dict()["counts"].items():

@@ -39,7 +39,9 @@ def walk_through(api: httpx.Client) -> None:
             "/api/automation/scheduler/execute", json={"type": "auto-invest", "ruleId": rule["id"]}
         )
     )
-    assert result["counts"] == {"executed": 1, "skipped": 0, "failed": 0}, result
+    assert result["counts"] == {"executed": 1, "skipped": 0, "failed": 0, "pendingApproval": 0}, (
+        result
+    )
     (executed,) = result["executed"]
     assert executed["ruleId"] == rule["id"]
     assert executed["status"] == "Success"

@@ -450,7 +450,9 @@ def check_second_pass_does_nothing(
     start: Callable[..., Worker], url: str, engine: Engine, before: State
 ) -> None:
     payload = finish(start(url, batch_size=50))
-    assert payload["counts"] == {"executed": 0, "skipped": 0, "failed": 0}, payload
+    assert payload["counts"] == {"executed": 0, "skipped": 0, "failed": 0, "pendingApproval": 0}, (
+        payload
+    )
     after = read_state(engine)
     assert after.orders.keys() == before.orders.keys()
     assert len(after.logs) == len(before.logs)
@@ -646,6 +648,7 @@ def test_kill_at_a_chosen_point_then_rerun(
             "executed": len(untouched),
             "skipped": 0,
             "failed": 0,
+            "pendingApproval": 0,
         }
         final = read_state(engine)
         check_all_executed_once(final, seeded)

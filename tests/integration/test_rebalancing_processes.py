@@ -327,7 +327,9 @@ def check_second_pass_does_nothing(
     finally:
         services.close()
     payload = finish(start(url, batch_size=50))
-    assert payload["counts"] == {"executed": 0, "skipped": 0, "failed": 0}, payload
+    assert payload["counts"] == {"executed": 0, "skipped": 0, "failed": 0, "pendingApproval": 0}, (
+        payload
+    )
     after = read_state(engine)
     assert after == before
 

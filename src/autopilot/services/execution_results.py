@@ -48,7 +48,7 @@ class PassResult:
     detail_limit: int = 1000
     results: list[RuleResult] = field(default_factory=list)
     counts: dict[str, int] = field(
-        default_factory=lambda: {"executed": 0, "skipped": 0, "failed": 0}
+        default_factory=lambda: {"executed": 0, "skipped": 0, "failed": 0, "pendingApproval": 0}
     )
 
     def add(self, results: Sequence[RuleResult]) -> None:
@@ -85,7 +85,7 @@ _COUNT_KEYS = {
     OutcomeStatus.SUCCESS.value: "executed",
     OutcomeStatus.SKIPPED.value: "skipped",
     OutcomeStatus.FAILED.value: "failed",
-    OutcomeStatus.PENDING_APPROVAL.value: "skipped",
+    OutcomeStatus.PENDING_APPROVAL.value: "pendingApproval",  # waiting for the client, not skipped
 }
 
 
