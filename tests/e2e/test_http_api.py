@@ -61,6 +61,11 @@ INVALID_RULES: list[Any] = [
     pytest.param({"amount": "NaN"}, "amount", id="nan-amount"),
     pytest.param({"maxTotalAmount": "-1"}, "maxTotalAmount", id="negative-cap"),
     pytest.param({"colour": "red"}, "colour", id="unknown-field"),
+    pytest.param({"dayOfWeek": "monday"}, "dayOfWeek", id="weekday-for-monthly"),
+    pytest.param(
+        {"frequency": "weekly", "dayOfWeek": "monday"}, "dayOfMonth", id="month-day-for-weekly"
+    ),
+    pytest.param({"frequency": "daily"}, "dayOfMonth", id="month-day-for-daily"),
 ]
 
 
@@ -73,12 +78,18 @@ def test_invalid_rule_is_refused_naming_the_field_and_nothing_is_written(
     assert 400 <= response.status_code < 500, response.text
     error = failure(response, response.status_code)
     assert named in error["message"], error
+    if response.status_code == 422:  # from the schema or from the service: one shape
+        first = error["details"][0]
+        assert set(first) == {"field", "message"} and first["field"] in error["message"], error
     assert rule_count(api, who) == before
 
 
 def test_invalid_execute_requests_are_refused(api: httpx.Client, who: Funded) -> None:
     error = failure(api.post(EXECUTE, json={"type": "bogus"}), 422)
     assert "type" in error["message"]
+
+    error = failure(api.post(EXECUTE, json={"type": "auto-invest", "ruleId": ""}), 422)
+    assert error["details"][0]["field"] == "ruleId"
 
     error = failure(api.post(EXECUTE, json={"type": "auto-invest", "ruleId": "AUTO-NOPE-1"}), 404)
     assert "AUTO-NOPE-1" in error["message"]
@@ -187,6 +198,25 @@ def test_rule_lifecycle_pause_resume_update_cancel(api: httpx.Client, who: Funde
 
     listed = data(api.get(RULES, params={"clientId": who.client_id, "status": "Cancelled"}))
     assert [r["id"] for r in listed["items"]] == [rule["id"]]
+
+
+def test_a_rule_shows_the_day_it_runs_on_and_drops_it_when_the_frequency_changes(
+    api: httpx.Client, who: Funded
+) -> None:
+    weekly = rule_body(who, frequency="weekly", startDate="2026-12-01")  # a Tuesday
+    del weekly["dayOfMonth"]
+    rule = data(api.post(RULES, json=weekly), 201)
+    assert (rule["dayOfWeek"], rule["dayOfMonth"]) == ("tuesday", None)
+    assert rule["nextExecutionDate"] == "2026-12-01"
+
+    monthly = data(api.patch(f"{RULES}/{rule['id']}", json={"frequency": "monthly"}))
+    assert (monthly["dayOfWeek"], monthly["dayOfMonth"]) == (None, 1)
+
+    chosen = data(api.patch(f"{RULES}/{rule['id']}", json={"dayOfMonth": "last"}))
+    assert chosen["dayOfMonth"] == "last"
+    error = failure(api.patch(f"{RULES}/{rule['id']}", json={"dayOfWeek": "friday"}), 422)
+    assert error["details"][0]["field"] == "dayOfWeek"
+    assert data(api.get(f"{RULES}/{rule['id']}"))["dayOfMonth"] == "last"
 
 
 def test_update_with_invalid_values_changes_nothing(api: httpx.Client, who: Funded) -> None:

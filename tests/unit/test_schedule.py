@@ -327,3 +327,17 @@ def test_occurrences_match_a_naive_day_by_day_scan(schedule: Schedule, offset: i
     later = [d for d in expected if d > after]
     if later:
         assert next_occurrence(schedule, WEEKENDS_ONLY, after) == later[0]
+
+
+def test_a_schedule_names_the_day_it_runs_on_where_the_client_left_it_to_the_start_date() -> None:
+    tuesday = date(2026, 12, 1)
+    assert Schedule(frequency=Frequency.WEEKLY, start_date=tuesday).weekday == 1
+    assert Schedule(frequency=Frequency.BIWEEKLY, start_date=tuesday, day_of_week=4).weekday == 4
+    assert Schedule(frequency=Frequency.QUARTERLY, start_date=tuesday).month_day == 1
+    assert (
+        Schedule(frequency=Frequency.MONTHLY, start_date=tuesday, day_of_month="last").month_day
+        == "last"
+    )
+    daily = Schedule(frequency=Frequency.DAILY, start_date=tuesday)
+    assert (daily.weekday, daily.month_day) == (None, None)
+    assert Schedule(frequency=Frequency.WEEKLY, start_date=tuesday).month_day is None

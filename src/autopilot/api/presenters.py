@@ -99,8 +99,9 @@ def rule(record: RuleRecord) -> dict[str, Any]:
         "amount": text(r.amount),
         "allocations": [{"symbol": a.symbol, "weight": text(a.weight)} for a in r.allocations],
         "frequency": s.frequency.value,
-        "dayOfWeek": None if s.day_of_week is None else WEEKDAYS[s.day_of_week],
-        "dayOfMonth": s.day_of_month,
+        # The day it really runs on, also where the client left it to the start date.
+        "dayOfWeek": None if s.weekday is None else WEEKDAYS[s.weekday],
+        "dayOfMonth": s.month_day,
         "holidayRule": s.holiday_rule.value,
         "startDate": day(s.start_date),
         "endDate": day(s.end_date),

@@ -40,7 +40,7 @@ class Body(BaseModel):
 
 class ExecuteRequest(Body):
     type: Literal["auto-invest", "rebalancing", "triggers"]
-    rule_id: str | None = None
+    rule_id: str | None = Field(default=None, min_length=1, max_length=40)
     client_id: Id | None = None
 
 

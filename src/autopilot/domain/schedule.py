@@ -24,6 +24,14 @@ class Frequency(StrEnum):
     QUARTERLY = "quarterly"
     ANNUALLY = "annually"
 
+    @property
+    def takes_day_of_week(self) -> bool:
+        return self in (Frequency.WEEKLY, Frequency.BIWEEKLY)
+
+    @property
+    def takes_day_of_month(self) -> bool:
+        return self in (Frequency.MONTHLY, Frequency.QUARTERLY, Frequency.ANNUALLY)
+
 
 class HolidayRule(StrEnum):
     """Where a date that falls on a weekend or market holiday moves to."""
@@ -62,6 +70,20 @@ class Schedule:
             raise ValueError(
                 f"end_date {self.end_date} must not be before start_date {self.start_date}"
             )
+
+    @property
+    def weekday(self) -> int | None:
+        """The weekday (0=Monday) a weekly or biweekly schedule runs on, chosen or the start
+        date's; None for the other frequencies."""
+        if not self.frequency.takes_day_of_week:
+            return None
+        return self.start_date.weekday() if self.day_of_week is None else self.day_of_week
+
+    @property
+    def month_day(self) -> int | Literal["last"] | None:
+        """The day of the month a monthly, quarterly or annual schedule runs on, chosen or the
+        start date's; None for the other frequencies."""
+        return _day_of_month(self) if self.frequency.takes_day_of_month else None
 
 
 def _is_int_in(value: object, low: int, high: int) -> bool:

@@ -216,6 +216,16 @@ def _schedule(spec: RuleSpec) -> Schedule:
         raise InvalidInput("dayOfMonth", f"must be 1 to 31 or 'last', got {day!r}")
     if spec.day_of_week is not None and not _int_in(spec.day_of_week, 0, 6):
         raise InvalidInput("dayOfWeek", f"must be 0 (Monday) to 6, got {spec.day_of_week!r}")
+    frequency = spec.frequency
+    if spec.day_of_week is not None and not frequency.takes_day_of_week:
+        raise InvalidInput(
+            "dayOfWeek", f"only weekly and biweekly rules take it, not a {frequency.value} rule"
+        )
+    if day is not None and not frequency.takes_day_of_month:
+        raise InvalidInput(
+            "dayOfMonth",
+            f"only monthly, quarterly and annually rules take it, not a {frequency.value} rule",
+        )
     try:
         return Schedule(
             frequency=spec.frequency,

@@ -66,7 +66,9 @@ def get(rule_id: str, services: ServicesDep) -> JSONResponse:
     return ok(presenters.rule(services.rules.get(rule_id)))
 
 
-@router.api_route("/{rule_id}", methods=["PUT", "PATCH"])
+# PUT and PATCH both change only the fields given; each has its own OpenAPI operation.
+@router.put("/{rule_id}", operation_id="update_auto_invest_rule_put")
+@router.patch("/{rule_id}", operation_id="update_auto_invest_rule")
 def update(rule_id: str, body: RuleUpdate, services: ServicesDep) -> JSONResponse:
     """Change the fields given; the others keep their values."""
     current = spec_of(services.rules.get(rule_id).rule)
@@ -86,6 +88,13 @@ def update(rule_id: str, body: RuleUpdate, services: ServicesDep) -> JSONRespons
         changes["day_of_week"] = None if body.day_of_week is None else WEEKDAY[body.day_of_week]
     if "day_of_month" in given:
         changes["day_of_month"] = body.day_of_month
+    frequency = changes.get("frequency", current.frequency)
+    assert isinstance(frequency, Frequency)
+    # A new frequency drops the day its old one ran on, unless the request gives one.
+    if not frequency.takes_day_of_week and "day_of_week" not in given:
+        changes["day_of_week"] = None
+    if not frequency.takes_day_of_month and "day_of_month" not in given:
+        changes["day_of_month"] = None
     for required in ("name", "amount", "start_date", "is_enabled"):
         if required in changes and changes[required] is None:
             changes.pop(required)

@@ -87,7 +87,9 @@ def get(rule_id: str, services: ServicesDep) -> JSONResponse:
     return ok(shape.rule(services.rebalancing_rules.get(rule_id)))
 
 
-@router.api_route(RULES + "/{rule_id}", methods=["PUT", "PATCH"])
+# PUT and PATCH both change only the fields given; each has its own OpenAPI operation.
+@router.put(RULES + "/{rule_id}", operation_id="update_rebalancing_rule_put")
+@router.patch(RULES + "/{rule_id}", operation_id="update_rebalancing_rule")
 def update(rule_id: str, body: RebalancingUpdate, services: ServicesDep) -> JSONResponse:
     """Change the fields given; the others keep their values."""
     current = spec_of(services.rebalancing_rules.get(rule_id).rule)
