@@ -443,3 +443,19 @@ def test_the_batch_check_shares_one_model_between_accounts_and_keeps_the_boundar
     targets = dict.fromkeys((1, 2), MODEL)
     thresholds = dict.fromkeys((1, 2), DriftThreshold(absolute_pp=D(10)))
     assert drifted_accounts([exact, above], targets, thresholds, prices) == [2]
+
+
+def test_a_holding_outside_the_targets_is_sold_to_the_last_fraction() -> None:
+    # The buys are cut to the cent and the share, so they need a hair less than BND's proceeds;
+    # selling "just enough" would leave 0.000137 BND nobody asked to keep.
+    result = plan(
+        [holding("BND", "55.172413", "72.50"), holding("VTI", "0", "287.41")],
+        targets=(Target(symbol="VTI", weight=D(100)),),
+    )
+
+    (sell,) = result.sells
+    assert (sell.symbol, sell.quantity) == ("BND", D("55.172413"))
+    after, _ = apply_plan(
+        [holding("BND", "55.172413", "72.50"), holding("VTI", "0", "287.41")], D(0), result
+    )
+    assert [h.quantity for h in after if h.symbol == "BND"] == [D(0)]

@@ -216,8 +216,10 @@ def _trimmed(
 def _sell_quantity(position: _Position, amount: Fraction, *, round_up: bool) -> Decimal:
     holding = position.holding
     assert holding is not None
-    if not position.targeted and amount >= -position.gap:
-        return holding.quantity  # outside the targets: sold entirely, fractions included
+    if not position.targeted and amount > 0:
+        # Outside the targets: sold entirely, fractions included, even where a smaller sell
+        # would cover the need — a trimmed sell would leave dust of a holding nobody wants.
+        return holding.quantity
     places = _places(holding)
     most = _units(-position.gap, holding.price, places, up=False)
     wanted = _units(amount, holding.price, places, up=round_up)
