@@ -3,6 +3,7 @@ by the scheduler pass and on demand, proposals and their expiry."""
 
 from __future__ import annotations
 
+import logging
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -158,7 +159,7 @@ def test_a_scheduled_rule_checks_on_its_date_and_moves_to_the_next(
 
 
 def test_confirmation_stores_a_proposal_and_approval_executes_it(
-    services: Services, drifted: Investor
+    services: Services, drifted: Investor, caplog: pytest.LogCaptureFixture
 ) -> None:
     rule = services.rebalancing_rules.create(rebalancing(drifted, require_confirmation=True)).rule
     result = services.rebalancing.run_due(START, triggered_by="test")
@@ -169,9 +170,17 @@ def test_confirmation_stores_a_proposal_and_approval_executes_it(
     # No second plan while one waits.
     with pytest.raises(Conflict):
         services.rebalancing.run_one(rule.id, START, triggered_by="test")
+    caplog.set_level(logging.INFO, logger="autopilot.scheduler")
     approved = services.proposals.approve(proposal.id, START)
     assert approved.status is ProposalStatus.APPROVED and len(approved.order_ids) == 3
     assert quantities(services, drifted)["VTI"] == Decimal("60")
+    lines = [r.getMessage() for r in caplog.records if r.name == "autopilot.scheduler"]
+    executing = f"[Automation Scheduler] Executing rebalancing rule: {rule.id}"
+    done = (
+        f"[Automation Scheduler] Rebalancing rule {rule.id} executed successfully. "
+        f"Order ID: {', '.join(approved.order_ids)}"
+    )
+    assert lines.index(executing) < lines.index(done)
     # The pending row stays in the log as history; the approval is logged beside it.
     pending, row = logs_of(services, rule.id)
     assert pending.entry.status == "PendingApproval" and pending.entry.order_ids == ()

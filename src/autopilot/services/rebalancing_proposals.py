@@ -22,7 +22,7 @@ from autopilot.domain.rebalancing_rule import (
     RebalancingStatus,
     prices_moved,
 )
-from autopilot.services.execution_results import PREFIX
+from autopilot.services.execution_results import PREFIX, RuleResult, announce
 from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory
 from autopilot.services.rebalancing_accounts import (
     AUTOMATION_TYPE,
@@ -146,6 +146,7 @@ class ProposalService:
             rule = record.rule
             if rule.status is RebalancingStatus.CANCELLED:
                 raise Conflict(f"rebalancing rule {rule.id} is Cancelled")
+            log.info("%s Executing rebalancing rule: %s", PREFIX, rule.id)
             cash = uow.accounts.lock_cash([rule.account_id])
             picture = pictures(uow, [rule], cash)[rule.id]
             picture.require_prices()
@@ -171,14 +172,20 @@ class ProposalService:
             message = f"proposal approved{' and re-planned' if replanned else ''}"
             entry = _outcome(proposal, status, message, decided_by, now, plan, ids)
             uow.logs.resolve(entry, now)
-        if ids:
-            log.info(
-                "%s Rebalancing rule %s executed successfully. Order ID: %s",
-                PREFIX,
-                rule.id,
-                ", ".join(ids),
-            )
-            submit_committed(self._broker, [o.order for o in orders])
+        announce(
+            "Rebalancing rule",
+            [
+                RuleResult(
+                    rule_id=rule.id,
+                    client_id=rule.client_id,
+                    occurrence=entry.execution_date,
+                    status=entry.status,
+                    order_ids=ids,
+                    message=entry.message,
+                )
+            ],
+        )
+        submit_committed(self._broker, [o.order for o in orders])
         return self.get(proposal_id)
 
     def _pending(self, uow: UnitOfWork, proposal_id: str) -> Proposal:
