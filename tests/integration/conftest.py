@@ -16,8 +16,10 @@ from sqlalchemy import text
 from autopilot.bootstrap import Services, build
 from autopilot.config import load_settings
 from autopilot.domain.auto_invest import Allocation
+from autopilot.domain.orders import OrderType, Side
 from autopilot.domain.schedule import Frequency
 from autopilot.services.auto_invest_rules import RuleSpec
+from autopilot.services.orders import PlaceOrder
 from autopilot.services.platform import PriceTick
 from autopilot.services.ports import Broker
 from autopilot.services.records import LogFilter, LogRecord
@@ -93,6 +95,9 @@ class Investor:
     account_id: int
 
 
+# The counts of a pass that found nothing to do.
+NOTHING_DONE = {"executed": 0, "skipped": 0, "failed": 0, "pendingApproval": 0}
+
 PRICES = {"AAA": Decimal("100.00"), "BBB": Decimal("30.00"), "CCC": Decimal("7.00")}
 OPENING_CASH = Decimal("10000.00")
 
@@ -112,6 +117,16 @@ def investor(services: Services) -> Investor:
         [PriceTick(symbol=s, price=p) for s, p in sorted(PRICES.items())]
     )
     return open_funded_account(services)
+
+
+def market_buy(investor: Investor, symbol: str, notional: str) -> PlaceOrder:
+    return PlaceOrder(
+        account_id=investor.account_id,
+        symbol=symbol,
+        side=Side.BUY,
+        order_type=OrderType.MARKET,
+        notional=Decimal(notional),
+    )
 
 
 def spec(

@@ -11,10 +11,9 @@ import pytest
 
 from autopilot.bootstrap import Services
 from autopilot.brokers.memory import InMemoryBroker
-from autopilot.domain.orders import OrderStatus, OrderType, Side
+from autopilot.domain.orders import OrderStatus
 from autopilot.engine import scheduler as scheduler_module
 from autopilot.engine.scheduler import Scheduler
-from autopilot.services.orders import PlaceOrder
 from autopilot.services.platform import PriceTick
 from tests.integration.conftest import (
     OPENING_CASH,
@@ -23,6 +22,7 @@ from tests.integration.conftest import (
     Investor,
     MakeServices,
     logs_of,
+    market_buy,
     open_funded_account,
     spec,
 )
@@ -97,15 +97,7 @@ def test_a_rule_executes_while_the_broker_is_down_and_its_orders_go_out_once_it_
 def test_an_order_placed_while_the_broker_is_down_is_kept_pending_not_lost(
     services: Services, broker: InMemoryBroker, investor: Investor
 ) -> None:
-    placed = services.orders.place(
-        PlaceOrder(
-            account_id=investor.account_id,
-            symbol="AAA",
-            side=Side.BUY,
-            order_type=OrderType.MARKET,
-            notional=Decimal("250.00"),
-        )
-    )
+    placed = services.orders.place(market_buy(investor, "AAA", "250.00"))
 
     assert placed.order.status is OrderStatus.PENDING
     assert cash(services, investor) == OPENING_CASH - Decimal("250.00")
@@ -124,15 +116,7 @@ def test_resubmission_offers_each_pending_order_once_per_pass_however_many_there
 ) -> None:
     monkeypatch.setattr(scheduler_module, "RESUBMIT_CHUNK", 2)
     placed = [
-        services.orders.place(
-            PlaceOrder(
-                account_id=investor.account_id,
-                symbol=symbol,
-                side=Side.BUY,
-                order_type=OrderType.MARKET,
-                notional=Decimal("10.00"),
-            )
-        ).order.id
+        services.orders.place(market_buy(investor, symbol, "10.00")).order.id
         for symbol in ("AAA", "BBB", "CCC", "AAA", "BBB")
     ]
     broker.down = False

@@ -43,6 +43,7 @@ from autopilot.services.platform import PriceTick
 from autopilot.services.ports import FixedClock
 from autopilot.storage import tables
 from autopilot.storage.migrate import upgrade
+from tests.integration.conftest import NOTHING_DONE
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(240)]
 
@@ -450,9 +451,7 @@ def check_second_pass_does_nothing(
     start: Callable[..., Worker], url: str, engine: Engine, before: State
 ) -> None:
     payload = finish(start(url, batch_size=50))
-    assert payload["counts"] == {"executed": 0, "skipped": 0, "failed": 0, "pendingApproval": 0}, (
-        payload
-    )
+    assert payload["counts"] == NOTHING_DONE, payload
     after = read_state(engine)
     assert after.orders.keys() == before.orders.keys()
     assert len(after.logs) == len(before.logs)

@@ -12,7 +12,7 @@ from autopilot.domain.orders import Order, OrderStatus, OrderType, Side
 from autopilot.services.orders import PlaceOrder
 from autopilot.services.platform import PriceTick
 from autopilot.services.records import NewOrder
-from tests.integration.conftest import OPENING_CASH, Investor, SettableClock
+from tests.integration.conftest import OPENING_CASH, Investor, SettableClock, market_buy
 
 
 def cash_of(services: Services, investor: Investor) -> Decimal:
@@ -32,16 +32,6 @@ def limit_buy(investor: Investor, symbol: str, quantity: str, limit: str) -> Pla
         order_type=OrderType.LIMIT,
         quantity=Decimal(quantity),
         limit_price=Decimal(limit),
-    )
-
-
-def market_buy(investor: Investor, symbol: str, notional: str) -> PlaceOrder:
-    return PlaceOrder(
-        account_id=investor.account_id,
-        symbol=symbol,
-        side=Side.BUY,
-        order_type=OrderType.MARKET,
-        notional=Decimal(notional),
     )
 
 

@@ -36,6 +36,7 @@ from autopilot.services.ports import FixedClock
 from autopilot.services.rebalancing_rules import RebalancingSpec
 from autopilot.storage import tables
 from autopilot.storage.migrate import upgrade
+from tests.integration.conftest import NOTHING_DONE
 from tests.integration.test_exactly_once_processes import (
     AS_OF,
     MARKET,
@@ -327,9 +328,7 @@ def check_second_pass_does_nothing(
     finally:
         services.close()
     payload = finish(start(url, batch_size=50))
-    assert payload["counts"] == {"executed": 0, "skipped": 0, "failed": 0, "pendingApproval": 0}, (
-        payload
-    )
+    assert payload["counts"] == NOTHING_DONE, payload
     after = read_state(engine)
     assert after == before
 
