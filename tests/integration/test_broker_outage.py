@@ -77,8 +77,9 @@ def test_a_rule_executes_while_the_broker_is_down_and_its_orders_go_out_once_it_
     assert cash(services, investor) == OPENING_CASH - Decimal("100.00")  # held for the orders
     assert broker.accepted == []
     assert any(
-        line.startswith("[Automation Scheduler] submitting 2 order(s) failed, left Pending")
-        and "BrokerUnavailable" in line
+        line.startswith("[Automation Scheduler] submitting 2 order(s) failed (ORD-")
+        and all(i in line for i in entry.order_ids)
+        and "left Pending for the next pass: BrokerUnavailable" in line
         for line in scheduler_lines(caplog)
     )
 

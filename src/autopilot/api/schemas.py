@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from autopilot.services.validation import MAX_AMOUNT
+
 
 def _no_float_noise(value: object) -> object:
     # JSON numbers arrive as float; go through their shortest text so 0.1 stays 0.1.
@@ -17,9 +19,7 @@ def _no_float_noise(value: object) -> object:
     return value
 
 
-# Bounded so an absurd number is a 422 naming the field, not a database overflow (500): the
-# columns hold 20 digits (cash: 2 decimals, prices: 6), so amounts stay below a trillion.
-MAX_AMOUNT = Decimal(10) ** 12
+# Bounded so an absurd number is a 422 naming the field, not a database overflow (500).
 Amount = Annotated[
     Decimal, BeforeValidator(_no_float_noise), Field(allow_inf_nan=False, lt=MAX_AMOUNT)
 ]

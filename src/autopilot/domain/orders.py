@@ -95,7 +95,9 @@ def decide_fill(order: Order, quote: Quote | None, held: Decimal) -> FillDecisio
     refunded). A limit order fills at the latest price once that price reaches its limit.
     `held` is the quantity of the symbol the account holds (for sells).
     """
-    if quote is None or quote.price is None:
+    if quote is None or quote.price is None or quote.price <= 0:
+        # A price of zero cannot be stored through the services; one that got in otherwise
+        # must not divide a notional by zero.
         return Rejection(order_id=order.id, reason=f"no price for {order.symbol}")
     if not quote.tradable:
         return Rejection(order_id=order.id, reason=f"{order.symbol} is not tradable")

@@ -25,17 +25,25 @@ def read_price_file(path: Path, *, require_as_of: bool = False) -> list[PriceTic
     """Every row of the file as a tick, in file order; the first bad row raises
     :class:`CsvError`. ``require_as_of`` (a replay) refuses rows without an as_of."""
     if not path.is_file():
-        raise CsvError(f"{path}: no such file")
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        fields = [f.strip().lower() for f in reader.fieldnames or []]
-        if "symbol" not in fields or "price" not in fields:
-            raise CsvError(f"{path}: the header must name the columns symbol and price")
-        if require_as_of and "as_of" not in fields:
-            raise CsvError(f"{path}: the header must name an as_of column to replay the prices")
-        reader.fieldnames = fields
-        # line_num, not a count of rows: the reader skips blank lines.
-        return [_tick(path, reader.line_num, row, require_as_of=require_as_of) for row in reader]
+        raise CsvError(f"{path}: {'not a file' if path.exists() else 'no such file'}")
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            return _read(path, csv.DictReader(handle), require_as_of=require_as_of)
+    except UnicodeDecodeError as exc:
+        raise CsvError(f"{path}: not a UTF-8 text file (byte {exc.start})") from None
+    except csv.Error as exc:
+        raise CsvError(f"{path}: not a readable CSV file ({exc})") from None
+
+
+def _read(path: Path, reader: csv.DictReader[str], *, require_as_of: bool) -> list[PriceTick]:
+    fields = [f.strip().lower() for f in reader.fieldnames or []]
+    if "symbol" not in fields or "price" not in fields:
+        raise CsvError(f"{path}: the header must name the columns symbol and price")
+    if require_as_of and "as_of" not in fields:
+        raise CsvError(f"{path}: the header must name an as_of column to replay the prices")
+    reader.fieldnames = fields
+    # line_num, not a count of rows: the reader skips blank lines.
+    return [_tick(path, reader.line_num, row, require_as_of=require_as_of) for row in reader]
 
 
 def _tick(path: Path, line: int, row: dict[str, str], *, require_as_of: bool) -> PriceTick:
@@ -48,11 +56,11 @@ def _tick(path: Path, line: int, row: dict[str, str], *, require_as_of: bool) ->
     except InvalidInput as exc:
         raise CsvError(f"{path}:{line}: {exc.message}") from None
     try:
-        price = money(raw)
+        price = validation.price("price", money(raw))
     except ValueError:
         raise CsvError(f"{path}:{line}: price {raw!r} is not a number") from None
-    if price <= 0:
-        raise CsvError(f"{path}:{line}: price {raw!r} must be positive")
+    except InvalidInput as exc:
+        raise CsvError(f"{path}:{line}: {exc.message}") from None
     as_of = None
     stamp = (row.get("as_of") or "").strip()
     if not stamp and require_as_of:

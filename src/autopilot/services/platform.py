@@ -104,7 +104,7 @@ class PlatformService:
         rows = []
         for i, tick in enumerate(ticks):
             symbol = validation.symbol(f"prices[{i}].symbol", tick.symbol)
-            price = validation.positive(f"prices[{i}].price", tick.price)
+            price = validation.price(f"prices[{i}].price", tick.price)
             as_of = tick.as_of or now
             if as_of.tzinfo is None:
                 raise InvalidInput(f"prices[{i}].asOf", "must include a timezone offset")

@@ -10,6 +10,7 @@ from autopilot.services.execution_results import PREFIX
 from autopilot.services.ports import Broker
 
 log = logging.getLogger("autopilot.scheduler")
+SHOWN_IDS = 5  # a failed batch names its first orders; the rest are Pending beside them
 
 
 def submit_committed(broker: Broker, orders: Sequence[Order]) -> bool:
@@ -24,10 +25,14 @@ def submit_committed(broker: Broker, orders: Sequence[Order]) -> bool:
         broker.submit(orders)
     except Exception as exc:
         lines = str(exc).strip().splitlines()
+        shown = ", ".join(o.id for o in orders[:SHOWN_IDS])
+        more = f" and {len(orders) - SHOWN_IDS} more" if len(orders) > SHOWN_IDS else ""
         log.error(
-            "%s submitting %d order(s) failed, left Pending for the next pass: %s: %s",
+            "%s submitting %d order(s) failed (%s%s), left Pending for the next pass: %s: %s",
             PREFIX,
             len(orders),
+            shown,
+            more,
             type(exc).__name__,
             lines[0] if lines else "",
         )

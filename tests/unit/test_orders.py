@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from autopilot.domain.auto_invest import Quote
+from autopilot.domain.orders import (
+    Fill,
+    Order,
+    OrderStatus,
+    OrderType,
+    Rejection,
+    Side,
+    decide_fill,
+)
+
+BUY = Order(
+    id="ORD-20260601-000000000000001",
+    account_id=1,
+    symbol="VTI",
+    side=Side.BUY,
+    order_type=OrderType.MARKET,
+    quantity=None,
+    notional=Decimal("100.00"),
+    limit_price=None,
+    reserved_amount=Decimal("100.00"),
+    status=OrderStatus.PENDING,
+)
+
+
+@pytest.mark.parametrize("price", [None, Decimal("0"), Decimal("0.000000")])
+def test_a_market_order_without_a_usable_price_is_rejected_not_divided_by_zero(
+    price: Decimal | None,
+) -> None:
+    decision = decide_fill(BUY, Quote(symbol="VTI", price=price), held=Decimal(0))
+    assert decision == Rejection(order_id=BUY.id, reason="no price for VTI")
+
+
+def test_a_notional_buy_fills_the_fraction_its_notional_buys() -> None:
+    decision = decide_fill(BUY, Quote(symbol="VTI", price=Decimal("300.00")), held=Decimal(0))
+    assert isinstance(decision, Fill)
+    assert (decision.quantity, decision.amount) == (Decimal("0.333333"), Decimal("100.00"))
