@@ -3,6 +3,7 @@ prices posted, one leg fires and the other is cancelled; bad input is refused by
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -49,7 +50,7 @@ def test_a_bracket_fires_one_leg_and_cancels_the_other(start_server: StartServer
         ),
         201,
     )
-    assert (stop["status"], take["status"], stop["stopLevel"]) == ("Active", "Active", "230.00")
+    assert (stop["status"], take["status"], stop["stopLevel"]) == ("Active", "Active", "230.000000")
     post_prices(api, {"VTI": "230.01"})
     assert data(api.get(f"{TRIGGERS}/{stop['id']}"))["status"] == "Active"
     post_prices(api, {"VTI": "229.50"})
@@ -109,7 +110,7 @@ def test_a_stop_level_can_be_moved_and_a_manual_run_evaluates_triggers(
     del body["ocoGroup"]
     created = data(api.post(TRIGGERS, json=body), 201)
     moved = data(api.patch(f"{TRIGGERS}/{created['id']}", json={"condition": {"level": "240.00"}}))
-    assert moved["stopLevel"] == "240.00"
+    assert moved["stopLevel"] == "240.000000"
     post_prices(api, {"VTI": "240.00"})
     run = data(
         api.post(
@@ -123,3 +124,136 @@ def test_a_stop_level_can_be_moved_and_a_manual_run_evaluates_triggers(
         api.patch(f"{TRIGGERS}/{created['id']}", json={"condition": {"level": "235.00"}}), 409
     )
     assert "Triggered" in error["message"], error
+
+
+def test_a_bracket_pauses_and_resumes_as_one_and_fires_only_when_active(
+    start_server: StartServer,
+) -> None:
+    server = start_server(AUTOMATION_SCHEDULER_ENABLED="false")
+    api = server.client
+    who = held_position(api)
+    stop, take = data(
+        api.post(
+            TRIGGERS,
+            json=[leg(who, "priceBelow", "230.00"), leg(who, "priceAbove", "280.00")],
+        ),
+        201,
+    )
+    paused = data(api.post(f"{TRIGGERS}/{take['id']}/pause"))
+    assert (paused["id"], paused["status"]) == (take["id"], "Paused")
+    assert data(api.get(f"{TRIGGERS}/{stop['id']}"))["status"] == "Paused"
+    listed = data(api.get(TRIGGERS, params={"status": "Paused"}))
+    assert sorted(t["id"] for t in listed["items"]) == sorted([stop["id"], take["id"]])
+    post_prices(api, {"VTI": "229.00"})  # past the stop, but it is paused
+    assert data(api.get(f"{TRIGGERS}/{stop['id']}"))["status"] == "Paused"
+    error = failure(api.post(f"{TRIGGERS}/{stop['id']}/pause"), 409)
+    assert "is Paused, not Active" in error["message"], error
+
+    resumed = data(api.post(f"{TRIGGERS}/{stop['id']}/resume"))
+    assert resumed["status"] == "Active"
+    assert data(api.get(f"{TRIGGERS}/{take['id']}"))["status"] == "Active"
+    error = failure(api.post(f"{TRIGGERS}/{stop['id']}/resume"), 409)
+    assert "is Active, not Paused" in error["message"], error
+    post_prices(api, {"VTI": "229.50"})
+    fired = data(api.get(f"{TRIGGERS}/{stop['id']}"))
+    assert fired["status"] == "Triggered", fired
+    assert data(api.get(f"{TRIGGERS}/{take['id']}"))["status"] == "Cancelled"
+    for action in ("pause", "resume"):
+        failure(api.post(f"{TRIGGERS}/{stop['id']}/{action}"), 409)
+        failure(api.post(f"{TRIGGERS}/TRIG-NOPE/{action}"), 404)
+
+    logs = data(
+        api.get("/api/automation/execution-logs", params={"automationType": "TriggerOrder"})
+    )
+    [row] = logs["items"]
+    assert datetime.fromisoformat(row["finishedAt"]) >= datetime.fromisoformat(row["startedAt"])
+    guide = "[Automation Scheduler] "
+    lines = [line for line in server.stderr.splitlines() if guide in line and stop["id"] in line]
+    assert [line.split(guide, 1)[1] for line in lines] == [
+        f"Executing trigger order: {stop['id']}",
+        f"Trigger order {stop['id']} executed successfully. Order ID: {fired['orderId']}",
+    ]
+
+
+def test_an_update_naming_a_field_the_condition_does_not_use_is_a_422_and_changes_nothing(
+    start_server: StartServer,
+) -> None:
+    api = start_server(AUTOMATION_SCHEDULER_ENABLED="false").client
+    who = held_position(api)
+    body = {
+        **leg(who, "priceBelow", "0"),
+        "condition": {"type": "percentChange", "percent": "10", "direction": "down"},
+    }
+    del body["ocoGroup"]
+    created = data(api.post(TRIGGERS, json=body), 201)
+    for method in ("put", "patch"):
+        response = api.request(
+            method, f"{TRIGGERS}/{created['id']}", json={"condition": {"level": "5"}}
+        )
+        error = failure(response, 422)
+        assert field_of(error) == "condition.level", error
+        assert error["message"] == "condition.level: not used by a percentChange condition"
+    assert data(api.get(f"{TRIGGERS}/{created['id']}")) == created
+
+
+def test_trigger_numbers_read_as_the_orders_api_shows_them(start_server: StartServer) -> None:
+    api = start_server(AUTOMATION_SCHEDULER_ENABLED="false").client
+    who = funded_account(api, "10000.00", {"BND": "72.50"})
+    order = {"accountId": who.account_id, "symbol": "BND", "side": "buy", "quantity": "2"}
+    resting = data(
+        api.post("/api/orders", json={**order, "type": "limit", "limitPrice": "70"}), 201
+    )
+    assert (resting["quantity"], resting["limitPrice"]) == ("2.000000", "70.000000")
+
+    base = {"clientId": who.client_id, "accountId": who.account_id, "symbol": "BND"}
+    dip = {"type": "percentChange", "percent": "2", "direction": "down"}
+    by_cash = data(
+        api.post(
+            TRIGGERS, json={**base, "condition": dip, "order": {"side": "buy", "notional": 100}}
+        ),
+        201,
+    )
+    assert by_cash["order"]["notional"] == "100.00"
+    assert (by_cash["condition"]["referencePrice"], by_cash["stopLevel"]) == (
+        "72.500000",
+        "71.050000",
+    )
+    limit = {"side": "buy", "type": "limit", "quantity": "2", "limitPrice": "70"}
+    level = {"type": "priceAbove", "level": "75.5"}
+    at_limit = data(api.post(TRIGGERS, json={**base, "condition": level, "order": limit}), 201)
+    assert at_limit["order"]["quantity"] == resting["quantity"]
+    assert at_limit["order"]["limitPrice"] == resting["limitPrice"]
+    assert (at_limit["condition"]["level"], at_limit["stopLevel"]) == ("75.500000", "75.500000")
+    trail = {"type": "trailingStop", "amount": "1.5", "activationPrice": "71"}
+    buy_trail = data(
+        api.post(
+            TRIGGERS, json={**base, "condition": trail, "order": {"side": "buy", "quantity": 1}}
+        ),
+        201,
+    )
+    assert buy_trail["condition"]["activationPrice"] == "71.000000"
+    assert buy_trail["condition"]["amount"] == "1.500000"
+    assert (buy_trail["lowWaterMark"], buy_trail["stopLevel"]) == (None, None)  # not yet active
+    post_prices(api, {"BND": "70.9"})  # activates the trailing stop, fires the dip buy
+    shown = data(api.get(f"{TRIGGERS}/{buy_trail['id']}"))
+    assert (shown["lowWaterMark"], shown["stopLevel"]) == ("70.900000", "72.400000")
+    assert data(api.get(f"{TRIGGERS}/{by_cash['id']}"))["triggerPrice"] == "70.900000"
+
+
+def test_the_create_body_and_each_update_method_are_documented(start_server: StartServer) -> None:
+    api = start_server(AUTOMATION_SCHEDULER_ENABLED="false").client
+    spec = api.get("/openapi.json").json()
+    create = spec["paths"][TRIGGERS]["post"]["requestBody"]["content"]["application/json"]
+    one, many = create["schema"]["anyOf"]
+    assert {"clientId", "accountId", "symbol", "condition", "order"} <= set(one["required"])
+    assert one["properties"]["condition"]["properties"]["type"]["enum"] == [
+        "priceAbove",
+        "priceBelow",
+        "percentChange",
+        "trailingStop",
+    ]
+    assert (many["type"], many["items"]) == ("array", one)
+    item = spec["paths"][f"{TRIGGERS}/{{trigger_id}}"]
+    assert item["put"]["operationId"] != item["patch"]["operationId"]
+    for action in ("pause", "resume"):
+        assert f"{TRIGGERS}/{{trigger_id}}/{action}" in spec["paths"]

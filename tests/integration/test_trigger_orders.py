@@ -408,7 +408,7 @@ def test_changing_a_trigger_that_is_no_longer_active_is_a_conflict(
     else:
         price(services, "AAA", "89.00")
     before = services.trigger_orders.get(record.trigger.id)
-    with pytest.raises(Conflict, match="only Active triggers change"):
+    with pytest.raises(Conflict, match="only Active or Paused triggers change"):
         services.trigger_orders.update(record.trigger.id, TriggerChange(level=Decimal("80.00")))
     assert services.trigger_orders.get(record.trigger.id) == before
 

@@ -1,3 +1,4 @@
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -16,6 +17,7 @@ from autopilot.domain.triggers import (
     TrailingStop,
     Trigger,
     TriggerStatus,
+    resume,
 )
 
 D = Decimal
@@ -85,6 +87,21 @@ def test_a_removed_trigger_does_not_fire() -> None:
     index.remove("never-there")
     assert index.on_price("VTI", D(1)) == []
     assert len(index) == 0
+
+
+def test_a_trigger_paused_leaves_the_index_and_comes_back_at_its_resumed_mark() -> None:
+    index = TriggerIndex([sell_trail("T"), trigger("S", PriceBelow(level=D(95)))])
+    index.on_price("VTI", D(110))
+    index.remove("T")  # paused: the evaluator drops it
+    index.remove("S")
+    assert index.on_price("VTI", D(90)) == []  # neither fires while paused
+    with pytest.raises(ValueError, match="only active"):
+        index.add(replace(sell_trail("T"), status=TriggerStatus.PAUSED))
+    index.add(resume(replace(sell_trail("T", mark="110"), status=TriggerStatus.PAUSED), D(130)))
+    index.add(trigger("S", PriceBelow(level=D(95))))
+    assert index.mark_of("T") == D("130.00")
+    assert index.on_price("VTI", D("117.01")) == []
+    assert sorted(index.on_price("VTI", D("94"))) == ["S", "T"]
 
 
 def test_replace_moves_a_level() -> None:

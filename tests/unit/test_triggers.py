@@ -1,7 +1,10 @@
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from autopilot.domain.errors import InvalidInput
 from autopilot.domain.orders import Side
@@ -19,6 +22,7 @@ from autopilot.domain.triggers import (
     is_expired,
     new_trailing_stop,
     oco_siblings_to_cancel,
+    resume,
     stop_level,
     validate_condition,
     validate_not_met_at,
@@ -155,6 +159,90 @@ def test_trailing_stop_activates_at_once_when_placed_past_its_activation_price()
 def test_an_inactive_trigger_never_fires() -> None:
     cancelled = trigger(PriceBelow(level=D(95)), status=TriggerStatus.CANCELLED)
     assert evaluate(cancelled, D(1)) == (cancelled, False)
+
+
+# --- pause and resume ---------------------------------------------------------------------
+
+PAUSED = TriggerStatus.PAUSED
+
+
+def test_a_paused_trigger_never_fires_and_its_mark_does_not_move() -> None:
+    stop = trigger(PriceBelow(level=D(95)), status=PAUSED)
+    trail = trigger(TrailingStop(side=Side.SELL, percent=D(10), mark=D(100)), status=PAUSED)
+    assert evaluate(stop, D(1)) == (stop, False)
+    assert evaluate(trail, D(150)) == (trail, False)
+
+
+def test_resuming_a_sell_trailing_stop_ratchets_its_high_water_mark_with_the_latest_price() -> None:
+    paused = trigger(TrailingStop(side=Side.SELL, percent=D(10), mark=D(100)), status=PAUSED)
+    higher = resume(paused, D(120))
+    assert (higher.status, higher.condition) == (
+        TriggerStatus.ACTIVE,
+        TrailingStop(side=Side.SELL, percent=D(10), mark=D(120)),
+    )
+    assert stop_level(higher) == D("108.00")
+    lower = resume(paused, D(95))  # the mark only ratchets up: it stays at 100
+    assert lower.condition == paused.condition and lower.status is TriggerStatus.ACTIVE
+
+
+def test_resuming_a_buy_trailing_stop_ratchets_its_low_water_mark_down() -> None:
+    paused = trigger(TrailingStop(side=Side.BUY, amount=D(5), mark=D(100)), status=PAUSED)
+    assert stop_level(resume(paused, D(90))) == D(95)
+    assert stop_level(resume(paused, D(102))) == D(105)
+
+
+def test_resuming_a_waiting_trailing_stop_honours_its_activation_price() -> None:
+    waiting = TrailingStop(side=Side.SELL, percent=D(10), activation_price=D(110))
+    paused = trigger(waiting, status=PAUSED)
+    assert resume(paused, D("109.99")).condition == waiting
+    assert resume(paused, D(112)).condition == TrailingStop(
+        side=Side.SELL, percent=D(10), activation_price=D(110), mark=D(112)
+    )
+
+
+PRICE_VALUES = st.decimals(min_value=D("0.01"), max_value=D(500), places=2)
+
+
+@given(
+    sell=st.booleans(),
+    mark=st.none() | PRICE_VALUES,
+    activation=st.none() | PRICE_VALUES,
+    price=PRICE_VALUES,
+    by_percent=st.booleans(),
+)
+def test_resume_ratchets_exactly_as_evaluate_moves_the_mark(
+    sell: bool, mark: Decimal | None, activation: Decimal | None, price: Decimal, by_percent: bool
+) -> None:
+    # evaluate() inlines the ratchet for speed; the two must never disagree.
+    trail = TrailingStop(
+        side=Side.SELL if sell else Side.BUY,
+        percent=D(10) if by_percent else None,
+        amount=None if by_percent else D(5),
+        activation_price=activation,
+        mark=mark if mark is not None or activation is not None else price,
+    )
+    evaluated, _ = evaluate(trigger(trail), price)
+    assert resume(trigger(trail, status=PAUSED), price).condition == evaluated.condition
+
+
+def test_a_resumed_trigger_whose_condition_is_met_fires_on_the_next_price_not_at_resume() -> None:
+    stop = resume(trigger(PriceBelow(level=D(95)), status=PAUSED), D(90))
+    assert (stop.status, stop.condition) == (TriggerStatus.ACTIVE, PriceBelow(level=D(95)))
+    assert fires(stop, "90")
+    trail = resume(
+        trigger(TrailingStop(side=Side.SELL, percent=D(10), mark=D(100)), status=PAUSED), D(80)
+    )
+    assert trail.status is TriggerStatus.ACTIVE
+    assert fires(trail, "80")
+
+
+def test_a_paused_trigger_expires_and_a_firing_sibling_cancels_it() -> None:
+    paused = trigger(PriceAbove(level=D(110)), id="TRIG-P", oco_group="G", status=PAUSED)
+    paused = replace(paused, expires_at=NOON)
+    assert expire(paused, NOON).status is TriggerStatus.EXPIRED
+    stop, _ = evaluate(trigger(PriceBelow(level=D(95)), id="TRIG-S", oco_group="G"), D(94))
+    cancelled = oco_siblings_to_cancel(stop, [stop, paused])
+    assert [(t.id, t.status) for t in cancelled] == [("TRIG-P", TriggerStatus.CANCELLED)]
 
 
 # --- OCO ----------------------------------------------------------------------------------

@@ -1,12 +1,13 @@
 """Evaluating trigger orders: on every price update as it arrives, and on each scheduler pass.
 
 The evaluator keeps a :class:`~autopilot.domain.trigger_index.TriggerIndex` of the Active
-triggers, built from the database on first use and kept in step with the creates, updates and
-cancels of this process. A price update asks the index which triggers fire; each is then claimed
-in the database with a conditional update (``status = 'Active'``) in the transaction that writes
-its order (cash held for a buy), cancels its OCO siblings and writes its log row. Several
-processes each keep their own index: the claim is what makes a trigger fire once, and a claim
-that finds the row no longer Active is skipped. Orders go to the broker after the commit.
+triggers, built from the database on first use and kept in step with the creates, updates,
+pauses, resumes and cancels of this process. A price update asks the index which triggers fire;
+each is then claimed in the database with a conditional update (``status = 'Active'``) in the
+transaction that writes its order (cash held for a buy), cancels its OCO siblings (Active or
+Paused) and writes its log row. Several processes each keep their own index: the claim is what
+makes a trigger fire once, and a claim that finds the row no longer Active (fired elsewhere,
+paused, cancelled, expired) is skipped. Orders go to the broker after the commit.
 
 Prices with more than 4 decimal places are rounded half-even to 4 before evaluation: the index
 works in ticks of 0.0001 (see :mod:`autopilot.domain.triggers`).
@@ -89,7 +90,7 @@ class TriggerEvaluator:
                     self._note_expiry(trigger.expires_at)
 
     def forget(self, trigger_ids: Sequence[str]) -> None:
-        """Drop triggers this process cancelled."""
+        """Drop triggers this process cancelled or paused."""
         with self._lock:
             if self._index is not None:
                 for trigger_id in trigger_ids:
@@ -136,6 +137,7 @@ class TriggerEvaluator:
             with self._uow() as uow:
                 records = uow.triggers.active(client_id=client_id)
                 quotes = uow.market.quotes({r.trigger.symbol for r in records})
+                next_expiry = uow.triggers.next_expiry()
             index = TriggerIndex(r.trigger for r in records)
             now = self._clock.now()
             fired = [
@@ -147,9 +149,7 @@ class TriggerEvaluator:
             self._commit(index, fired, triggered_by, writes)
             if client_id is None:
                 self._index = index
-                self._next_expiry = min(
-                    (r.trigger.expires_at for r in records if r.trigger.expires_at), default=None
-                )
+                self._next_expiry = next_expiry
             elif self._index is not None:
                 for trigger_id in writes.closed | {f.trigger_id for f in fired}:
                     self._index.remove(trigger_id)
@@ -161,10 +161,9 @@ class TriggerEvaluator:
         if self._index is None:
             with self._uow() as uow:
                 records = uow.triggers.active()
+                # Paused triggers are not indexed, but they expire too.
+                self._next_expiry = uow.triggers.next_expiry()
             self._index = TriggerIndex(r.trigger for r in records)
-            self._next_expiry = min(
-                (r.trigger.expires_at for r in records if r.trigger.expires_at), default=None
-            )
         return self._index
 
     def _note_expiry(self, at: datetime | None) -> None:
@@ -172,19 +171,15 @@ class TriggerEvaluator:
             self._next_expiry = at
 
     def _expire(self, triggered_by: str) -> _Writes:
-        """Active triggers past their expiry become Expired, each logged."""
+        """Active and Paused triggers past their expiry become Expired, each logged."""
         writes = _Writes()
         now = self._clock.now()
         if self._index is not None and (self._next_expiry is None or now < self._next_expiry):
             return writes
         with self._uow() as uow:
-            due = [
-                r
-                for r in uow.triggers.active()
-                if r.trigger.expires_at is not None and r.trigger.expires_at <= now
-            ]
+            due = uow.triggers.expiring(now)
             expired = set(
-                uow.triggers.close_active([r.trigger.id for r in due], TriggerStatus.EXPIRED, now)
+                uow.triggers.close_open([r.trigger.id for r in due], TriggerStatus.EXPIRED, now)
             )
             for r in due:
                 if r.trigger.id in expired:
@@ -195,8 +190,7 @@ class TriggerEvaluator:
                         )
                     )
             uow.logs.add_many(writes.logs, now)
-            rest = [r.trigger.expires_at for r in uow.triggers.active() if r.trigger.expires_at]
-        self._next_expiry = min(rest, default=None)
+            self._next_expiry = uow.triggers.next_expiry()
         writes.closed |= expired
         if self._index is not None:
             for trigger_id in expired:
@@ -225,6 +219,8 @@ class TriggerEvaluator:
     ) -> None:
         if not fired:
             return
+        # writes.logs may already hold the expiry rows of this update, written by _expire.
+        first_new = len(writes.logs)
         ids = [f.trigger_id for f in fired]
         known = uow.triggers.many(ids)
         groups = {(r.client_id, r.trigger.oco_group) for r in known.values() if r.trigger.oco_group}
@@ -244,13 +240,15 @@ class TriggerEvaluator:
         for item in fired:
             record = locked.get(item.trigger_id)
             if record is None or not uow.triggers.claim(item.trigger_id, item.price, now):
-                continue  # claimed elsewhere, cancelled or expired: it does not fire here
+                continue  # claimed elsewhere, paused, cancelled or expired: no fire here
+            log.info("%s Executing trigger order: %s", PREFIX, item.trigger_id)
             quote = latest.get(record.trigger.symbol)
             hold_at = max(item.price, quote.price) if quote and quote.price else item.price
             self._fire(uow, record, item, hold_at, locked, cash, held, triggered_by, writes)
         uow.orders.add_many(writes.orders, now)
         uow.accounts.set_cash({a: c for a, c in cash.items() if c != opening[a]}, now)
-        uow.logs.add_many(writes.logs, now)
+        # Each row started when its trigger did (in _fire), so it finishes after all of them.
+        uow.logs.add_many(writes.logs[first_new:], self._clock.now())
 
     def _fire(
         self,
@@ -275,7 +273,7 @@ class TriggerEvaluator:
             and r.trigger.oco_group == trigger.oco_group
             and r.trigger.id != trigger.id
         ]
-        cancelled = uow.triggers.close_active(siblings, TriggerStatus.CANCELLED, now)
+        cancelled = uow.triggers.close_open(siblings, TriggerStatus.CANCELLED, now)
         writes.closed.update(cancelled)
         key = (trigger.account_id, trigger.symbol)
         outcome = order_at_fire(

@@ -1,8 +1,9 @@
-"""Trigger order management: create (one, or a bracket), list, get, update, cancel.
+"""Trigger order management: create (one, or a bracket), list, get, update, pause, resume, cancel.
 
 Every check runs before anything is written, and each failure names the API field. Created,
-edited and cancelled triggers are handed to the evaluator after the commit, so this process's
-index stays in step with the database.
+edited, paused, resumed and cancelled triggers are handed to the evaluator after the commit, so
+this process's index stays in step with the database. Pause, resume and cancel act on the whole
+OCO group, as firing does.
 """
 
 from __future__ import annotations
@@ -17,20 +18,22 @@ from zoneinfo import ZoneInfo
 from autopilot.domain.errors import Conflict, InvalidInput, NotFound
 from autopilot.domain.orders import Side
 from autopilot.domain.trigger_order import OrderTemplate, validate_template
+from autopilot.domain.trigger_specs import (
+    ConditionSpec,
+    TriggerChange,
+    changed_condition,
+    check_change_fields,
+    condition_of,
+)
 from autopilot.domain.triggers import (
-    Condition,
-    Direction,
-    PercentChange,
-    PriceAbove,
-    PriceBelow,
+    OPEN_STATUSES,
     TrailingStop,
     Trigger,
     TriggerStatus,
-    new_trailing_stop,
+    resume,
     validate_condition,
     validate_not_met_at,
     validate_oco_group,
-    validate_price,
 )
 from autopilot.services import validation
 from autopilot.services.ids import new_id
@@ -41,26 +44,8 @@ from autopilot.services.trigger_evaluation import TriggerEvaluator, tick_price
 if TYPE_CHECKING:
     from autopilot.services.ports import UnitOfWork
 
-CONDITION_FIELDS = {
-    "priceAbove": {"level"},
-    "priceBelow": {"level"},
-    "percentChange": {"percent", "direction", "reference_price"},
-    "trailingStop": {"percent", "amount", "activation_price"},
-}
-API_NAMES = {"reference_price": "referencePrice", "activation_price": "activationPrice"}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConditionSpec:
-    """A condition as asked for: the fields its type needs, the others left None."""
-
-    type: str
-    level: Decimal | None = None
-    percent: Decimal | None = None
-    amount: Decimal | None = None
-    reference_price: Decimal | None = None
-    direction: Direction | None = None
-    activation_price: Decimal | None = None
+# The request shapes live in the domain (pure); callers take them from here with the service.
+__all__ = ["ConditionSpec", "TriggerChange", "TriggerOrderService", "TriggerSpec"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,18 +56,6 @@ class TriggerSpec:
     condition: ConditionSpec
     order: OrderTemplate
     oco_group: str | None = None
-    expires_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TriggerChange:
-    """A PATCH of an Active trigger: its level or trail (and expiry). None leaves a field."""
-
-    level: Decimal | None = None
-    percent: Decimal | None = None
-    amount: Decimal | None = None
-    reference_price: Decimal | None = None
-    activation_price: Decimal | None = None
     expires_at: datetime | None = None
 
 
@@ -141,13 +114,15 @@ class TriggerOrderService:
         return [self._with_live_mark(r) for r in records], total
 
     def update(self, trigger_id: str, change: TriggerChange) -> TriggerOrderRecord:
-        """Move the level or the trail of an Active trigger; refused if it would fire at once."""
+        """Move the level or the trail of an Active or Paused trigger; refused if the current
+        price already meets it (it would fire at once, or on resume)."""
         now = self._clock.now()
         with self._uow() as uow:
-            record = self._active(uow, trigger_id)
+            record = self._open(uow, trigger_id)
+            check_change_fields(record.trigger.condition, change)
             price = self._price(uow, record.trigger.symbol)
             live = self._evaluator.mark_of(trigger_id)
-            condition = _changed(record.trigger.condition, change, price, live)
+            condition = changed_condition(record.trigger.condition, change, price, live)
             validate_condition(condition)
             validate_not_met_at(condition, price)
             expires_at = change.expires_at or record.trigger.expires_at
@@ -159,16 +134,48 @@ class TriggerOrderService:
         self._evaluator.track([updated])
         return updated
 
-    def cancel(self, trigger_id: str) -> TriggerOrderRecord:
-        """Cancel an Active trigger; the other members of its OCO group are cancelled too."""
+    def pause(self, trigger_id: str) -> TriggerOrderRecord:
+        """Pause an Active trigger and the Active members of its OCO group: they do not fire
+        until resumed, but still expire."""
         now = self._clock.now()
         with self._uow() as uow:
-            record = self._active(uow, trigger_id)
-            ids = [trigger_id]
-            group = record.trigger.oco_group
-            if group is not None:
-                ids += [r.trigger.id for r in uow.triggers.oco_members(record.client_id, group)]
-            closed = uow.triggers.close_active(ids, TriggerStatus.CANCELLED, now)
+            record = self._in(uow, trigger_id, TriggerStatus.ACTIVE)
+            group = self._group(uow, record, TriggerStatus.ACTIVE)
+            ids = [r.trigger.id for r in group]
+            paused = uow.triggers.transition(ids, [TriggerStatus.ACTIVE], TriggerStatus.PAUSED, now)
+        self._evaluator.forget(paused)
+        return self.get(trigger_id)
+
+    def resume(self, trigger_id: str) -> TriggerOrderRecord:
+        """Resume a Paused trigger and the Paused members of its OCO group.
+
+        A trailing stop's mark catches up with the latest price (it only ratchets), so its stop
+        reflects the market now; a condition the market already meets fires on the next price
+        update or pass.
+        """
+        now = self._clock.now()
+        with self._uow() as uow:
+            record = self._in(uow, trigger_id, TriggerStatus.PAUSED)
+            group = self._group(uow, record, TriggerStatus.PAUSED)
+            prices = {s: self._price(uow, s) for s in sorted({r.trigger.symbol for r in group})}
+            resumed = [
+                replace(r, trigger=resume(r.trigger, prices[r.trigger.symbol]), updated_at=now)
+                for r in group
+            ]
+            uow.triggers.save_marks(_marks_moved(group, resumed), now)
+            ids = [r.trigger.id for r in group]
+            moved = uow.triggers.transition(ids, [TriggerStatus.PAUSED], TriggerStatus.ACTIVE, now)
+        self._evaluator.track([r for r in resumed if r.trigger.id in moved])
+        return self.get(trigger_id)
+
+    def cancel(self, trigger_id: str) -> TriggerOrderRecord:
+        """Cancel an Active or Paused trigger; the other members of its OCO group are cancelled
+        too."""
+        now = self._clock.now()
+        with self._uow() as uow:
+            record = self._open(uow, trigger_id)
+            ids = [r.trigger.id for r in self._group(uow, record, *OPEN_STATUSES)]
+            closed = uow.triggers.close_open(ids, TriggerStatus.CANCELLED, now)
         self._evaluator.forget(closed)
         return self.get(trigger_id)
 
@@ -197,7 +204,7 @@ class TriggerOrderService:
         validate_template(spec.order)
         if spec.order.side is Side.SELL:
             _check_holding(uow, spec, symbol)
-        condition = _condition(spec.condition, spec.order.side, price)
+        condition = condition_of(spec.condition, spec.order.side, price)
         validate_condition(condition)
         validate_not_met_at(condition, price)
         if spec.expires_at is not None:
@@ -233,16 +240,40 @@ class TriggerOrderService:
             raise InvalidInput("symbol", f"unknown symbol {symbol}: it has no price yet")
         return tick_price(quote.price)
 
-    def _active(self, uow: UnitOfWork, trigger_id: str) -> TriggerOrderRecord:
+    def _locked(self, uow: UnitOfWork, trigger_id: str) -> TriggerOrderRecord:
         record = uow.triggers.get(trigger_id, lock=True)
         if record is None:
             raise NotFound("trigger order", trigger_id)
-        if record.trigger.status is not TriggerStatus.ACTIVE:
+        return record
+
+    def _open(self, uow: UnitOfWork, trigger_id: str) -> TriggerOrderRecord:
+        """The trigger, locked, if it is Active or Paused (one that can still change)."""
+        record = self._locked(uow, trigger_id)
+        if record.trigger.status not in OPEN_STATUSES:
             raise Conflict(
                 f"trigger order {trigger_id} is {record.trigger.status.value}; "
-                "only Active triggers change"
+                "only Active or Paused triggers change"
             )
         return record
+
+    def _in(self, uow: UnitOfWork, trigger_id: str, status: TriggerStatus) -> TriggerOrderRecord:
+        """The trigger, locked, if it is in ``status`` (the state a pause or resume starts from)."""
+        record = self._locked(uow, trigger_id)
+        if record.trigger.status is not status:
+            raise Conflict(
+                f"trigger order {trigger_id} is {record.trigger.status.value}, not {status.value}"
+            )
+        return record
+
+    def _group(
+        self, uow: UnitOfWork, record: TriggerOrderRecord, *statuses: TriggerStatus
+    ) -> list[TriggerOrderRecord]:
+        """``record`` and the members of its OCO group in ``statuses``."""
+        group = record.trigger.oco_group
+        if group is None:
+            return [record]
+        others = uow.triggers.oco_members(record.client_id, group, statuses)
+        return [record, *(r for r in others if r.trigger.id != record.trigger.id)]
 
     def _with_live_mark(self, record: TriggerOrderRecord) -> TriggerOrderRecord:
         condition = record.trigger.condition
@@ -268,77 +299,22 @@ def _check_holding(uow: UnitOfWork, spec: TriggerSpec, symbol: str) -> None:
         )
 
 
+def _marks_moved(
+    before: Sequence[TriggerOrderRecord], after: Sequence[TriggerOrderRecord]
+) -> list[tuple[str, Decimal]]:
+    """The trailing marks that ``after`` moved from ``before``, as ``save_marks`` takes them."""
+    moved = []
+    for old, new in zip(before, after, strict=True):
+        mark = (
+            new.trigger.condition.mark if isinstance(new.trigger.condition, TrailingStop) else None
+        )
+        if mark is not None and old.trigger.condition != new.trigger.condition:
+            moved.append((new.trigger.id, mark))
+    return moved
+
+
 def _check_expiry(at: datetime, now: datetime) -> None:
     if at.tzinfo is None or at.utcoffset() is None:
         raise InvalidInput("expiresAt", "must include a timezone offset")
     if at <= now:
         raise InvalidInput("expiresAt", f"must be in the future, got {at.isoformat()}")
-
-
-def _condition(spec: ConditionSpec, side: Side, price: Decimal) -> Condition:
-    wanted = CONDITION_FIELDS.get(spec.type)
-    if wanted is None:
-        raise InvalidInput("condition.type", f"unknown condition type {spec.type!r}")
-    for name in ("level", "percent", "amount", "reference_price", "direction", "activation_price"):
-        if getattr(spec, name) is not None and name not in wanted:
-            api = API_NAMES.get(name, name)
-            raise InvalidInput(f"condition.{api}", f"not used by a {spec.type} condition")
-    if spec.type in ("priceAbove", "priceBelow"):
-        if spec.level is None:
-            raise InvalidInput("condition.level", f"a {spec.type} condition needs a level")
-        validate_price("condition.level", spec.level)
-        return (
-            PriceAbove(level=spec.level)
-            if spec.type == "priceAbove"
-            else PriceBelow(level=spec.level)
-        )
-    if spec.type == "percentChange":
-        if spec.percent is None or spec.direction is None:
-            raise InvalidInput("condition.percent", "a percentChange needs percent and direction")
-        return PercentChange(
-            percent=spec.percent,
-            direction=spec.direction,
-            reference_price=spec.reference_price or price,
-        )
-    if (spec.percent is None) == (spec.amount is None):
-        raise InvalidInput("condition.percent", "a trailing stop takes one of percent or amount")
-    return new_trailing_stop(
-        side=side,
-        price=price,
-        percent=spec.percent,
-        amount=spec.amount,
-        activation_price=spec.activation_price,
-    )
-
-
-def _changed(
-    condition: Condition, change: TriggerChange, price: Decimal, live: Decimal | None
-) -> Condition:
-    match condition:
-        case PriceAbove() | PriceBelow():
-            return replace(condition, level=change.level or condition.level)
-        case PercentChange():
-            return replace(
-                condition,
-                percent=change.percent or condition.percent,
-                reference_price=change.reference_price or condition.reference_price,
-            )
-        case TrailingStop():
-            percent, amount = condition.percent, condition.amount
-            if change.percent is not None:
-                percent, amount = change.percent, None
-            if change.amount is not None:
-                percent, amount = None, change.amount
-            activation = change.activation_price or condition.activation_price
-            mark = live if live is not None else condition.mark
-            if mark is None:
-                return new_trailing_stop(
-                    side=condition.side,
-                    price=price,
-                    percent=percent,
-                    amount=amount,
-                    activation_price=activation,
-                )
-            return replace(
-                condition, percent=percent, amount=amount, activation_price=activation, mark=mark
-            )

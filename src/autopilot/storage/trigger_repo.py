@@ -1,7 +1,8 @@
 """Trigger orders in the database: mapping to JSON columns, conditional claims, set-based writes.
 
 A trigger fires once because its claim is a conditional update (``… WHERE status = 'Active'``):
-of two processes that both see it fire, the second finds the row no longer active and skips it.
+of two processes that both see it fire, the second finds the row no longer active and skips it;
+a trigger paused, cancelled or expired meanwhile is skipped the same way.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy import Connection, Select, and_, func, or_, select, update
 from autopilot.domain.orders import OrderType, Side
 from autopilot.domain.trigger_order import OrderTemplate
 from autopilot.domain.triggers import (
+    OPEN_STATUSES,
     Condition,
     Direction,
     PercentChange,
@@ -31,6 +33,7 @@ from autopilot.storage.bulk import update_rows
 from autopilot.storage.tables import trigger_orders as t
 
 ACTIVE = TriggerStatus.ACTIVE.value
+OPEN = sorted(s.value for s in OPEN_STATUSES)
 
 
 def _text(value: Decimal | None) -> str | None:
@@ -229,16 +232,34 @@ class TriggerOrders:
             stmt = stmt.with_for_update()
         return {r.id: _record(r) for r in self._c.execute(stmt)}
 
-    def oco_members(self, client_id: int, oco_group: str) -> list[TriggerOrderRecord]:
-        """The Active members of a client's OCO group."""
+    def oco_members(
+        self,
+        client_id: int,
+        oco_group: str,
+        statuses: Iterable[TriggerStatus] = OPEN_STATUSES,
+    ) -> list[TriggerOrderRecord]:
+        """The members of a client's OCO group in ``statuses`` (by default Active or Paused)."""
         stmt = select(t).where(
-            t.c.client_id == client_id, t.c.oco_group == oco_group, t.c.status == ACTIVE
+            t.c.client_id == client_id,
+            t.c.oco_group == oco_group,
+            t.c.status.in_(sorted(s.value for s in statuses)),
         )
         return [_record(r) for r in self._c.execute(stmt.order_by(t.c.id))]
 
+    def expiring(self, at: datetime) -> list[TriggerOrderRecord]:
+        """The Active or Paused triggers whose expiry is at or before ``at``, in id order."""
+        stmt = select(t).where(t.c.status.in_(OPEN), t.c.expires_at <= at)
+        return [_record(r) for r in self._c.execute(stmt.order_by(t.c.id))]
+
+    def next_expiry(self) -> datetime | None:
+        """The earliest expiry of an Active or Paused trigger, or None."""
+        stmt = select(func.min(t.c.expires_at)).where(t.c.status.in_(OPEN))
+        value: datetime | None = self._c.execute(stmt).scalar_one_or_none()
+        return value
+
     def claim(self, trigger_id: str, price: Decimal, now: datetime) -> bool:
         """Mark an Active trigger Triggered; False when it is no longer Active (claimed elsewhere,
-        cancelled or expired): the caller skips it."""
+        paused, cancelled or expired): the caller skips it."""
         result = self._c.execute(
             update(t)
             .where(t.c.id == trigger_id, t.c.status == ACTIVE)
@@ -260,17 +281,30 @@ class TriggerOrders:
             values |= {"status": TriggerStatus.FAILED.value, "failure_reason": failure}
         self._c.execute(update(t).where(t.c.id == trigger_id).values(**values))
 
-    def close_active(
+    def close_open(
         self, trigger_ids: Iterable[str], status: TriggerStatus, now: datetime
     ) -> list[str]:
-        """Move the still-Active ones of ``trigger_ids`` to ``status``; the ids that moved."""
+        """Move the still Active or Paused ones of ``trigger_ids`` to ``status`` (Cancelled,
+        Expired); the ids that moved."""
+        return self.transition(trigger_ids, OPEN_STATUSES, status, now)
+
+    def transition(
+        self,
+        trigger_ids: Iterable[str],
+        sources: Iterable[TriggerStatus],
+        target: TriggerStatus,
+        now: datetime,
+    ) -> list[str]:
+        """Move those of ``trigger_ids`` still in one of ``sources`` to ``target``, in one
+        conditional update (a row another process moved meanwhile is left alone); the ids that
+        moved."""
         wanted = sorted(set(trigger_ids))
         if not wanted:
             return []
         stmt = (
             update(t)
-            .where(t.c.id.in_(wanted), t.c.status == ACTIVE)
-            .values(status=status.value, updated_at=now)
+            .where(t.c.id.in_(wanted), t.c.status.in_(sorted(s.value for s in sources)))
+            .values(status=target.value, updated_at=now)
             .returning(t.c.id)
         )
         return sorted(r.id for r in self._c.execute(stmt))

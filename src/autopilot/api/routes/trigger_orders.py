@@ -1,4 +1,5 @@
-"""Trigger orders: create (one, or a list such as a bracket), list, get, update, cancel."""
+"""Trigger orders: create (one, or a list such as a bracket), list, get, update, pause, resume,
+cancel."""
 
 from __future__ import annotations
 
@@ -21,8 +22,39 @@ from autopilot.domain.triggers import Direction
 from autopilot.services.trigger_orders import ConditionSpec, TriggerChange, TriggerSpec
 
 router = APIRouter(prefix="/api/automation/trigger-orders", tags=["trigger orders"])
-StatusName = Literal["Active", "Triggered", "Cancelled", "Expired", "Failed"]
+StatusName = Literal["Active", "Paused", "Triggered", "Cancelled", "Expired", "Failed"]
 _CREATE = TypeAdapter(TriggerCreate | list[TriggerCreate])
+
+
+def _inlined(node: Any, defs: dict[str, Any]) -> Any:
+    """``node`` (part of a JSON schema) with ``#/$defs/…`` references replaced by their
+    definitions (the trigger models are not recursive)."""
+    if isinstance(node, dict):
+        ref = node.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            return _inlined(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inlined(v, defs) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inlined(item, defs) for item in node]
+    return node
+
+
+def _create_body_schema() -> dict[str, Any]:
+    """The create body for OpenAPI: one trigger order or a list of them. The route reads the raw
+    body (to keep the error of the shape the client chose), so FastAPI cannot derive it; the
+    schema is self-contained, as the operation cannot add its models to the components."""
+    schema = _CREATE.json_schema(by_alias=True)
+    inlined: dict[str, Any] = _inlined(schema, schema.get("$defs", {}))
+    description = "One trigger order, or a list created together (a bracket shares an ocoGroup)."
+    return {"title": "TriggerCreateBody", "description": description, **inlined}
+
+
+_CREATE_OPENAPI = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": _create_body_schema()}},
+    }
+}
 
 
 def _spec(body: TriggerCreate) -> TriggerSpec:
@@ -53,7 +85,7 @@ def _spec(body: TriggerCreate) -> TriggerSpec:
     )
 
 
-@router.post("")
+@router.post("", openapi_extra=_CREATE_OPENAPI)
 def create(services: ServicesDep, body: Annotated[Any, Body()]) -> JSONResponse:
     """One trigger order, or a list created together (a bracket shares one ``ocoGroup``)."""
     try:
@@ -100,7 +132,9 @@ def get(trigger_id: str, services: ServicesDep) -> JSONResponse:
     return ok(shape.trigger_order(services.trigger_orders.get(trigger_id)))
 
 
-@router.api_route("/{trigger_id}", methods=["PUT", "PATCH"])
+# PUT and PATCH both change only the fields given; each has its own OpenAPI operation.
+@router.put("/{trigger_id}", operation_id="update_trigger_order_put")
+@router.patch("/{trigger_id}", operation_id="update_trigger_order")
 def update(trigger_id: str, body: TriggerUpdate, services: ServicesDep) -> JSONResponse:
     c = body.condition
     change = TriggerChange(
@@ -112,6 +146,18 @@ def update(trigger_id: str, body: TriggerUpdate, services: ServicesDep) -> JSONR
         expires_at=body.expires_at,
     )
     return ok(shape.trigger_order(services.trigger_orders.update(trigger_id, change)))
+
+
+@router.post("/{trigger_id}/pause")
+def pause(trigger_id: str, services: ServicesDep) -> JSONResponse:
+    """Pause the trigger (and its OCO group): it does not fire until resumed."""
+    return ok(shape.trigger_order(services.trigger_orders.pause(trigger_id)))
+
+
+@router.post("/{trigger_id}/resume")
+def resume(trigger_id: str, services: ServicesDep) -> JSONResponse:
+    """Resume a paused trigger (and its OCO group); a trailing stop's mark catches up."""
+    return ok(shape.trigger_order(services.trigger_orders.resume(trigger_id)))
 
 
 @router.post("/{trigger_id}/cancel")
