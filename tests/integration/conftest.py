@@ -153,6 +153,35 @@ def spec(
     )
 
 
+def refuse_orders_for(services: Services, symbol: str) -> None:
+    """Make the database itself refuse every order for `symbol`, as an audit trigger would: on
+    PostgreSQL a raised exception (not a constraint violation), on SQLite an ABORT."""
+    with services.uow() as uow:
+        c = uow.connection
+        if c.dialect.name == "postgresql":
+            c.execute(
+                text(
+                    "CREATE FUNCTION refuse_orders() RETURNS trigger AS $$ BEGIN "
+                    f"IF NEW.symbol = '{symbol}' THEN RAISE EXCEPTION 'refused by audit'; "
+                    "END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
+                )
+            )
+            c.execute(
+                text(
+                    "CREATE TRIGGER refuse_orders BEFORE INSERT ON orders "
+                    "FOR EACH ROW EXECUTE FUNCTION refuse_orders()"
+                )
+            )
+        else:
+            c.execute(
+                text(
+                    f"CREATE TRIGGER refuse_orders BEFORE INSERT ON orders "
+                    f"WHEN NEW.symbol = '{symbol}' BEGIN SELECT RAISE(ABORT, 'refused by audit'); "
+                    "END"
+                )
+            )
+
+
 def logs_of(services: Services, rule_id: str) -> list[LogRecord]:
     """The rule's execution-log rows, oldest first."""
     with services.uow() as uow:

@@ -14,6 +14,7 @@ from autopilot.domain.auto_invest import AutoInvestRule, Execution
 from autopilot.domain.errors import Conflict, NotFound
 from autopilot.domain.orders import OrderStatus
 from autopilot.domain.schedule import Frequency
+from autopilot.engine.scheduler import Scheduler
 from autopilot.services import auto_invest_execution
 from autopilot.services.platform import PriceTick
 from autopilot.services.records import LogEntry, OrderRecord
@@ -27,6 +28,7 @@ from tests.integration.conftest import (
     count_rows,
     logs_of,
     open_funded_account,
+    refuse_orders_for,
     spec,
 )
 
@@ -425,6 +427,30 @@ def test_rule_that_keeps_failing_is_given_up_after_max_attempts_and_moves_on(
     assert rule.failed_attempts == 0
     assert count_rows(services, "orders") == 0
     assert services.auto_invest.run_due(START, triggered_by="scheduler").results == []
+
+
+def test_a_rule_the_database_refuses_fails_alone_and_is_given_up_while_the_pass_goes_on(
+    services: Services, investor: Investor
+) -> None:
+    refused = services.rules.create(spec(investor, weights={"BBB": "100"})).rule.id
+    healthy = services.rules.create(spec(investor, weights={"AAA": "100"})).rule.id
+    refuse_orders_for(services, "BBB")
+    scheduler = Scheduler(services)
+
+    reports = [scheduler.run_pass() for _ in range(3)]
+
+    assert [r.error for r in reports] == [None, None, None]
+    assert [r.entry.status for r in logs_of(services, healthy)] == ["Success"]
+    entries = [r.entry for r in logs_of(services, refused)]
+    assert [(e.status, e.attempt) for e in entries] == [
+        ("Failed", 1),
+        ("Failed", 2),
+        ("Failed", 3),
+        ("Skipped", 3),
+    ]
+    assert all("refused by audit" in (e.error or e.message) for e in entries)
+    assert rule_of(services, refused).next_execution_date == date(2026, 7, 1)
+    assert cash_of(services, investor) == OPENING_CASH - Decimal("100.00")
 
 
 # --- manual execution -------------------------------------------------------------------------

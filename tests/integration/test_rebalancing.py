@@ -26,7 +26,14 @@ from autopilot.services.rebalancing_rules import RebalancingSpec
 from autopilot.storage.db import make_engine
 from autopilot.storage.migrate import upgrade
 from autopilot.storage.tables import metadata
-from tests.integration.conftest import START, Investor, SettableClock, logs_of, open_funded_account
+from tests.integration.conftest import (
+    START,
+    Investor,
+    SettableClock,
+    logs_of,
+    open_funded_account,
+    refuse_orders_for,
+)
 
 PRICES = {"VTI": Decimal("100.00"), "BND": Decimal("50.00"), "VXUS": Decimal("25.00")}
 TARGETS = {"VTI": "60", "BND": "30", "VXUS": "10"}
@@ -318,6 +325,22 @@ def test_a_rule_whose_planning_fails_is_retried_then_given_up_for_the_day(
     gave_up = logs_of(services, rule.id)[-1].entry
     assert "gave up after 3" in gave_up.message and "garbage" in gave_up.message
     assert quantities(services, drifted)["VTI"] == Decimal("70")  # nothing traded
+
+
+def test_a_rebalance_the_database_refuses_is_a_failed_attempt_not_a_failed_pass(
+    services: Services, drifted: Investor
+) -> None:
+    rule = services.rebalancing_rules.create(rebalancing(drifted)).rule
+    refuse_orders_for(services, "VXUS")  # the rebalance buys VXUS
+    scheduler = Scheduler(services)
+
+    reports = [scheduler.run_pass() for _ in range(4)]
+
+    assert [r.error for r in reports] == [None] * 4
+    rows = [(r.entry.status, r.entry.attempt) for r in logs_of(services, rule.id)]
+    assert rows == [("Failed", 1), ("Failed", 2), ("Failed", 3), ("Skipped", 3)]
+    assert "refused by audit" in (logs_of(services, rule.id)[0].entry.error or "")
+    assert quantities(services, drifted)["VTI"] == Decimal("70")  # all or nothing: no sell
 
 
 def test_two_rules_on_one_account_never_rebalance_it_twice_from_the_same_picture(

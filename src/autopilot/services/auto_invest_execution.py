@@ -15,7 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from autopilot.domain.auto_invest import (
     AutoInvestRule,
@@ -143,7 +143,12 @@ class AutoInvestExecutor:
 
         try:
             return self._execute(claim, today, triggered_by, force=force)
-        except IntegrityError as exc:
+        except DBAPIError as exc:
+            # The database refused this rule's writes (a constraint, a trigger, a value out of
+            # range, a lock timeout): a failed attempt of this rule, not of the pass. A lost
+            # connection is the pass's failure; so is one that recording the attempt hits.
+            if exc.connection_invalidated:
+                raise
             return self._record_failure(rule_id, today, triggered_by, exc)
 
     def _execute(
@@ -272,7 +277,7 @@ class AutoInvestExecutor:
             return
         moved, skipped = give_up(failed, today, self._policy.calendar, _reason(exc))
         writes.rules.append(moved)
-        gave_up = _entry(failed, skipped, (), triggered_by, started)
+        gave_up = _entry(rule, skipped, (), triggered_by, started)  # the last attempt's outcome
         writes.logs.append(gave_up)
         writes.results.append(_result(rule, gave_up))
 

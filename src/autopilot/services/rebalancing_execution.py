@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from autopilot.domain.auto_invest import OutcomeStatus
 from autopilot.domain.calendar import TradingCalendar
@@ -153,12 +153,39 @@ class RebalancingExecutor:
                     rules = []
                 due = self._due(uow, rules, today, force=force)
                 self._execute(uow, due, today, triggered_by, started, writes)
-        except IntegrityError as exc:  # another worker recorded this occurrence meanwhile
-            if force:
-                raise Conflict(f"rebalancing rule {rule_id} was executed concurrently") from exc
-            log.warning("%s Rebalancing rule %s already executed: %s", PREFIX, rule_id, exc)
-            return []
+        except DBAPIError as exc:
+            # Refused for this rule alone (a constraint, a trigger, a value out of range, a lock
+            # timeout): a failed attempt — unless another worker recorded the occurrence
+            # meanwhile. A lost connection, or one that recording the attempt hits, is the
+            # pass's failure.
+            if exc.connection_invalidated:
+                raise
+            return self._record_failure(rule_id, today, triggered_by, exc, force=force)
         self._finish(writes)
+        return writes.results
+
+    def _record_failure(
+        self, rule_id: str, today: date, triggered_by: str, exc: DBAPIError, *, force: bool
+    ) -> list[RuleResult]:
+        """Count the failed attempt in a transaction of its own, as a planning failure is."""
+        started = self._clock.now()
+        writes = _Writes()
+        with self._uow() as uow:
+            record = uow.rebalancing.get(rule_id, lock=True)
+            if record is None or not record.rule.watching:
+                return []
+            due = self._due(uow, [record.rule], today, force=force)
+            done = {d.occurrence for d in due if uow.logs.with_outcome([rule_id], d.occurrence)}
+            if done:
+                if force:
+                    raise Conflict(f"rebalancing rule {rule_id} was executed concurrently")
+                log.warning("%s Rebalancing rule %s already executed %s", PREFIX, rule_id, done)
+            writes.failures += [(d, _reason(exc)) for d in due if d.occurrence not in done]
+            self._count_failures(uow, writes, today, triggered_by, started)
+            now = self._clock.now()
+            uow.rebalancing.save_state(writes.rules, now)
+            uow.logs.add_many(writes.logs, now)
+        announce("Rebalancing rule", writes.results)
         return writes.results
 
     def _due(
