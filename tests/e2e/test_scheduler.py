@@ -20,11 +20,13 @@ import pytest
 from autopilot.bootstrap import build
 from autopilot.config import load_settings
 from autopilot.domain.auto_invest import Allocation
+from autopilot.domain.orders import Order, OrderStatus, OrderType, Side
 from autopilot.domain.schedule import Frequency
 from autopilot.market.calendar import market_calendar
 from autopilot.services.auto_invest_rules import RuleSpec
 from autopilot.services.platform import PriceTick
 from autopilot.services.ports import FixedClock
+from autopilot.services.records import NewOrder
 from autopilot.storage.migrate import upgrade
 from tests.e2e.conftest import StartServer, child_env, run_cli
 from tests.e2e.support import data, wait_for
@@ -34,6 +36,7 @@ pytestmark = pytest.mark.e2e
 ZONE = ZoneInfo("America/New_York")
 CALENDAR = market_calendar("XNYS")
 DEADLINE_S = 20.0
+EXECUTE = "/api/automation/scheduler/execute"
 
 
 @dataclass(frozen=True)
@@ -234,3 +237,42 @@ def test_disabled_scheduler_does_not_run_but_can_be_started(
         deadline_s=DEADLINE_S,
         what="the Success row after a manual start",
     )
+
+
+def test_a_cron_post_of_execute_also_hands_the_broker_orders_a_crash_left_pending(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    prepared = prepare_due_rule(tmp_path / "db")
+    stranded = Order(
+        id="ORD-20260601-000000000000009",
+        account_id=prepared.account_id,
+        symbol="VTI",
+        side=Side.BUY,
+        order_type=OrderType.MARKET,
+        quantity=None,
+        notional=Decimal("250.00"),
+        limit_price=None,
+        reserved_amount=Decimal("250.00"),
+        status=OrderStatus.PENDING,
+    )
+    services = build(load_settings(database_url=prepared.database_url))
+    try:  # written with its cash held, then the process died before submitting it
+        with services.uow() as uow:
+            now = services.clock.now()
+            uow.orders.add_many([NewOrder(order=stranded, client_id=prepared.client_id)], now)
+            uow.accounts.set_cash({prepared.account_id: Decimal("9750.00")}, now)
+    finally:
+        services.close()
+    server = start_server(
+        workdir=prepared.workdir,
+        DATABASE_URL=prepared.database_url,
+        AUTOMATION_SCHEDULER_ENABLED="false",  # cron does the passes
+    )
+
+    result = data(server.client.post(EXECUTE, json={"type": "auto-invest"}))
+
+    assert result["counts"]["executed"] == 1
+    order = data(server.client.get(f"/api/orders/{stranded.id}"))
+    assert (order["status"], order["filledQuantity"]) == ("Filled", "1.000000")
+    account = data(server.client.get(f"/api/accounts/{prepared.account_id}"))
+    assert account["cash"] == "9650.00"  # 250.00 for the stranded order, 100.00 for the rule

@@ -12,8 +12,8 @@ import pytest
 from autopilot.bootstrap import Services
 from autopilot.brokers.memory import InMemoryBroker
 from autopilot.domain.orders import OrderStatus
-from autopilot.engine import scheduler as scheduler_module
 from autopilot.engine.scheduler import Scheduler
+from autopilot.services import submission
 from autopilot.services.platform import PriceTick
 from tests.integration.conftest import (
     OPENING_CASH,
@@ -115,7 +115,7 @@ def test_resubmission_offers_each_pending_order_once_per_pass_however_many_there
     investor: Investor,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(scheduler_module, "RESUBMIT_CHUNK", 2)
+    monkeypatch.setattr(submission, "RESUBMIT_CHUNK", 2)
     placed = [
         services.orders.place(market_buy(investor, symbol, "10.00")).order.id
         for symbol in ("AAA", "BBB", "CCC", "AAA", "BBB")

@@ -18,15 +18,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from autopilot.bootstrap import Services
-from autopilot.domain.orders import Order
 from autopilot.services.execution_results import PREFIX, PassResult
 from autopilot.services.ports import market_today
-from autopilot.services.submission import submit_committed
+from autopilot.services.submission import resubmit_pending
 
 log = logging.getLogger("autopilot.scheduler")
 MAX_BACKOFF_S = 60.0
 KINDS = ("auto-invest", "rebalancing", "triggers")
-RESUBMIT_CHUNK = 5_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,7 +97,7 @@ class Scheduler:
         started = services.clock.now()
         log.info("%s Running scheduled checks...", PREFIX)
         try:
-            self._resubmit_pending()
+            resubmit_pending(services.uow, services.broker)
             today = market_today(services.clock, services.settings.zone)
             stop = self._stop.is_set
             result = PassResult()
@@ -128,26 +126,6 @@ class Scheduler:
             report = PassReport(started_at=started, finished_at=services.clock.now(), result=result)
         self.last_pass = report
         return report
-
-    def _resubmit_pending(self) -> None:
-        """Orders written but never submitted (a crash or a broker outage between the two) go to
-        the broker now, each once per pass, oldest first.
-
-        A broker that refuses them is logged and the pass goes on: the rules still execute (their
-        orders wait Pending too), and the next pass tries again.
-        """
-        after: Order | None = None
-        while True:
-            with self._services.uow() as uow:
-                pending = uow.orders.pending(after=after, limit=RESUBMIT_CHUNK)
-            if not pending:
-                return
-            log.info("%s Resubmitting %d pending order(s)", PREFIX, len(pending))
-            if not submit_committed(self._services.broker, pending):
-                return
-            if len(pending) < RESUBMIT_CHUNK:
-                return
-            after = pending[-1]
 
     def _loop(self) -> None:
         failures = 0

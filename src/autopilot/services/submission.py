@@ -7,10 +7,11 @@ from collections.abc import Sequence
 
 from autopilot.domain.orders import Order
 from autopilot.services.execution_results import PREFIX
-from autopilot.services.ports import Broker
+from autopilot.services.ports import Broker, UnitOfWorkFactory
 
 log = logging.getLogger("autopilot.scheduler")
 SHOWN_IDS = 5  # a failed batch names its first orders; the rest are Pending beside them
+RESUBMIT_CHUNK = 5_000
 
 
 def submit_committed(broker: Broker, orders: Sequence[Order]) -> bool:
@@ -38,3 +39,23 @@ def submit_committed(broker: Broker, orders: Sequence[Order]) -> bool:
         )
         return False
     return True
+
+
+def resubmit_pending(uow: UnitOfWorkFactory, broker: Broker) -> None:
+    """Orders written but never submitted (a crash or a broker outage between the two) go to
+    the broker now, each once, an account's together, in chunks: what every pass does first,
+    in-process, from cron or over HTTP.
+
+    A broker that refuses them is logged and the caller goes on: the rules still execute (their
+    orders wait Pending too), and the next pass tries again.
+    """
+    after: Order | None = None
+    while True:
+        with uow() as unit:
+            pending = unit.orders.pending(after=after, limit=RESUBMIT_CHUNK)
+        if not pending:
+            return
+        log.info("%s Resubmitting %d pending order(s)", PREFIX, len(pending))
+        if not submit_committed(broker, pending) or len(pending) < RESUBMIT_CHUNK:
+            return
+        after = pending[-1]

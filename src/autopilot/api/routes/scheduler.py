@@ -15,6 +15,7 @@ from autopilot.api.schemas import ExecuteRequest
 from autopilot.domain.errors import InvalidInput
 from autopilot.services.ports import market_today
 from autopilot.services.records import LogFilter
+from autopilot.services.submission import resubmit_pending
 
 router = APIRouter(prefix="/api/automation", tags=["scheduler"])
 
@@ -35,6 +36,9 @@ def execute(body: ExecuteRequest, services: ServicesDep) -> JSONResponse:
     if body.rule_id is not None:
         result = executor.run_one(body.rule_id, today, triggered_by="api")
     else:
+        # What a cron job calls: a pass of this type, so it first hands the broker what an
+        # earlier crash or broker outage left Pending, as the scheduler's own pass does.
+        resubmit_pending(services.uow, services.broker)
         result = executor.run_due(today, triggered_by="api")
     return ok({"type": body.type, **result.as_dict()})
 
