@@ -6,6 +6,7 @@ A bad value stops start-up with one line naming the variable and what it accepts
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,11 +20,17 @@ CatchUp = Literal["coalesce", "all", "skip"]
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
+# The longest interval a Node.js timer (the guide's original) takes, about 24.8 days; beyond
+# it a wait would overflow rather than run rarely.
+MAX_CHECK_INTERVAL_MS = 2**31 - 1
+_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.\-:]*[A-Za-z0-9])?$|^::$|^::1$")
 
 # What each variable accepts, for the one-line error.
 _ACCEPTS: dict[str, str] = {
-    "automation_scheduler_enabled": "true or false (any case)",
-    "automation_check_interval": "a positive integer number of milliseconds",
+    "automation_scheduler_enabled": "true or false (any case; also 1/0, yes/no, on/off)",
+    "automation_check_interval": (
+        f"a positive integer number of milliseconds, at most {MAX_CHECK_INTERVAL_MS}"
+    ),
     "database_url": "sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB",
     "automation_timezone": "an IANA time zone such as America/New_York",
     "automation_market_calendar": "a market calendar code such as XNYS",
@@ -31,7 +38,7 @@ _ACCEPTS: dict[str, str] = {
     "automation_max_attempts": "a positive integer",
     "automation_min_order_amount": "a non-negative decimal amount such as 1.00",
     "automation_proposal_ttl_hours": "a positive integer number of hours",
-    "automation_host": "a host name or IP address",
+    "automation_host": "a host name or IP address, such as 127.0.0.1",
     "automation_port": "an integer port from 1 to 65535",
     "automation_batch_size": "a positive integer",
 }
@@ -45,7 +52,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
 
     automation_scheduler_enabled: bool = True
-    automation_check_interval: int = Field(default=3_600_000, gt=0)
+    automation_check_interval: int = Field(default=3_600_000, gt=0, le=MAX_CHECK_INTERVAL_MS)
     database_url: str = "sqlite:///./autopilot.db"
     automation_timezone: str = "America/New_York"
     automation_market_calendar: str = "XNYS"
@@ -101,6 +108,14 @@ class Settings(BaseSettings):
         if url.drivername == "postgresql+psycopg" and not url.database:
             raise ValueError("no database name")
         return value
+
+    @field_validator("automation_host")
+    @classmethod
+    def _check_host(cls, value: str) -> str:
+        # An empty host would make the server listen on every interface, not on 127.0.0.1.
+        if not _HOST.match(value.strip()):
+            raise ValueError("not a host")
+        return value.strip()
 
     @field_validator("automation_timezone")
     @classmethod

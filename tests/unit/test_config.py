@@ -41,6 +41,10 @@ def test_false_in_any_case_disables_the_scheduler(
     assert load_settings().automation_scheduler_enabled is False
 
 
+def test_the_longest_check_interval_is_the_one_a_node_timer_takes() -> None:
+    assert load_settings(automation_check_interval=2**31 - 1).check_interval_seconds > 24 * 86400
+
+
 def test_settings_are_read_from_a_dotenv_file() -> None:
     Path(".env").write_text("AUTOMATION_CHECK_INTERVAL=900000\n")
     assert load_settings().automation_check_interval == 900_000
@@ -63,6 +67,9 @@ def test_settings_are_read_from_a_dotenv_file() -> None:
         ("AUTOMATION_MIN_ORDER_AMOUNT", "lots"),
         ("AUTOMATION_SCHEDULER_ENABLED", "maybe"),
         ("AUTOMATION_PORT", "70000"),
+        ("AUTOMATION_CHECK_INTERVAL", "99999999999999"),  # would overflow the loop's wait
+        ("AUTOMATION_HOST", ""),  # would listen on every interface
+        ("AUTOMATION_HOST", "not a host"),
     ],
 )
 def test_a_bad_value_is_refused_with_one_line_naming_the_variable(
