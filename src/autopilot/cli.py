@@ -52,7 +52,15 @@ def _settings(**overrides: Any) -> Settings:
 
 
 @contextmanager
-def _services(settings: Settings, as_of: date | None = None) -> Iterator[Any]:
+def _services(
+    settings: Settings,
+    as_of: date | None = None,
+    *,
+    exit_code: int = 2,
+    json_error: dict[str, Any] | None = None,
+) -> Iterator[Any]:
+    """Migrated services; a database that cannot be reached or migrated is one error line and
+    `exit_code` (with `json_error`, also that object with the error, on stdout)."""
     from autopilot.bootstrap import build
     from autopilot.services.ports import FixedClock
     from autopilot.storage.migrate import upgrade
@@ -60,7 +68,10 @@ def _services(settings: Settings, as_of: date | None = None) -> Iterator[Any]:
     try:
         upgrade(settings.database_url)
     except Exception as exc:  # a database we cannot reach or migrate: say which, no traceback
-        _fail(f"cannot prepare the database at DATABASE_URL: {_first_line(exc)}")
+        message = f"cannot prepare the database at DATABASE_URL: {_first_line(exc)}"
+        if json_error is not None:
+            typer.echo(json.dumps({**json_error, "error": message}))
+        _fail(message, exit_code)
     clock = None
     if as_of is not None:
         clock = FixedClock(datetime.combine(as_of, time(12, 0), tzinfo=settings.zone))
@@ -126,7 +137,9 @@ def run_once(
     if as_json:
         logging.getLogger().setLevel(logging.WARNING)
 
-    with _services(settings, day) as services:
+    # Exit 1, as a failed pass: cron's "try again later", not a usage error.
+    unreachable = {"type": automation_type} if as_json else None
+    with _services(settings, day, exit_code=1, json_error=unreachable) as services:
         scheduler = Scheduler(services)
         # SIGTERM lets the batch in hand commit, then the pass ends.
         signal.signal(signal.SIGTERM, lambda *_: scheduler.request_stop())

@@ -91,6 +91,9 @@ def test_invalid_execute_requests_are_refused(api: httpx.Client, who: Funded) ->
     error = failure(api.post(EXECUTE, json={"type": "auto-invest", "ruleId": ""}), 422)
     assert error["details"][0]["field"] == "ruleId"
 
+    error = failure(api.post(EXECUTE, json={"type": "auto-invest", "clientId": 1}), 422)
+    assert error["details"][0]["field"] == "clientId"
+
     error = failure(api.post(EXECUTE, json={"type": "auto-invest", "ruleId": "AUTO-NOPE-1"}), 404)
     assert "AUTO-NOPE-1" in error["message"]
     logs = data(api.get("/api/automation/execution-logs", params={"automationId": "AUTO-NOPE-1"}))

@@ -102,6 +102,20 @@ def test_bad_setting_in_dot_env_is_named_too(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_run_once_with_the_database_unreachable_exits_1_with_one_line_and_its_json(
+    tmp_path: Path,
+) -> None:
+    env = child_env(DATABASE_URL="postgresql+psycopg://autopilot@127.0.0.1:1/autopilot")
+
+    result = run_cli(["run-once", "--json"], cwd=tmp_path, env=env, timeout=60)
+
+    assert result.returncode == 1, (result.returncode, result.stderr)  # cron: try again later
+    assert "Traceback" not in result.stderr
+    assert "cannot prepare the database at DATABASE_URL" in result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["type"] == "all" and "DATABASE_URL" in summary["error"]
+
+
 def test_run_once_as_of_prints_the_pass_as_json(start_server: StartServer, tmp_path: Path) -> None:
     server = start_server(AUTOMATION_SCHEDULER_ENABLED="false")
     who = funded_account(server.client, "10000.00", {"VTI": "250.00", "BND": "72.50"})

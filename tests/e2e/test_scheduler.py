@@ -276,3 +276,7 @@ def test_a_cron_post_of_execute_also_hands_the_broker_orders_a_crash_left_pendin
     assert (order["status"], order["filledQuantity"]) == ("Filled", "1.000000")
     account = data(server.client.get(f"/api/accounts/{prepared.account_id}"))
     assert account["cash"] == "9650.00"  # 250.00 for the stranded order, 100.00 for the rule
+    # The guide's first troubleshooting step: the start-up lines say why nothing runs by itself.
+    assert "[Automation Scheduler] Scheduler disabled (AUTOMATION_SCHEDULER_ENABLED=false)" in (
+        server.stderr
+    )

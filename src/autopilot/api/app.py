@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,6 +19,7 @@ from autopilot.api.routes import (
 )
 from autopilot.bootstrap import Services
 from autopilot.engine.scheduler import Scheduler
+from autopilot.services.execution_results import PREFIX
 
 
 def create_app(services: Services, *, run_scheduler: bool | None = None) -> FastAPI:
@@ -31,6 +33,12 @@ def create_app(services: Services, *, run_scheduler: bool | None = None) -> Fast
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if enabled:
             loop.start()
+        else:  # the guide's first troubleshooting step reads the start-up lines
+            logging.getLogger("autopilot.scheduler").info(
+                "%s Scheduler disabled (AUTOMATION_SCHEDULER_ENABLED=false): passes run from"
+                " `autopilot run-once` or POST /api/automation/scheduler/execute",
+                PREFIX,
+            )
         try:
             yield
         finally:

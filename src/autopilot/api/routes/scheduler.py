@@ -31,6 +31,10 @@ def execute(body: ExecuteRequest, services: ServicesDep) -> JSONResponse:
             raise InvalidInput("ruleId", "triggers execute by client: give clientId or nothing")
         result = services.triggers.run_all(client_id=body.client_id, triggered_by="api")
         return ok({"type": body.type, **result.as_dict()})
+    if body.client_id is not None:  # ignoring it would run every client's due rules
+        raise InvalidInput(
+            "clientId", f"{body.type} executes by ruleId, or every due rule without one"
+        )
     today = market_today(services.clock, services.settings.zone)
     executor = services.auto_invest if body.type == "auto-invest" else services.rebalancing
     if body.rule_id is not None:
