@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic.alias_generators import to_camel
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from autopilot.domain.errors import AutopilotError, Conflict, InvalidInput, NotFound
@@ -72,6 +73,21 @@ def _http(request: Request, exc: Exception) -> JSONResponse:
     return error(exc.status_code, codes.get(exc.status_code, "http_error"), message)
 
 
+def _database_down(request: Request, exc: Exception) -> JSONResponse:
+    # The database cannot be reached (an outage, a restart) or gave up on a lock: the caller
+    # can try again. One line in the log, not a traceback per request.
+    assert isinstance(exc, OperationalError)
+    log.warning(
+        "database unavailable on %s %s: %s",
+        request.method,
+        request.url.path,
+        str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc).strip() else "",
+    )
+    response = error(503, "database_unavailable", "the database is unavailable; try again shortly")
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return error(500, "internal_error", "an unexpected error occurred; it has been logged")
@@ -81,4 +97,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(AutopilotError, _autopilot)
     app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(OperationalError, _database_down)
     app.add_exception_handler(Exception, _unexpected)
