@@ -89,6 +89,17 @@ def test_a_rule_not_yet_due_does_nothing_unless_forced() -> None:
     assert forced.rule.next_execution_date == MONDAY + timedelta(days=4)
 
 
+def test_a_next_date_off_the_schedule_is_realigned_not_due_on_every_pass() -> None:
+    monthly = Schedule(frequency=Frequency.MONTHLY, start_date=date(2026, 1, 1), day_of_month=1)
+    off = rule(schedule=monthly, next_execution_date=MONDAY - timedelta(days=3))  # Nov 27
+
+    execution = run(off)
+
+    assert execution.outcomes == ()
+    assert execution.rule.next_execution_date == date(2026, 12, 1)
+    assert execution.cash_after == Decimal("10000.00")
+
+
 def test_insufficient_cash_skips_with_the_reason_and_moves_on() -> None:
     execution = run(rule(), cash="499.99")
     (outcome,) = execution.outcomes

@@ -146,7 +146,10 @@ def execute_auto_invest(
     due = occurrences_between(rule.schedule, calendar, first, today) if first <= today else []
     if not due:
         if not force:
-            return Execution(rule=rule, outcomes=(), cash_after=cash)
+            # A next date off the schedule (set by hand in the database) would be "due" on every
+            # pass with nothing to run: realign it to the schedule's next occurrence instead.
+            moved = advance_past(rule, today, calendar) if first <= today else rule
+            return Execution(rule=moved, outcomes=(), cash_after=cash)
         due = [first]
     to_run, outcomes = _apply_catch_up(due, today, catch_up)
     current, remaining = rule, cash
