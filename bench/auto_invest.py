@@ -35,7 +35,7 @@ for extra in (ROOT / "src", ROOT):  # runnable from a checkout without installin
 
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
-from sqlalchemy import Connection, func, insert, select, update  # noqa: E402
+from sqlalchemy import Connection, bindparam, func, insert, select, update  # noqa: E402
 
 from autopilot.bootstrap import Services, build  # noqa: E402
 from autopilot.config import load_settings  # noqa: E402
@@ -200,13 +200,44 @@ def run_naive(services: Services, rule_ids: Sequence[str]) -> None:
             services.broker.submit(written)
 
 
+# The naive loop's statements are built once, as a careful per-row implementation would (SQLAlchemy
+# then reuses their compiled form): the baseline pays for its round trips, not for rebuilding SQL.
+_RULE = (
+    select(auto_invest_rules)
+    .where(auto_invest_rules.c.id == bindparam("rule_id"))
+    .with_for_update()
+)
+_CASH = select(accounts.c.cash).where(accounts.c.id == bindparam("account_id")).with_for_update()
+_ORDER = insert(orders)
+_LOG = insert(automation_execution_logs)
+_SET_CASH = (
+    update(accounts)
+    .where(accounts.c.id == bindparam("account_id"))
+    .values(cash=bindparam("cash"), updated_at=bindparam("at"))
+)
+_SET_RULE = (
+    update(auto_invest_rules)
+    .where(auto_invest_rules.c.id == bindparam("rule_id"))
+    .values(
+        {
+            name: bindparam(f"new_{name}")
+            for name in (
+                "next_execution_date",
+                "execution_count",
+                "total_invested",
+                "status",
+                "failed_attempts",
+                "updated_at",
+            )
+        }
+    )
+)
+
+
 def _naive_one(services: Services, c: Connection, rule_id: str) -> list[Order]:
-    t = auto_invest_rules
     settings = services.settings
-    rule = rule_from_row(c.execute(select(t).where(t.c.id == rule_id).with_for_update()).one())
-    cash = c.execute(
-        select(accounts.c.cash).where(accounts.c.id == rule.account_id).with_for_update()
-    ).scalar_one()
+    rule = rule_from_row(c.execute(_RULE, {"rule_id": rule_id}).one())
+    cash = c.execute(_CASH, {"account_id": rule.account_id}).scalar_one()
     quotes = Market(c).quotes(a.symbol for a in rule.allocations)
     execution = execute_auto_invest(
         rule,
@@ -223,24 +254,25 @@ def _naive_one(services: Services, c: Connection, rule_id: str) -> list[Order]:
         placed = [_naive_order(c, rule, buy.symbol, buy.notional, at) for buy in outcome.buys]
         written.extend(placed)
         ids = [o.id for o in placed]
-        c.execute(insert(automation_execution_logs).values(_naive_log(rule, outcome, ids, at)))
-    c.execute(
-        update(accounts)
-        .where(accounts.c.id == rule.account_id)
-        .values(cash=execution.cash_after, updated_at=at)
-    )
+        c.execute(_LOG, _naive_log(rule, outcome, ids, at))
+    c.execute(_SET_CASH, {"account_id": rule.account_id, "cash": execution.cash_after, "at": at})
     state = rule_to_row(execution.rule)
     c.execute(
-        update(t)
-        .where(t.c.id == rule.id)
-        .values(
-            next_execution_date=state["next_execution_date"],
-            execution_count=state["execution_count"],
-            total_invested=state["total_invested"],
-            status=state["status"],
-            failed_attempts=state["failed_attempts"],
-            updated_at=at,
-        )
+        _SET_RULE,
+        {
+            "rule_id": rule.id,
+            "new_updated_at": at,
+            **{
+                f"new_{name}": state[name]
+                for name in (
+                    "next_execution_date",
+                    "execution_count",
+                    "total_invested",
+                    "status",
+                    "failed_attempts",
+                )
+            },
+        },
     )
     return written
 
@@ -261,21 +293,22 @@ def _naive_order(
         status=OrderStatus.PENDING,
     )
     c.execute(
-        insert(orders).values(
-            id=order.id,
-            account_id=rule.account_id,
-            client_id=rule.client_id,
-            symbol=symbol,
-            side=Side.BUY.value,
-            order_type=OrderType.MARKET.value,
-            notional=notional,
-            reserved_amount=notional,
-            status=OrderStatus.PENDING.value,
-            automation_type="AutoInvest",
-            automation_id=rule.id,
-            created_at=at,
-            updated_at=at,
-        )
+        _ORDER,
+        {
+            "id": order.id,
+            "account_id": rule.account_id,
+            "client_id": rule.client_id,
+            "symbol": symbol,
+            "side": Side.BUY.value,
+            "order_type": OrderType.MARKET.value,
+            "notional": notional,
+            "reserved_amount": notional,
+            "status": OrderStatus.PENDING.value,
+            "automation_type": "AutoInvest",
+            "automation_id": rule.id,
+            "created_at": at,
+            "updated_at": at,
+        },
     )
     return order
 
