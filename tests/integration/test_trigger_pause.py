@@ -6,6 +6,9 @@ it still expires, and a resumed trailing stop catches up with the market."""
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -442,3 +445,102 @@ def test_a_firing_trigger_writes_the_executing_line_before_its_outcome(
         f"[Automation Scheduler] Trigger order {record.trigger.id} executed successfully. "
         f"Order ID: {order_id}",
     ]
+
+
+# --- concurrent changes (found in review) --------------------------------------------------------
+
+
+def test_a_pause_and_a_resume_racing_leave_the_index_as_the_last_commit_left_the_trigger(
+    services: Services, investor: Investor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hold(services, investor)
+    record = create(services, trigger(investor, "priceBelow", level=Decimal("90.00")))
+    price(services, "AAA", "95.00")  # the index is built
+    evaluator = services.triggers
+    real_refresh = evaluator.refresh
+    committed, go_on = threading.Event(), threading.Event()
+
+    def late_refresh(trigger_ids: Sequence[str]) -> None:
+        committed.set()  # the pause has committed; the resume runs before its index update
+        go_on.wait(10)
+        real_refresh(trigger_ids)
+
+    monkeypatch.setattr(evaluator, "refresh", late_refresh)
+    pausing = threading.Thread(target=services.trigger_orders.pause, args=(record.trigger.id,))
+    pausing.start()
+    assert committed.wait(10)
+    monkeypatch.setattr(evaluator, "refresh", real_refresh)
+    services.trigger_orders.resume(record.trigger.id)
+    go_on.set()
+    pausing.join(10)
+
+    assert status(services, record) is ACTIVE
+    price(services, "AAA", "89.00")  # the stop is met: an Active stop fires on the update
+    assert status(services, record) is TriggerStatus.TRIGGERED
+
+
+def test_pausing_a_bracket_while_a_price_fires_it_queues_instead_of_deadlocking(
+    make_services: MakeServices,
+    services: Services,
+    investor: Investor,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hold(services, investor)
+    stop, take = bracket(services, investor)
+    evaluating = make_services()  # another process's services, its own index
+    price(evaluating, "AAA", "95.00")
+    higher = max(stop.trigger.id, take.trigger.id)
+    locked, go_on = threading.Event(), threading.Event()
+    real_members = TriggerOrders.oco_members
+
+    def held_members(self: TriggerOrders, *args: Any, **kwargs: Any) -> Any:
+        members = real_members(self, *args, **kwargs)
+        if threading.current_thread().name == "pauser":
+            locked.set()  # the pause holds its rows; a price now crosses the stop
+            go_on.wait(10)
+        return members
+
+    monkeypatch.setattr(TriggerOrders, "oco_members", held_members)
+    caplog.set_level(logging.ERROR)
+    errors: list[BaseException] = []
+
+    def pause() -> None:
+        try:
+            services.trigger_orders.pause(higher)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    pauser = threading.Thread(target=pause, name="pauser")
+    pauser.start()
+    assert locked.wait(10)
+    firing = threading.Thread(target=price, args=(evaluating, "AAA", "89.00"))
+    firing.start()
+    time.sleep(0.3)  # the firing now waits for the group's rows
+    go_on.set()
+    pauser.join(20)
+    firing.join(20)
+
+    assert errors == []
+    assert not [r for r in caplog.records if "failed" in r.getMessage()]
+    assert {status(services, stop), status(services, take)} == {PAUSED}  # paused first: no fire
+
+
+def test_a_paused_trigger_whose_expiry_moves_earlier_expires_and_cannot_resume(
+    services: Services, investor: Investor, clock: SettableClock
+) -> None:
+    hold(services, investor)
+    spec = trigger(investor, "priceBelow", level=Decimal("90.00"))
+    record = create(
+        services, TriggerSpec(**{**_fields(spec), "expires_at": clock.at + timedelta(days=10)})
+    )
+    price(services, "AAA", "95.00")  # the index knows the later expiry
+    services.trigger_orders.pause(record.trigger.id)
+    soon = TriggerChange(expires_at=clock.at + timedelta(hours=1))
+    services.trigger_orders.update(record.trigger.id, soon)
+    clock.at += timedelta(hours=2)
+
+    with pytest.raises(Conflict, match="expired"):
+        services.trigger_orders.resume(record.trigger.id)
+    price(services, "AAA", "96.00")
+    assert status(services, record) is TriggerStatus.EXPIRED

@@ -28,7 +28,7 @@ from autopilot.domain.auto_invest import OutcomeStatus
 from autopilot.domain.orders import Order, OrderStatus, Side
 from autopilot.domain.trigger_index import TriggerIndex
 from autopilot.domain.trigger_order import order_at_fire
-from autopilot.domain.triggers import TICK, TriggerStatus
+from autopilot.domain.triggers import OPEN_STATUSES, TICK, TriggerStatus
 from autopilot.services.execution_results import PREFIX, PassResult, RuleResult, announce
 from autopilot.services.ids import new_id
 from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory
@@ -77,24 +77,27 @@ class TriggerEvaluator:
 
     # --- keeping the index in step ------------------------------------------------------
 
-    def track(self, records: Sequence[TriggerOrderRecord]) -> None:
-        """Index (or re-index) triggers this process created or edited, once committed."""
+    def refresh(self, trigger_ids: Sequence[str]) -> None:
+        """Bring the index in step with the committed rows of triggers this process created,
+        edited, paused, resumed or cancelled: Active ones (re)indexed, the others dropped.
+
+        The rows are read after the caller's commit and under the index's lock, so when two
+        requests change one trigger at once the index ends as the last commit left the row,
+        whichever request gets here first.
+        """
         with self._lock:
             if self._index is None:
                 return  # built from the database on first use, these included
-            for record in records:
-                trigger = record.trigger
-                self._index.remove(trigger.id)
-                if trigger.status is TriggerStatus.ACTIVE:
-                    self._index.add(trigger)
-                    self._note_expiry(trigger.expires_at)
-
-    def forget(self, trigger_ids: Sequence[str]) -> None:
-        """Drop triggers this process cancelled or paused."""
-        with self._lock:
-            if self._index is not None:
-                for trigger_id in trigger_ids:
-                    self._index.remove(trigger_id)
+            with self._uow() as uow:
+                current = uow.triggers.many(trigger_ids)
+            for trigger_id in trigger_ids:
+                self._index.remove(trigger_id)
+                record = current.get(trigger_id)
+                if record is None or record.trigger.status not in OPEN_STATUSES:
+                    continue
+                self._note_expiry(record.trigger.expires_at)  # a Paused one expires too
+                if record.trigger.status is TriggerStatus.ACTIVE:
+                    self._index.add(record.trigger)
 
     def mark_of(self, trigger_id: str) -> Decimal | None:
         """The trailing mark this process holds for an indexed trigger (newer than the stored

@@ -82,7 +82,7 @@ class TriggerOrderService:
             records = [self._new(uow, spec, now, i, len(specs)) for i, spec in enumerate(specs)]
             self._check_groups(uow, records)
             uow.triggers.add_many(records)
-        self._evaluator.track(records)
+        self._evaluator.refresh([r.trigger.id for r in records])
         return records
 
     def get(self, trigger_id: str) -> TriggerOrderRecord:
@@ -131,7 +131,7 @@ class TriggerOrderService:
             trigger = replace(record.trigger, condition=condition, expires_at=expires_at)
             updated = replace(record, trigger=trigger, updated_at=now)
             uow.triggers.replace(updated, now)
-        self._evaluator.track([updated])
+        self._evaluator.refresh([trigger_id])
         return updated
 
     def pause(self, trigger_id: str) -> TriggerOrderRecord:
@@ -142,8 +142,8 @@ class TriggerOrderService:
             record = self._in(uow, trigger_id, TriggerStatus.ACTIVE)
             group = self._group(uow, record, TriggerStatus.ACTIVE)
             ids = [r.trigger.id for r in group]
-            paused = uow.triggers.transition(ids, [TriggerStatus.ACTIVE], TriggerStatus.PAUSED, now)
-        self._evaluator.forget(paused)
+            uow.triggers.transition(ids, [TriggerStatus.ACTIVE], TriggerStatus.PAUSED, now)
+        self._evaluator.refresh(ids)
         return self.get(trigger_id)
 
     def resume(self, trigger_id: str) -> TriggerOrderRecord:
@@ -157,6 +157,7 @@ class TriggerOrderService:
         with self._uow() as uow:
             record = self._in(uow, trigger_id, TriggerStatus.PAUSED)
             group = self._group(uow, record, TriggerStatus.PAUSED)
+            _refuse_expired(group, now)
             prices = {s: self._price(uow, s) for s in sorted({r.trigger.symbol for r in group})}
             resumed = [
                 replace(r, trigger=resume(r.trigger, prices[r.trigger.symbol]), updated_at=now)
@@ -164,8 +165,8 @@ class TriggerOrderService:
             ]
             uow.triggers.save_marks(_marks_moved(group, resumed), now)
             ids = [r.trigger.id for r in group]
-            moved = uow.triggers.transition(ids, [TriggerStatus.PAUSED], TriggerStatus.ACTIVE, now)
-        self._evaluator.track([r for r in resumed if r.trigger.id in moved])
+            uow.triggers.transition(ids, [TriggerStatus.PAUSED], TriggerStatus.ACTIVE, now)
+        self._evaluator.refresh(ids)
         return self.get(trigger_id)
 
     def cancel(self, trigger_id: str) -> TriggerOrderRecord:
@@ -175,8 +176,8 @@ class TriggerOrderService:
         with self._uow() as uow:
             record = self._open(uow, trigger_id)
             ids = [r.trigger.id for r in self._group(uow, record, *OPEN_STATUSES)]
-            closed = uow.triggers.close_open(ids, TriggerStatus.CANCELLED, now)
-        self._evaluator.forget(closed)
+            uow.triggers.close_open(ids, TriggerStatus.CANCELLED, now)
+        self._evaluator.refresh(ids)
         return self.get(trigger_id)
 
     # --- internals ----------------------------------------------------------------------
@@ -241,9 +242,15 @@ class TriggerOrderService:
         return tick_price(quote.price)
 
     def _locked(self, uow: UnitOfWork, trigger_id: str) -> TriggerOrderRecord:
-        record = uow.triggers.get(trigger_id, lock=True)
-        if record is None:
+        """The trigger, its OCO group's rows locked in id order first — the order a firing
+        locks them in, so a pause or cancel and a firing queue instead of deadlocking."""
+        seen = uow.triggers.get(trigger_id)
+        if seen is None:
             raise NotFound("trigger order", trigger_id)
+        group = seen.trigger.oco_group
+        keys = [] if group is None else [(seen.client_id, group)]
+        record = uow.triggers.lock_for_fire([trigger_id], keys).get(trigger_id)
+        assert record is not None  # trigger orders are never deleted
         return record
 
     def _open(self, uow: UnitOfWork, trigger_id: str) -> TriggerOrderRecord:
@@ -318,3 +325,14 @@ def _check_expiry(at: datetime, now: datetime) -> None:
         raise InvalidInput("expiresAt", "must include a timezone offset")
     if at <= now:
         raise InvalidInput("expiresAt", f"must be in the future, got {at.isoformat()}")
+
+
+def _refuse_expired(group: Sequence[TriggerOrderRecord], now: datetime) -> None:
+    # Past its expiry a trigger is Expired (the next evaluation records it), never Active again.
+    for record in group:
+        expires_at = record.trigger.expires_at
+        if expires_at is not None and expires_at <= now:
+            raise Conflict(
+                f"trigger order {record.trigger.id} expired at {expires_at.isoformat()}; "
+                "it cannot resume"
+            )
