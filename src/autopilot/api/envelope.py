@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from autopilot.domain.errors import AutopilotError, Conflict, InvalidInput, NotFound
+from autopilot.storage.db import is_unavailable
 
 log = logging.getLogger("autopilot.api")
 
@@ -75,8 +76,11 @@ def _http(request: Request, exc: Exception) -> JSONResponse:
 
 def _database_down(request: Request, exc: Exception) -> JSONResponse:
     # The database cannot be reached (an outage, a restart) or gave up on a lock: the caller
-    # can try again. One line in the log, not a traceback per request.
+    # can try again. One line in the log, not a traceback per request. Anything else that
+    # SQLAlchemy calls operational (a missing table: a migration not run) is a bug: a 500.
     assert isinstance(exc, OperationalError)
+    if not is_unavailable(exc):
+        return _unexpected(request, exc)
     log.warning(
         "database unavailable on %s %s: %s",
         request.method,

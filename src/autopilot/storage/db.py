@@ -8,10 +8,13 @@ lock mid-way (the one case SQLite's busy timeout cannot wait out).
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -56,3 +59,23 @@ def _sqlite_engine(url: str) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+# SQLSTATE classes and codes that mean "try again": connection exceptions, shutdowns, deadlock,
+# serialization failure, lock not available.
+_RETRYABLE_STATES = ("08", "57P01", "57P02", "57P03", "40P01", "40001", "55P03")
+_RETRYABLE_SQLITE = ("database is locked", "database is busy")
+
+
+def is_unavailable(exc: OperationalError) -> bool:
+    """Whether the database was unreachable or busy, rather than the SQL or schema wrong."""
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    if isinstance(orig, sqlite3.OperationalError):
+        return str(orig).startswith(_RETRYABLE_SQLITE)
+    if isinstance(orig, psycopg.OperationalError):
+        # A failure to connect (refused, reset, timed out) carries no SQLSTATE at all.
+        state = orig.sqlstate
+        return state is None or state.startswith(_RETRYABLE_STATES)
+    return False
