@@ -6,6 +6,7 @@ A bad value stops start-up with one line naming the variable and what it accepts
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -23,7 +24,8 @@ _FALSE = {"false", "0", "no", "off"}
 # The longest interval a Node.js timer (the guide's original) takes, about 24.8 days; beyond
 # it a wait would overflow rather than run rarely.
 MAX_CHECK_INTERVAL_MS = 2**31 - 1
-_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.\-:]*[A-Za-z0-9])?$|^::$|^::1$")
+# A host name's label; underscores too, as container and service names use them.
+_HOST_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 
 # What each variable accepts, for the one-line error.
 _ACCEPTS: dict[str, str] = {
@@ -112,10 +114,12 @@ class Settings(BaseSettings):
     @field_validator("automation_host")
     @classmethod
     def _check_host(cls, value: str) -> str:
-        # An empty host would make the server listen on every interface, not on 127.0.0.1.
-        if not _HOST.match(value.strip()):
+        # An empty host would make the server listen on every interface, not on 127.0.0.1;
+        # "host:8000" or "999.1.1.1" would fail at bind time with a traceback.
+        host = value.strip()
+        if not _is_host(host):
             raise ValueError("not a host")
-        return value.strip()
+        return host
 
     @field_validator("automation_timezone")
     @classmethod
@@ -141,6 +145,18 @@ class Settings(BaseSettings):
     @property
     def check_interval_seconds(self) -> float:
         return self.automation_check_interval / 1000
+
+
+def _is_host(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        pass
+    labels = text.removesuffix(".").split(".")
+    if not text or len(text) > 253 or all(label.isdigit() for label in labels):
+        return False  # empty, too long, or dotted numbers that are no IPv4 address
+    return all(_HOST_LABEL.fullmatch(label) for label in labels)
 
 
 def load_settings(**overrides: Any) -> Settings:

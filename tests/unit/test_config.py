@@ -45,6 +45,13 @@ def test_the_longest_check_interval_is_the_one_a_node_timer_takes() -> None:
     assert load_settings(automation_check_interval=2**31 - 1).check_interval_seconds > 24 * 86400
 
 
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "0.0.0.0", "::1", "::ffff:127.0.0.1", "localhost", "my_host", "a.b-c.io"]
+)
+def test_a_host_name_or_ip_address_is_accepted(host: str) -> None:
+    assert load_settings(automation_host=host).automation_host == host
+
+
 def test_settings_are_read_from_a_dotenv_file() -> None:
     Path(".env").write_text("AUTOMATION_CHECK_INTERVAL=900000\n")
     assert load_settings().automation_check_interval == 900_000
@@ -70,6 +77,9 @@ def test_settings_are_read_from_a_dotenv_file() -> None:
         ("AUTOMATION_CHECK_INTERVAL", "99999999999999"),  # would overflow the loop's wait
         ("AUTOMATION_HOST", ""),  # would listen on every interface
         ("AUTOMATION_HOST", "not a host"),
+        ("AUTOMATION_HOST", "localhost:8000"),
+        ("AUTOMATION_HOST", "999.1.1.1"),
+        ("AUTOMATION_HOST", "1.2.3.4.5"),
     ],
 )
 def test_a_bad_value_is_refused_with_one_line_naming_the_variable(
