@@ -239,8 +239,9 @@ def test_disabled_scheduler_does_not_run_but_can_be_started(
     )
 
 
+@pytest.mark.parametrize("kind", ["auto-invest", "rebalancing", "triggers"])
 def test_a_cron_post_of_execute_also_hands_the_broker_orders_a_crash_left_pending(
-    start_server: StartServer, tmp_path: Path
+    start_server: StartServer, tmp_path: Path, kind: str
 ) -> None:
     prepared = prepare_due_rule(tmp_path / "db")
     stranded = Order(
@@ -269,13 +270,15 @@ def test_a_cron_post_of_execute_also_hands_the_broker_orders_a_crash_left_pendin
         AUTOMATION_SCHEDULER_ENABLED="false",  # cron does the passes
     )
 
-    result = data(server.client.post(EXECUTE, json={"type": "auto-invest"}))
+    result = data(server.client.post(EXECUTE, json={"type": kind}))
 
-    assert result["counts"]["executed"] == 1
     order = data(server.client.get(f"/api/orders/{stranded.id}"))
     assert (order["status"], order["filledQuantity"]) == ("Filled", "1.000000")
     account = data(server.client.get(f"/api/accounts/{prepared.account_id}"))
-    assert account["cash"] == "9650.00"  # 250.00 for the stranded order, 100.00 for the rule
+    if kind == "auto-invest":  # 250.00 for the stranded order, 100.00 for the due rule
+        assert (result["counts"]["executed"], account["cash"]) == (1, "9650.00")
+    else:
+        assert (result["counts"]["executed"], account["cash"]) == (0, "9750.00")
     # The guide's first troubleshooting step: the start-up lines say why nothing runs by itself.
     assert "[Automation Scheduler] Scheduler disabled (AUTOMATION_SCHEDULER_ENABLED=false)" in (
         server.stderr

@@ -20,10 +20,12 @@ class BrokerUnavailable(ConnectionError):
 
 @dataclass(slots=True)
 class InMemoryBroker(Broker):
-    """`accepted` holds each order once, in the order first accepted; `down` refuses everything."""
+    """`accepted` holds each order once, in the order first accepted; `handed` every order id
+    each time it was handed over (repeats included); `down` refuses everything."""
 
     down: bool = False
     accepted: list[Order] = field(default_factory=list)
+    handed: list[str] = field(default_factory=list)
     calls: int = 0
     price_updates: list[tuple[str, ...]] = field(default_factory=list)
     _ids: set[str] = field(default_factory=set, repr=False)
@@ -31,6 +33,7 @@ class InMemoryBroker(Broker):
     def submit(self, orders: Sequence[Order]) -> None:
         self._reachable()
         self.calls += 1
+        self.handed += [o.id for o in orders]
         for order in orders:
             if order.id not in self._ids:
                 self._ids.add(order.id)

@@ -26,23 +26,24 @@ LogStatus = Literal["Success", "Failed", "Skipped", "PendingApproval"]
 @router.post("/scheduler/execute")
 def execute(body: ExecuteRequest, services: ServicesDep) -> JSONResponse:
     """Run due work now: one rule (`ruleId`) or every due rule of the type (what cron calls)."""
-    if body.type == "triggers":
-        if body.rule_id is not None:
-            raise InvalidInput("ruleId", "triggers execute by client: give clientId or nothing")
-        result = services.triggers.run_all(client_id=body.client_id, triggered_by="api")
-        return ok({"type": body.type, **result.as_dict()})
-    if body.client_id is not None:  # ignoring it would run every client's due rules
+    if body.type == "triggers" and body.rule_id is not None:
+        raise InvalidInput("ruleId", "triggers execute by client: give clientId or nothing")
+    if body.type != "triggers" and body.client_id is not None:  # ignored, it would run all
         raise InvalidInput(
             "clientId", f"{body.type} executes by ruleId, or every due rule without one"
         )
+    if body.rule_id is None:
+        # What a cron job calls: a pass of this type, so it first hands the broker what an
+        # earlier crash or broker outage left Pending, as the scheduler's own pass does.
+        resubmit_pending(services.uow, services.broker)
+    if body.type == "triggers":
+        result = services.triggers.run_all(client_id=body.client_id, triggered_by="api")
+        return ok({"type": body.type, **result.as_dict()})
     today = market_today(services.clock, services.settings.zone)
     executor = services.auto_invest if body.type == "auto-invest" else services.rebalancing
     if body.rule_id is not None:
         result = executor.run_one(body.rule_id, today, triggered_by="api")
     else:
-        # What a cron job calls: a pass of this type, so it first hands the broker what an
-        # earlier crash or broker outage left Pending, as the scheduler's own pass does.
-        resubmit_pending(services.uow, services.broker)
         result = executor.run_due(today, triggered_by="api")
     return ok({"type": body.type, **result.as_dict()})
 
