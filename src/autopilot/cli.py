@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -98,16 +99,35 @@ def serve(
     if port is not None:
         overrides["automation_port"] = port
     settings = _settings(**overrides)
+    # Bound before anything else: a port in use is one line, not a scheduler pass and then a
+    # failed start.
+    listening = _listen(settings.automation_host, settings.automation_port)
     _configure_logging()
     with _services(settings) as services:
         api = create_app(services)
-        uvicorn.run(
+        config = uvicorn.Config(
             api,
             host=settings.automation_host,
             port=settings.automation_port,
             log_config=None,
             timeout_graceful_shutdown=30,
         )
+        # Uvicorn says where it listens only for sockets it binds itself.
+        shown = f"[{config.host}]" if ":" in config.host else config.host
+        logging.getLogger("autopilot").info("Listening on http://%s:%d", shown, config.port)
+        uvicorn.Server(config).run(sockets=[listening])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        _fail(
+            f"cannot listen on {host}:{port} (AUTOMATION_HOST, AUTOMATION_PORT): "
+            f"{exc.strerror or exc}"
+        )
+        raise AssertionError("unreachable") from exc
 
 
 @app.command("run-once")

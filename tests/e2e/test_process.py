@@ -192,3 +192,19 @@ def test_prices_import_refuses_a_bad_line_then_imports_a_good_file(
     assert placed["status"] == "Filled"
     account = data(server.client.get(f"/api/accounts/{who.account_id}"))
     assert position_quantities(account) == {"VTI": "0.400000"}
+
+
+def test_serve_on_a_port_in_use_stops_with_one_line_before_running_anything(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    running = start_server(AUTOMATION_SCHEDULER_ENABLED="false")
+    port = running.base_url.rsplit(":", 1)[1]
+    env = child_env(DATABASE_URL=f"sqlite:///{tmp_path}/autopilot.db", AUTOMATION_PORT=port)
+
+    result = run_cli(["serve"], cwd=tmp_path, env=env, timeout=30)
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Running scheduled checks" not in result.stderr  # no pass before the failed start
+    assert f"Listening on http://127.0.0.1:{port}" in running.stderr  # the first one says where
