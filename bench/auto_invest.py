@@ -44,7 +44,13 @@ from autopilot.domain.auto_invest import (  # noqa: E402
     AutoInvestRule,
     execute_auto_invest,
 )
-from autopilot.domain.orders import Order, OrderStatus, OrderType, Side  # noqa: E402
+from autopilot.domain.orders import (  # noqa: E402
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    notional_buy,
+)
 from autopilot.domain.schedule import Frequency, Schedule  # noqa: E402
 from autopilot.services.ids import new_id  # noqa: E402
 from autopilot.storage.auto_invest_repo import rule_from_row, rule_to_row  # noqa: E402
@@ -280,18 +286,7 @@ def _naive_one(services: Services, c: Connection, rule_id: str) -> list[Order]:
 def _naive_order(
     c: Connection, rule: AutoInvestRule, symbol: str, notional: Decimal, at: datetime
 ) -> Order:
-    order = Order(
-        id=new_id("ORD", TODAY),
-        account_id=rule.account_id,
-        symbol=symbol,
-        side=Side.BUY,
-        order_type=OrderType.MARKET,
-        quantity=None,
-        notional=notional,
-        limit_price=None,
-        reserved_amount=notional,
-        status=OrderStatus.PENDING,
-    )
+    order = notional_buy(new_id("ORD", TODAY), rule.account_id, symbol, notional)
     c.execute(
         _ORDER,
         {

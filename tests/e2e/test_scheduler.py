@@ -20,7 +20,7 @@ import pytest
 from autopilot.bootstrap import build
 from autopilot.config import load_settings
 from autopilot.domain.auto_invest import Allocation
-from autopilot.domain.orders import Order, OrderStatus, OrderType, Side
+from autopilot.domain.orders import notional_buy
 from autopilot.domain.schedule import Frequency
 from autopilot.market.calendar import market_calendar
 from autopilot.services.auto_invest_rules import RuleSpec
@@ -244,17 +244,8 @@ def test_a_cron_post_of_execute_also_hands_the_broker_orders_a_crash_left_pendin
     start_server: StartServer, tmp_path: Path, kind: str
 ) -> None:
     prepared = prepare_due_rule(tmp_path / "db")
-    stranded = Order(
-        id="ORD-20260601-000000000000009",
-        account_id=prepared.account_id,
-        symbol="VTI",
-        side=Side.BUY,
-        order_type=OrderType.MARKET,
-        quantity=None,
-        notional=Decimal("250.00"),
-        limit_price=None,
-        reserved_amount=Decimal("250.00"),
-        status=OrderStatus.PENDING,
+    stranded = notional_buy(
+        "ORD-20260601-000000000000009", prepared.account_id, "VTI", Decimal("250.00")
     )
     services = build(load_settings(database_url=prepared.database_url))
     try:  # written with its cash held, then the process died before submitting it

@@ -8,7 +8,7 @@ import pytest
 
 from autopilot.bootstrap import Services
 from autopilot.domain.errors import Conflict
-from autopilot.domain.orders import Order, OrderStatus, OrderType, Side
+from autopilot.domain.orders import Order, OrderStatus, OrderType, Side, notional_buy
 from autopilot.services.orders import PlaceOrder
 from autopilot.services.platform import PriceTick
 from autopilot.services.records import NewOrder
@@ -130,17 +130,8 @@ def test_submitting_the_same_order_twice_fills_it_once(
     services: Services, investor: Investor, clock: SettableClock
 ) -> None:
     # An order written (cash held) but not yet submitted, as after a crash between the two.
-    order = Order(
-        id="ORD-20260601-000000000000001",
-        account_id=investor.account_id,
-        symbol="AAA",
-        side=Side.BUY,
-        order_type=OrderType.MARKET,
-        quantity=None,
-        notional=Decimal("250.00"),
-        limit_price=None,
-        reserved_amount=Decimal("250.00"),
-        status=OrderStatus.PENDING,
+    order = notional_buy(
+        "ORD-20260601-000000000000001", investor.account_id, "AAA", Decimal("250.00")
     )
     with services.uow() as uow:
         uow.orders.add_many([NewOrder(order=order, client_id=investor.client_id)], clock.now())

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from autopilot.bootstrap import Services
-from autopilot.domain.orders import Order, OrderStatus, OrderType, Side
+from autopilot.domain.orders import OrderStatus, notional_buy
 from autopilot.engine.scheduler import Scheduler
 from autopilot.services.platform import PriceTick
 from autopilot.services.records import NewOrder
@@ -141,17 +141,8 @@ def test_pass_resubmits_orders_left_pending_by_a_crash(
     caplog.set_level(logging.INFO, logger="autopilot.scheduler")
     services, scheduler = scheduled
     investor, _ = _seed(services)
-    order = Order(
-        id="ORD-20260601-000000000000002",
-        account_id=investor.account_id,
-        symbol="CCC",
-        side=Side.BUY,
-        order_type=OrderType.MARKET,
-        quantity=None,
-        notional=Decimal("70.00"),
-        limit_price=None,
-        reserved_amount=Decimal("70.00"),
-        status=OrderStatus.PENDING,
+    order = notional_buy(
+        "ORD-20260601-000000000000002", investor.account_id, "CCC", Decimal("70.00")
     )
     now = services.clock.now()
     with services.uow() as uow:  # written, cash held, never submitted

@@ -310,11 +310,14 @@ def test_oco_legs_never_both_fire_when_two_processes_see_both_at_once(
     assert count_rows(services, "orders") == 2
 
 
-def test_a_trigger_cancelled_while_a_price_update_is_evaluated_does_not_fire(
+@pytest.mark.parametrize(("action", "after"), [("cancel", "Cancelled"), ("pause", "Paused")])
+def test_a_trigger_cancelled_or_paused_while_a_price_update_is_evaluated_does_not_fire(
     make_services: MakeServices,
     services: Services,
     investor: Investor,
     monkeypatch: pytest.MonkeyPatch,
+    action: str,
+    after: str,
 ) -> None:
     hold(services, investor)
     record = create(services, trigger(investor, "priceBelow", level=Decimal("90.00")))
@@ -324,11 +327,11 @@ def test_a_trigger_cancelled_while_a_price_update_is_evaluated_does_not_fire(
     commit = evaluator._commit
     fired: list[str] = []
 
-    def cancel_then_commit(index: Any, items: list[Any], *args: Any) -> None:
-        # The index has said "fire"; the claim has not run yet. Cancel it elsewhere now.
+    def act_then_commit(index: Any, items: list[Any], *args: Any) -> None:
+        # The index has said "fire"; the claim has not run yet. Cancel or pause it elsewhere.
         fired.extend(item.trigger_id for item in items)
         if items:
-            services.trigger_orders.cancel(record.trigger.id)
+            getattr(services.trigger_orders, action)(record.trigger.id)
         commit(index, items, *args)
 
     claims: list[tuple[str, bool]] = []
@@ -339,21 +342,22 @@ def test_a_trigger_cancelled_while_a_price_update_is_evaluated_does_not_fire(
         claims.append((trigger_id, claimed))
         return claimed
 
-    monkeypatch.setattr(evaluator, "_commit", cancel_then_commit)
+    monkeypatch.setattr(evaluator, "_commit", act_then_commit)
     monkeypatch.setattr(TriggerOrders, "claim", recorded_claim)
     price(evaluating, "AAA", "89.00")
     assert fired == [record.trigger.id]
-    assert claims == [(record.trigger.id, False)]  # the conditional update found it Cancelled
-    cancelled = services.trigger_orders.get(record.trigger.id)
-    assert cancelled.trigger.status is TriggerStatus.CANCELLED
-    assert cancelled.order_id is None
+    assert claims == [(record.trigger.id, False)]  # the conditional update found it not Active
+    untouched = services.trigger_orders.get(record.trigger.id)
+    assert untouched.trigger.status.value == after
+    assert untouched.order_id is None
     assert count_rows(services, "orders") == 1  # only the buy that made the holding
     assert logs_of(services, record.trigger.id) == []
 
 
+@pytest.mark.parametrize("paused", [False, True], ids=["active", "paused"])
 @pytest.mark.parametrize("at", ["price update", "scheduler pass"])
 def test_a_trigger_past_its_expiry_becomes_expired_and_is_logged(
-    services: Services, investor: Investor, clock: SettableClock, at: str
+    services: Services, investor: Investor, clock: SettableClock, at: str, paused: bool
 ) -> None:
     hold(services, investor)
     spec = trigger(investor, "priceBelow", level=Decimal("90.00"))
@@ -361,6 +365,8 @@ def test_a_trigger_past_its_expiry_becomes_expired_and_is_logged(
     record = create(services, spec)
     price(services, "AAA", "95.00")
     assert status(services, record) is TriggerStatus.ACTIVE
+    if paused:  # a Paused trigger does not fire, but it does expire
+        services.trigger_orders.pause(record.trigger.id)
     clock.at += timedelta(hours=1)  # the expiry instant itself
     if at == "price update":
         price(services, "AAA", "89.00")  # past its level too: expiry comes first

@@ -130,47 +130,6 @@ def test_pause_and_resume_from_the_wrong_state_are_conflicts_that_change_nothing
             act("TRIG-NOPE")
 
 
-def test_a_trigger_paused_while_a_price_update_is_evaluated_does_not_fire(
-    make_services: MakeServices,
-    services: Services,
-    investor: Investor,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    hold(services, investor)
-    record = stop_loss(services, investor)
-    evaluating = make_services()  # another process: its index, built on first use, holds it
-    price(evaluating, "AAA", "95.00")
-    evaluator = evaluating.triggers
-    commit = evaluator._commit
-    fired: list[str] = []
-
-    def pause_then_commit(index: Any, items: list[Any], *args: Any) -> None:
-        # The index has said "fire"; the claim has not run yet. Pause it elsewhere now.
-        fired.extend(item.trigger_id for item in items)
-        if items:
-            services.trigger_orders.pause(record.trigger.id)
-        commit(index, items, *args)
-
-    claims: list[tuple[str, bool]] = []
-    claim = TriggerOrders.claim
-
-    def recorded_claim(repo: TriggerOrders, trigger_id: str, *args: Any) -> bool:
-        claimed = claim(repo, trigger_id, *args)
-        claims.append((trigger_id, claimed))
-        return claimed
-
-    monkeypatch.setattr(evaluator, "_commit", pause_then_commit)
-    monkeypatch.setattr(TriggerOrders, "claim", recorded_claim)
-    price(evaluating, "AAA", "89.00")
-    assert fired == [record.trigger.id]
-    assert claims == [(record.trigger.id, False)]  # the conditional update found it Paused
-    paused = services.trigger_orders.get(record.trigger.id)
-    assert paused.trigger.status is PAUSED
-    assert paused.order_id is None
-    assert count_rows(services, "orders") == 1
-    assert logs_of(services, record.trigger.id) == []
-
-
 # --- trailing stops -------------------------------------------------------------------------
 
 
@@ -231,27 +190,6 @@ def test_a_waiting_trailing_stop_activates_on_resume_once_the_price_reached_it(
 
 
 # --- expiry, OCO siblings, cancel and update of a paused trigger -----------------------------
-
-
-@pytest.mark.parametrize("at", ["price update", "scheduler pass"])
-def test_a_paused_trigger_past_its_expiry_becomes_expired_and_is_logged(
-    services: Services, investor: Investor, clock: SettableClock, at: str
-) -> None:
-    hold(services, investor)
-    spec = trigger(investor, "priceBelow", level=Decimal("90.00"))
-    spec = TriggerSpec(**{**_fields(spec), "expires_at": clock.at + timedelta(hours=1)})
-    record = create(services, spec)
-    price(services, "AAA", "95.00")
-    services.trigger_orders.pause(record.trigger.id)
-    clock.at += timedelta(hours=1)
-    if at == "price update":
-        price(services, "AAA", "96.00")
-    else:
-        services.triggers.run_all(client_id=None, triggered_by="scheduler")
-    assert status(services, record) is TriggerStatus.EXPIRED
-    [log] = logs_of(services, record.trigger.id)
-    assert log.entry.status == "Skipped"
-    assert log.entry.message.startswith("expired at")
 
 
 def test_when_a_member_fires_its_paused_siblings_are_cancelled(

@@ -7,26 +7,12 @@ import pytest
 from autopilot.domain.auto_invest import Quote
 from autopilot.domain.orders import (
     Fill,
-    Order,
-    OrderStatus,
-    OrderType,
     Rejection,
-    Side,
     decide_fill,
+    notional_buy,
 )
 
-BUY = Order(
-    id="ORD-20260601-000000000000001",
-    account_id=1,
-    symbol="VTI",
-    side=Side.BUY,
-    order_type=OrderType.MARKET,
-    quantity=None,
-    notional=Decimal("100.00"),
-    limit_price=None,
-    reserved_amount=Decimal("100.00"),
-    status=OrderStatus.PENDING,
-)
+BUY = notional_buy("ORD-20260601-000000000000001", 1, "VTI", Decimal("100.00"))
 
 
 @pytest.mark.parametrize("price", [None, Decimal("0"), Decimal("0.000000")])

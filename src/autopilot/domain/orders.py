@@ -47,6 +47,23 @@ class Order:
     status: OrderStatus
 
 
+def notional_buy(order_id: str, account_id: int, symbol: str, notional: Decimal) -> Order:
+    """A market buy of ``notional`` in cash (what an auto-invest leg is), to be written Pending
+    with that cash held for it."""
+    return Order(
+        id=order_id,
+        account_id=account_id,
+        symbol=symbol,
+        side=Side.BUY,
+        order_type=OrderType.MARKET,
+        quantity=None,
+        notional=notional,
+        limit_price=None,
+        reserved_amount=notional,
+        status=OrderStatus.PENDING,
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Fill:
     """A filled order: `amount` is the cash it cost (buy) or brought (sell), to the cent."""

@@ -31,7 +31,7 @@ from autopilot.domain.auto_invest import (
 )
 from autopilot.domain.calendar import TradingCalendar
 from autopilot.domain.errors import Conflict, NotFound
-from autopilot.domain.orders import Order, OrderStatus, OrderType, Side
+from autopilot.domain.orders import notional_buy
 from autopilot.services.execution_results import PREFIX, PassResult, RuleResult, announce
 from autopilot.services.ids import new_id
 from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory
@@ -221,17 +221,8 @@ class AutoInvestExecutor:
         for outcome in execution.outcomes:
             order_ids = []
             for buy in outcome.buys:
-                order = Order(
-                    id=new_id("ORD", today),
-                    account_id=rule.account_id,
-                    symbol=buy.symbol,
-                    side=Side.BUY,
-                    order_type=OrderType.MARKET,
-                    quantity=None,
-                    notional=buy.notional,
-                    limit_price=None,
-                    reserved_amount=buy.notional,
-                    status=OrderStatus.PENDING,
+                order = notional_buy(
+                    new_id("ORD", today), rule.account_id, buy.symbol, buy.notional
                 )
                 writes.orders.append(
                     NewOrder(
