@@ -8,6 +8,11 @@ from hypothesis import strategies as st
 
 from autopilot.domain.errors import InvalidInput
 from autopilot.domain.orders import Side
+from autopilot.domain.trigger_validation import (
+    validate_condition,
+    validate_not_met_at,
+    validate_oco_group,
+)
 from autopilot.domain.triggers import (
     Condition,
     Direction,
@@ -24,9 +29,6 @@ from autopilot.domain.triggers import (
     oco_siblings_to_cancel,
     resume,
     stop_level,
-    validate_condition,
-    validate_not_met_at,
-    validate_oco_group,
 )
 
 D = Decimal

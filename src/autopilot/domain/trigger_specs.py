@@ -14,6 +14,9 @@ from typing import TypeVar
 
 from autopilot.domain.errors import InvalidInput
 from autopilot.domain.orders import Side
+from autopilot.domain.trigger_validation import (
+    validate_price,
+)
 from autopilot.domain.triggers import (
     Condition,
     Direction,
@@ -22,7 +25,6 @@ from autopilot.domain.triggers import (
     PriceBelow,
     TrailingStop,
     new_trailing_stop,
-    validate_price,
 )
 
 CONDITION_FIELDS = {
@@ -81,7 +83,7 @@ def condition_of(spec: ConditionSpec, side: Side, price: Decimal) -> Condition:
     A percent change without a reference price measures from ``price``; a trailing stop starts
     its mark at ``price`` (see :func:`~autopilot.domain.triggers.new_trailing_stop`). This
     checks which fields are given, not their values: run
-    :func:`~autopilot.domain.triggers.validate_condition` on the result.
+    :func:`~autopilot.domain.trigger_validation.validate_condition` on the result.
     """
     wanted = CONDITION_FIELDS.get(spec.type)
     if wanted is None:
@@ -126,7 +128,7 @@ def changed_condition(
     A trailing stop keeps its mark, ``live`` (the index's, newer than the stored one) when
     known; a new percent replaces an amount and the other way round. A stop still waiting for
     its activation price is placed anew at ``price``. Run
-    :func:`~autopilot.domain.triggers.validate_condition` on the result.
+    :func:`~autopilot.domain.trigger_validation.validate_condition` on the result.
     """
     match condition:
         case PriceAbove() | PriceBelow():

@@ -25,15 +25,17 @@ from autopilot.domain.trigger_specs import (
     check_change_fields,
     condition_of,
 )
+from autopilot.domain.trigger_validation import (
+    validate_condition,
+    validate_not_met_at,
+    validate_oco_group,
+)
 from autopilot.domain.triggers import (
     OPEN_STATUSES,
     TrailingStop,
     Trigger,
     TriggerStatus,
     resume,
-    validate_condition,
-    validate_not_met_at,
-    validate_oco_group,
 )
 from autopilot.services import validation
 from autopilot.services.ids import new_id
