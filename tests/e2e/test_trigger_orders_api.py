@@ -93,6 +93,30 @@ def test_bad_trigger_orders_get_a_422_naming_the_field(start_server: StartServer
         ),
         ({**leg(who, "priceBelow", "230.00"), "accountId": 9999}, "accountId"),
         ({**leg(who, "priceBelow", "230.00"), "condition": {"type": "nope"}}, "condition.type"),
+        # Found by fuzzing: 500s, one of them after the trigger was stored.
+        (
+            {**leg(who, "priceBelow", "230.00"), "expiresAt": "9999-12-31T23:59:59-14:00"},
+            "expiresAt",
+        ),
+        (
+            {
+                **leg(who, "priceBelow", "230.00"),
+                "condition": {
+                    "type": "percentChange",
+                    "percent": "999999999999",
+                    "direction": "up",
+                    "referencePrice": "999999999999.9999",
+                },
+            },
+            "condition.percent",
+        ),
+        (
+            {
+                **leg(who, "priceBelow", "230.00"),
+                "condition": {"type": "trailingStop", "amount": "999999999999.9999"},
+            },
+            "condition.amount",
+        ),
     ]
     for body, field in cases:
         error = failure(api.post(TRIGGERS, json=body), 422)

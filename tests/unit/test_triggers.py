@@ -337,3 +337,29 @@ def test_a_level_not_yet_met_passes() -> None:
     validate_not_met_at(PriceBelow(level=D("95.00")), D("100.00"))
     validate_not_met_at(PriceAbove(level=D("100.01")), D("100.00"))
     validate_not_met_at(TrailingStop(side=Side.SELL, percent=D(5), mark=D(100)), D(100))
+
+
+@pytest.mark.parametrize(
+    ("condition", "field"),
+    [
+        (PriceAbove(level=D("1000000000000")), "condition.level"),
+        (
+            PercentChange(
+                percent=D("999999999999"), direction=Direction.UP, reference_price=D("999999")
+            ),
+            "condition.percent",
+        ),
+        (TrailingStop(side=Side.SELL, amount=D("150"), mark=D("100")), "condition.amount"),
+        (
+            TrailingStop(side=Side.BUY, amount=D("999999999999"), mark=D("100")),
+            "condition.amount",
+        ),
+    ],
+)
+def test_a_level_the_market_cannot_reach_is_refused_naming_the_field(
+    condition: Condition, field: str
+) -> None:
+    # Found by fuzzing: such a level overflowed the index after the trigger was stored.
+    with pytest.raises(InvalidInput) as refused:
+        validate_condition(condition)
+    assert refused.value.field == field

@@ -35,10 +35,17 @@ def validate_oco_group(members: Iterable[Trigger]) -> None:
         raise InvalidInput("ocoGroup", f"an OCO group must stay in one account, got {listed}")
 
 
+# The money columns, and the index's integer ticks, hold prices below a trillion.
+MAX_PRICE = Decimal(10) ** 12
+
+
 def validate_price(field: str, value: Decimal) -> None:
-    """Refuse a price that is not positive or carries more than 4 decimal places."""
+    """Refuse a price that is not positive, not below a trillion, or carries more than 4
+    decimal places."""
     if not value.is_finite() or value <= 0:
         raise InvalidInput(field, f"must be a positive price, got {value}")
+    if value >= MAX_PRICE:
+        raise InvalidInput(field, f"must be below {MAX_PRICE:,}, got {value}")
     if value != value.quantize(TICK, rounding=ROUND_FLOOR):
         raise InvalidInput(field, f"at most {PRICE_PLACES} decimal places, got {value}")
 
@@ -57,6 +64,19 @@ def validate_condition(condition: Condition) -> None:
             _validate_percent_change(condition)
         case TrailingStop():
             _validate_trailing(condition)
+    _validate_stop_level(condition)
+
+
+def _validate_stop_level(condition: Condition) -> None:
+    # A level derived from a percent or a trail must itself be a price the market can reach:
+    # above zero (a sell trail of 150.00 under 100.00 never fires) and below a trillion.
+    level = stop_level(Trigger(id="", account_id=0, symbol="", condition=condition))
+    if level is None or (0 < level < MAX_PRICE):
+        return
+    field = "condition.percent" if isinstance(condition, PercentChange) else "condition"
+    if isinstance(condition, TrailingStop):
+        field = "condition.amount" if condition.amount is not None else "condition.percent"
+    raise InvalidInput(field, f"puts the level at {level}, outside 0 to {MAX_PRICE:,}")
 
 
 def _validate_percent(value: Decimal, *, below_hundred: bool) -> None:
