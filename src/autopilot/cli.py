@@ -9,7 +9,7 @@ import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -204,7 +204,7 @@ def prices_import(
 
     settings = _settings()
     try:
-        ticks = read_price_file(file)
+        ticks = read_price_file(file, now=datetime.now(UTC))
     except CsvError as exc:
         _fail(str(exc))
     with _services(settings) as services:
@@ -229,7 +229,7 @@ def prices_replay(
 
     try:
         factor = parse_speed(speed)
-        ticks = read_price_file(file, require_as_of=True)
+        ticks = read_price_file(file, now=datetime.now(UTC), require_as_of=True)
     except (CsvError, ReplayError) as exc:
         _fail(str(exc))
     settings = _settings()

@@ -66,6 +66,16 @@ INVALID_RULES: list[Any] = [
         {"frequency": "weekly", "dayOfWeek": "monday"}, "dayOfMonth", id="month-day-for-weekly"
     ),
     pytest.param({"frequency": "daily"}, "dayOfMonth", id="month-day-for-daily"),
+    # Found by fuzzing: accepted, then every execution failed (or a weight printed as 1 MB).
+    pytest.param({"startDate": "9999-06-01"}, "startDate", id="start-in-year-9999"),
+    pytest.param(
+        {"allocations": allocations(("VTI", "1e-10000000"), ("BND", "100"))},
+        "weight",
+        id="weight-finer-than-4-decimals",
+    ),
+    pytest.param(
+        {"allocations": allocations(("CASH", "60"), ("BND", "40"))}, "CASH", id="cash-as-security"
+    ),
 ]
 
 
@@ -133,6 +143,11 @@ def test_bad_prices_are_refused(api: httpx.Client) -> None:
         {"prices": [{"symbol": "VTI", "price": "-1"}]},
         {"prices": [{"symbol": "VTI", "price": "0"}]},
         {"prices": [{"symbol": "VTI"}]},
+        # Found by fuzzing: these were 500s, or pinned the "latest" price for years.
+        {"prices": [{"symbol": "VTI", "price": "300", "asOf": "9999-12-31T23:59:59-14:00"}]},
+        {"prices": [{"symbol": "VTI", "price": "300", "asOf": "0001-01-01T00:00:00+14:00"}]},
+        {"prices": [{"symbol": "VTI", "price": "300", "asOf": "2199-01-01T00:00:00Z"}]},
+        {"prices": [{"symbol": "CASH", "price": "1.00"}]},
     ):
         response = api.post("/api/market/prices", json=body)
         assert 400 <= response.status_code < 500, (body, response.text)
@@ -379,3 +394,9 @@ def test_deposit_too_large_to_hold_is_refused(api: httpx.Client, who: Funded) ->
 def test_no_request_in_this_module_made_the_server_fail(shared_server: RunningServer) -> None:
     assert "unexpected error" not in shared_server.stderr
     assert "Traceback" not in shared_server.stderr
+
+
+def test_a_nul_character_in_text_is_refused_naming_the_field(api: httpx.Client) -> None:
+    # PostgreSQL text cannot store NUL: found by fuzzing, it is refused before the database.
+    error = failure(api.post("/api/clients", json={"name": "Ada\u0000Lovelace"}), 422)
+    assert error["details"][0]["field"] == "name"

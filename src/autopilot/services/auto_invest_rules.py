@@ -208,6 +208,9 @@ _DAY = timedelta(days=1)
 
 
 def _schedule(spec: RuleSpec) -> Schedule:
+    validation.day("startDate", spec.start_date)
+    if spec.end_date is not None:
+        validation.day("endDate", spec.end_date)
     if spec.end_date is not None and spec.end_date < spec.start_date:
         raise InvalidInput("endDate", "must not be before startDate")
     # Name the field the client sent rather than the schedule as a whole.
@@ -253,12 +256,13 @@ def _check_amounts(spec: RuleSpec) -> None:
         raise InvalidInput("allocations", "must name at least one symbol")
     seen: set[str] = set()
     for i, allocation in enumerate(spec.allocations):
-        validation.symbol(f"allocations[{i}].symbol", allocation.symbol)
+        validation.security(f"allocations[{i}].symbol", allocation.symbol)
         if allocation.symbol in seen:
             raise InvalidInput(f"allocations[{i}].symbol", f"{allocation.symbol} appears twice")
         seen.add(allocation.symbol)
         if not allocation.weight.is_finite() or allocation.weight <= 0:
             raise InvalidInput(f"allocations[{i}].weight", "must be a positive percentage")
+        validation.percent_places(f"allocations[{i}].weight", allocation.weight)
     total = sum((a.weight for a in spec.allocations), Decimal(0))
     if total != HUNDRED:
         raise InvalidInput("allocations", f"weights must sum to 100, got {total}")

@@ -128,7 +128,7 @@ class OrderService:
 def _check(
     command: PlaceOrder,
 ) -> tuple[str, Decimal | None, Decimal | None, Decimal | None]:
-    symbol = validation.symbol("symbol", command.symbol)
+    symbol = validation.security("symbol", command.symbol)
     if (command.quantity is None) == (command.notional is None):
         raise InvalidInput("quantity", "give exactly one of quantity or notional")
     quantity = command.quantity

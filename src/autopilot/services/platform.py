@@ -103,11 +103,9 @@ class PlatformService:
         now = self._clock.now()
         rows = []
         for i, tick in enumerate(ticks):
-            symbol = validation.symbol(f"prices[{i}].symbol", tick.symbol)
+            symbol = validation.security(f"prices[{i}].symbol", tick.symbol)
             price = validation.price(f"prices[{i}].price", tick.price)
-            as_of = tick.as_of or now
-            if as_of.tzinfo is None:
-                raise InvalidInput(f"prices[{i}].asOf", "must include a timezone offset")
+            as_of = validation.past(f"prices[{i}].asOf", tick.as_of or now, now)
             rows.append((symbol, price, as_of))
         with self._uow() as uow:
             uow.market.record_prices(rows)
@@ -125,7 +123,7 @@ class PlatformService:
             log.exception("reacting to %d new price(s) failed; the next pass retries", len(rows))
 
     def set_security(self, symbol: str, *, tradable: bool, fractionable: bool) -> SecurityRecord:
-        code = validation.symbol("symbol", symbol)
+        code = validation.security("symbol", symbol)
         with self._uow() as uow:
             uow.market.upsert_security(code, tradable=tradable, fractionable=fractionable)
             record = uow.market.security(code)

@@ -277,21 +277,17 @@ def _check_fields(spec: RebalancingSpec) -> None:
         raise InvalidInput("name", "must not be empty")
     for i, target in enumerate(spec.targets):
         validation.symbol(f"targets[{i}].symbol", target.symbol)
+        validation.percent_places(f"targets[{i}].weight", target.weight)
     validate_targets(spec.targets, "targets")
     validate_threshold(spec.drift_threshold, "driftThreshold")
-    _percent_places("driftThreshold", spec.drift_threshold)
+    validation.percent_places("driftThreshold", spec.drift_threshold)
     if spec.relative_threshold is not None:
         validate_threshold(spec.relative_threshold, "relativeThreshold")
-        _percent_places("relativeThreshold", spec.relative_threshold)
+        validation.percent_places("relativeThreshold", spec.relative_threshold)
     _cents_at_least_zero("minTradeAmount", spec.min_trade_amount)
     _cents_at_least_zero("cashReserve", spec.cash_reserve)
     if spec.cooldown_days < 0:
         raise InvalidInput("cooldownDays", f"must not be negative, got {spec.cooldown_days}")
-
-
-def _percent_places(field: str, value: Decimal) -> None:
-    if value != value.quantize(PERCENT_STEP):
-        raise InvalidInput(field, f"at most 4 decimals, got {value}")
 
 
 def _cents_at_least_zero(field: str, value: Decimal) -> None:

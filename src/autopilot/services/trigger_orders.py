@@ -195,7 +195,7 @@ class TriggerOrderService:
             raise InvalidInput(f"[{i}].{exc.field}", exc.message.split(": ", 1)[-1]) from exc
 
     def _build(self, uow: UnitOfWork, spec: TriggerSpec, now: datetime) -> TriggerOrderRecord:
-        symbol = validation.symbol("symbol", spec.symbol)
+        symbol = validation.security("symbol", spec.symbol)
         account = uow.accounts.get(spec.account_id)
         if account is None:
             raise InvalidInput("accountId", f"account {spec.account_id} does not exist")
@@ -323,8 +323,7 @@ def _marks_moved(
 
 
 def _check_expiry(at: datetime, now: datetime) -> None:
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise InvalidInput("expiresAt", "must include a timezone offset")
+    validation.moment("expiresAt", at)
     if at <= now:
         raise InvalidInput("expiresAt", f"must be in the future, got {at.isoformat()}")
 
