@@ -400,3 +400,17 @@ def test_a_nul_character_in_text_is_refused_naming_the_field(api: httpx.Client) 
     # PostgreSQL text cannot store NUL: found by fuzzing, it is refused before the database.
     error = failure(api.post("/api/clients", json={"name": "Ada\u0000Lovelace"}), 422)
     assert error["details"][0]["field"] == "name"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/orders?symbol=VTI%00",
+        "/api/automation/auto-invest-rules/AUTO-1%00",
+        "/api/automation/execution-logs?automationId=%00",
+    ],
+)
+def test_a_nul_character_in_a_path_or_query_is_a_400_not_a_database_error(
+    api: httpx.Client, path: str
+) -> None:
+    failure(api.get(path), 400)

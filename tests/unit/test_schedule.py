@@ -341,3 +341,11 @@ def test_a_schedule_names_the_day_it_runs_on_where_the_client_left_it_to_the_sta
     daily = Schedule(frequency=Frequency.DAILY, start_date=tuesday)
     assert (daily.weekday, daily.month_day) == (None, None)
     assert Schedule(frequency=Frequency.WEEKLY, start_date=tuesday).month_day is None
+
+
+def test_a_schedule_ends_where_dates_end_instead_of_overflowing() -> None:
+    yearly = Schedule(frequency=Frequency.ANNUALLY, start_date=date(9998, 6, 1))
+    calendar = market_calendar("XNYS")
+    last = next_occurrence(yearly, calendar, date(9998, 6, 1))
+    assert last is not None and last.year == 9999
+    assert next_occurrence(yearly, calendar, last) is None

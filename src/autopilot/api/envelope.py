@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic.alias_generators import to_camel
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -97,7 +98,18 @@ def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return error(500, "internal_error", "an unexpected error occurred; it has been logged")
 
 
+async def _refuse_nul(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    # A NUL in a path or query value would reach a PostgreSQL text comparison and fail there.
+    query = request.scope.get("query_string", b"").lower()
+    if "\x00" in request.url.path or b"%00" in query or b"\x00" in query:
+        return error(400, "bad_request", "the path or query contains a NUL character")
+    return await call_next(request)
+
+
 def install(app: FastAPI) -> None:
+    app.middleware("http")(_refuse_nul)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(AutopilotError, _autopilot)
     app.add_exception_handler(StarletteHTTPException, _http)

@@ -101,10 +101,14 @@ def next_occurrence(
     day (``FOLLOWING``) or the previous one (``PRECEDING``) — but never before the start
     date: there it moves forward instead. Daily schedules run on every trading day. Dates
     that two nominals move to count once. ``None`` means the schedule has ended: the
-    occurrence would fall after ``end_date``. Results are memoised per (schedule, calendar).
+    occurrence would fall after ``end_date``, or after the last date Python can represent
+    (9999-12-31). Results are memoised per (schedule, calendar).
     """
-    lower = schedule.start_date if after is None else max(schedule.start_date, after + _ONE_DAY)
-    return _first_occurrence_from(schedule, calendar, lower)
+    try:
+        lower = schedule.start_date if after is None else max(schedule.start_date, after + _ONE_DAY)
+        return _first_occurrence_from(schedule, calendar, lower)
+    except (OverflowError, ValueError):  # past year 9999 (date arithmetic or date()): none left
+        return None
 
 
 def occurrences_between(
