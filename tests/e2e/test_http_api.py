@@ -414,3 +414,26 @@ def test_a_nul_character_in_a_path_or_query_is_a_400_not_a_database_error(
     api: httpx.Client, path: str
 ) -> None:
     failure(api.get(path), 400)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "named"),
+    [
+        ("/api/accounts", {"clientId": 1, "currency": "ÄÖÜ"}, "currency"),
+        ("/api/market/prices", {"prices": [{"symbol": "ß", "price": "1.00"}]}, "symbol"),
+        ("/api/market/prices", {"prices": [{"symbol": "VTI", "price": "1_000"}]}, "price"),
+        ("/api/market/prices", {"prices": [{"symbol": "VTI", "price": "１０"}]}, "price"),
+    ],
+)
+def test_text_that_only_unicode_folding_makes_valid_is_refused(
+    api: httpx.Client, path: str, body: dict[str, Any], named: str
+) -> None:
+    # Found by fuzzing: "ß" became the ticker SS, full-width digits became 10.
+    error = failure(api.post(path, json=body), 422)
+    assert named in error["details"][0]["field"], error
+
+
+def test_a_wrong_method_says_which_methods_are_allowed(api: httpx.Client) -> None:
+    response = api.delete("/api/market/prices")
+    failure(response, 405)
+    assert "POST" in response.headers["allow"]

@@ -459,3 +459,11 @@ def test_a_holding_outside_the_targets_is_sold_to_the_last_fraction() -> None:
         [holding("BND", "55.172413", "72.50"), holding("VTI", "0", "287.41")], D(0), result
     )
     assert [h.quantity for h in after if h.symbol == "BND"] == [D(0)]
+
+
+def test_an_account_worth_more_than_any_trade_can_move_is_refused_not_planned() -> None:
+    # Found by fuzzing: its trades overflowed the order columns (a 500, or 5e23 written).
+    huge = holding("XYZ", "999999999999", "999999999999.999999")
+    with pytest.raises(InvalidInput) as refused:
+        plan([huge, holding("VTI", "0", "250.00")])
+    assert refused.value.field == "holdings[0]"

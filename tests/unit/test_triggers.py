@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from autopilot.domain.errors import InvalidInput
 from autopilot.domain.orders import Side
+from autopilot.domain.trigger_specs import TriggerChange, check_change_fields
 from autopilot.domain.trigger_validation import (
     validate_condition,
     validate_not_met_at,
@@ -363,3 +364,12 @@ def test_a_level_the_market_cannot_reach_is_refused_naming_the_field(
     with pytest.raises(InvalidInput) as refused:
         validate_condition(condition)
     assert refused.value.field == field
+
+
+def test_a_change_giving_a_trail_both_a_percent_and_an_amount_is_refused_as_create_refuses_it() -> (
+    None
+):
+    trail = TrailingStop(side=Side.SELL, amount=D("3"), mark=D("100"))
+    with pytest.raises(InvalidInput) as refused:
+        check_change_fields(trail, TriggerChange(percent=D("7"), amount=D("3")))
+    assert refused.value.field == "condition"

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic.alias_generators import to_camel
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from autopilot.domain.errors import AutopilotError, Conflict, InvalidInput, NotFound
@@ -72,7 +72,9 @@ def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     codes = {404: "not_found", 405: "method_not_allowed"}
     message = "no such endpoint" if exc.status_code == 404 else str(exc.detail)
-    return error(exc.status_code, codes.get(exc.status_code, "http_error"), message)
+    response = error(exc.status_code, codes.get(exc.status_code, "http_error"), message)
+    response.headers.update(exc.headers or {})  # a 405 says which methods are allowed
+    return response
 
 
 def _database_down(request: Request, exc: Exception) -> JSONResponse:
@@ -91,6 +93,16 @@ def _database_down(request: Request, exc: Exception) -> JSONResponse:
     response = error(503, "database_unavailable", "the database is unavailable; try again shortly")
     response.headers["Retry-After"] = "5"
     return response
+
+
+def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
+    # A value the request led to (an amount of 10^24, say) does not fit its column: the
+    # transaction rolled back, so nothing was written. The client's input, not a bug of ours.
+    assert isinstance(exc, DataError)
+    log.warning("value out of range on %s %s: %s", request.method, request.url.path, exc.orig)
+    return error(
+        422, "out_of_range", "a value is beyond what the service can hold; nothing was changed"
+    )
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -114,4 +126,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(AutopilotError, _autopilot)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(OperationalError, _database_down)
+    app.add_exception_handler(DataError, _out_of_range)
     app.add_exception_handler(Exception, _unexpected)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -11,11 +12,16 @@ from pydantic.alias_generators import to_camel
 
 from autopilot.services.validation import MAX_AMOUNT
 
+# Plain ASCII decimal text: Decimal() alone would also read "1_000" or full-width digits.
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+
 
 def _no_float_noise(value: object) -> object:
     # JSON numbers arrive as float; go through their shortest text so 0.1 stays 0.1.
     if isinstance(value, float):
         return str(value)
+    if isinstance(value, str) and not _NUMBER.fullmatch(value.strip()):
+        raise ValueError(f"{value[:40]!r} is not a decimal number")
     return value
 
 

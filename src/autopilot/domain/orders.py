@@ -47,6 +47,10 @@ class Order:
     status: OrderStatus
 
 
+# Cash amounts are stored with 20 digits; an order's amount stays below a trillion.
+MAX_ORDER_AMOUNT = Decimal(10) ** 12
+
+
 def notional_buy(order_id: str, account_id: int, symbol: str, notional: Decimal) -> Order:
     """A market buy of ``notional`` in cash (what an auto-invest leg is), to be written Pending
     with that cash held for it."""
@@ -137,6 +141,11 @@ def decide_fill(order: Order, quote: Quote | None, held: Decimal) -> FillDecisio
             order_id=order.id, reason=f"sell of {quantity} {order.symbol} exceeds holding {held}"
         )
     amount = _amount(order, quantity, price, quote.fractionable)
+    if amount >= MAX_ORDER_AMOUNT:  # 10^12 shares at 10^12 each: no account can hold that
+        return Rejection(
+            order_id=order.id,
+            reason=f"amount {amount:.2E} is beyond the largest order amount {MAX_ORDER_AMOUNT:.0E}",
+        )
     if order.side is Side.BUY and amount > order.reserved_amount:
         return Rejection(
             order_id=order.id,

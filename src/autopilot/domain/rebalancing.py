@@ -22,6 +22,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from autopilot.domain.errors import InvalidInput
+from autopilot.domain.orders import MAX_ORDER_AMOUNT
 
 CASH = "CASH"
 HUNDRED = Decimal(100)
@@ -203,3 +204,9 @@ def validate_holdings(holdings: Sequence[Holding], cash: Decimal, field: str = "
             raise InvalidInput(f"{field}[{i}].quantity", "must not be negative")
         if not holding.price.is_finite() or holding.price <= 0:
             raise InvalidInput(f"{field}[{i}].price", "must be positive")
+        if holding.value >= MAX_ORDER_AMOUNT:  # its trades could not be written or filled
+            raise InvalidInput(
+                f"{field}[{i}]",
+                f"{holding.symbol} is worth {holding.value:.2E}, beyond the largest amount"
+                f" a trade can have ({MAX_ORDER_AMOUNT:.0E})",
+            )

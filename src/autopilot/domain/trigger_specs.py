@@ -75,6 +75,8 @@ def check_change_fields(condition: Condition, change: TriggerChange) -> None:
         if getattr(change, name) is not None and name not in CONDITION_FIELDS[kind]:
             api = API_NAMES.get(name, name)
             raise InvalidInput(f"condition.{api}", f"not used by a {kind} condition")
+    if change.percent is not None and change.amount is not None:  # as create refuses it
+        raise InvalidInput("condition", "a trailing stop needs exactly one of percent and amount")
 
 
 def condition_of(spec: ConditionSpec, side: Side, price: Decimal) -> Condition:

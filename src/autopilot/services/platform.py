@@ -61,7 +61,7 @@ class PlatformService:
 
     def open_account(self, client_id: int, currency: str) -> AccountRecord:
         code = currency.strip().upper()
-        if len(code) != 3 or not code.isalpha():
+        if len(code) != 3 or not (code.isascii() and code.isalpha()):  # "ÄÖÜ" is no ISO code
             raise InvalidInput(
                 "currency", f"must be a three-letter currency code, got {currency!r}"
             )

@@ -97,7 +97,8 @@ def security(field: str, value: str) -> str:
 
 
 def symbol(field: str, value: str) -> str:
-    text = value.strip().upper()
+    # ASCII first: str.upper() would fold "ß" to "SS" and "ﬁ" to "FI" into a valid-looking ticker.
+    text = value.strip().upper() if value.isascii() else value
     if not SYMBOL.match(text):
         raise InvalidInput(field, f"{value!r} is not a ticker symbol (letters, digits, . or -)")
     return text
