@@ -145,3 +145,11 @@ def test_bad_rules_are_422s_naming_the_field_and_write_nothing(
     assert data(api.get(RULES))["total"] == 0
     failure(api.get(f"{RULES}/REBAL-NOPE"), 404)
     assert data(api.post(EXECUTE, json={"type": "triggers"}))["counts"]["executed"] == 0
+
+
+def test_a_negative_zero_amount_shows_as_zero(start_server: StartServer) -> None:
+    # Found by fuzzing: "-0" came back as "-0.00" on SQLite (PostgreSQL normalises it).
+    api = start_server(AUTOMATION_SCHEDULER_ENABLED="false").client
+    who = drifted_account(api)
+    rule = data(api.post(RULES, json=rule_body(who, minTradeAmount="-0", cashReserve="-0")), 201)
+    assert (rule["minTradeAmount"], rule["cashReserve"]) == ("0.00", "0.00")

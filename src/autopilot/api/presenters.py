@@ -21,7 +21,9 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 
 
 def text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
+    if value is None:
+        return None
+    return str(abs(value) if value == 0 else value)  # "-0" given as input shows as 0.00
 
 
 def day(value: date | None) -> str | None:
