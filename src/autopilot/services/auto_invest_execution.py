@@ -32,7 +32,13 @@ from autopilot.domain.auto_invest import (
 from autopilot.domain.calendar import TradingCalendar
 from autopilot.domain.errors import Conflict, NotFound
 from autopilot.domain.orders import notional_buy
-from autopilot.services.execution_results import PREFIX, PassResult, RuleResult, announce
+from autopilot.services.execution_results import (
+    PREFIX,
+    PassResult,
+    RuleResult,
+    announce,
+    failure_reason,
+)
 from autopilot.services.ids import new_id
 from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory
 from autopilot.services.records import DueCursor, LogEntry, NewOrder
@@ -106,7 +112,7 @@ class AutoInvestExecutor:
                     "%s batch of %d rules rolled back (%s); retrying one by one",
                     PREFIX,
                     len(claimed),
-                    _reason(exc),
+                    failure_reason(exc),
                 )
                 for rule in claimed:
                     outcome.add(self._run_single(rule.id, today, triggered_by))
@@ -235,7 +241,7 @@ class AutoInvestExecutor:
                 order_ids.append(order.id)
             entry = _entry(rule, outcome, tuple(order_ids), triggered_by, started)
             writes.logs.append(entry)
-            writes.results.append(_result(rule, entry))
+            writes.results.append(RuleResult.of(entry))
 
     def _plan_failure(
         self,
@@ -256,21 +262,21 @@ class AutoInvestExecutor:
             execution_date=occurrence,
             status=OutcomeStatus.FAILED.value,
             message=f"attempt {attempts} of {self._policy.max_attempts} failed",
-            error=_reason(exc),
+            error=failure_reason(exc),
             triggered_by=triggered_by,
             attempt=attempts,
             started_at=started,
         )
         writes.logs.append(entry)
-        writes.results.append(_result(rule, entry))
+        writes.results.append(RuleResult.of(entry))
         if attempts < self._policy.max_attempts:
             writes.rules.append(failed)
             return
-        moved, skipped = give_up(failed, today, self._policy.calendar, _reason(exc))
+        moved, skipped = give_up(failed, today, self._policy.calendar, failure_reason(exc))
         writes.rules.append(moved)
         gave_up = _entry(rule, skipped, (), triggered_by, started)  # the last attempt's outcome
         writes.logs.append(gave_up)
-        writes.results.append(_result(rule, gave_up))
+        writes.results.append(RuleResult.of(gave_up))
 
     def _record_failure(
         self, rule_id: str, today: date, triggered_by: str, exc: BaseException
@@ -336,20 +342,3 @@ def _entry(
 
 if TYPE_CHECKING:
     from autopilot.services.ports import UnitOfWork
-
-
-def _result(rule: AutoInvestRule, entry: LogEntry) -> RuleResult:
-    return RuleResult(
-        rule_id=rule.id,
-        client_id=rule.client_id,
-        occurrence=entry.execution_date,
-        status=entry.status,
-        order_ids=entry.order_ids,
-        message=entry.message,
-        error=entry.error,
-    )
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]

@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 from autopilot.domain.auto_invest import OutcomeStatus
+from autopilot.services.records import LogEntry
 
 PREFIX = "[Automation Scheduler]"  # every scheduler log line starts so (DESIGN §7)
 
@@ -24,6 +25,19 @@ class RuleResult:
     order_ids: tuple[str, ...] = ()
     message: str = ""
     error: str | None = None
+
+    @classmethod
+    def of(cls, entry: LogEntry) -> RuleResult:
+        """What a log row says happened, as the API and the CLI report it."""
+        return cls(
+            rule_id=entry.automation_id,
+            client_id=entry.client_id,
+            occurrence=entry.execution_date,
+            status=entry.status,
+            order_ids=entry.order_ids,
+            message=entry.message,
+            error=entry.error,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -116,3 +130,10 @@ def announce(subject: str, results: Sequence[RuleResult]) -> None:
                 r.occurrence,
                 r.message,
             )
+
+
+def failure_reason(exc: BaseException) -> str:
+    """An error as the execution log and the guide's failure line record it: its type and first
+    line, at most 500 characters."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]

@@ -31,7 +31,13 @@ from autopilot.domain.rebalancing_rule import (
     RebalancingRule,
     next_check_after,
 )
-from autopilot.services.execution_results import PREFIX, PassResult, RuleResult, announce
+from autopilot.services.execution_results import (
+    PREFIX,
+    PassResult,
+    RuleResult,
+    announce,
+    failure_reason,
+)
 from autopilot.services.ids import new_id
 from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory
 from autopilot.services.rebalancing_accounts import (
@@ -103,7 +109,7 @@ class RebalancingExecutor:
                     "%s batch of %d rebalancing rules rolled back (%s); retrying one by one",
                     PREFIX,
                     len(claimed),
-                    _reason(exc),
+                    failure_reason(exc),
                 )
                 for rule in claimed:
                     result.add(self._run_single(rule.id, today, triggered_by, force=False))
@@ -180,7 +186,7 @@ class RebalancingExecutor:
                 if force:
                     raise Conflict(f"rebalancing rule {rule_id} was executed concurrently")
                 log.warning("%s Rebalancing rule %s already executed %s", PREFIX, rule_id, done)
-            writes.failures += [(d, _reason(exc)) for d in due if d.occurrence not in done]
+            writes.failures += [(d, failure_reason(exc)) for d in due if d.occurrence not in done]
             self._count_failures(uow, writes, today, triggered_by, started)
             now = self._clock.now()
             uow.rebalancing.save_state(writes.rules, now)
@@ -241,7 +247,7 @@ class RebalancingExecutor:
             drift = picture.drift(rule)
             plan = picture.plan(rule)
         except Exception as exc:  # one rule's error never stops the batch
-            writes.failures.append((item, _reason(exc)))
+            writes.failures.append((item, failure_reason(exc)))
             return
         moved = rule
         if item.trigger == "schedule":
@@ -268,7 +274,7 @@ class RebalancingExecutor:
             done = entry.make(OutcomeStatus.SUCCESS, f"{len(ids)} order(s) placed", info, ids)
         writes.rules.append(moved)
         writes.logs.append(done)
-        writes.results.append(_result(done))
+        writes.results.append(RuleResult.of(done))
 
     def _count_failures(
         self,
@@ -293,7 +299,7 @@ class RebalancingExecutor:
                     following = next_check_after(item.rule.schedule, self._calendar, after)
                     writes.rules.append(replace(item.rule, next_check_date=following))
             writes.logs += outcomes
-            writes.results += [_result(o) for o in outcomes]
+            writes.results += [RuleResult.of(o) for o in outcomes]
 
     def _proposal(
         self,
@@ -355,20 +361,3 @@ class _Entry:
             error=error,
             details=info,
         )
-
-
-def _result(entry: LogEntry) -> RuleResult:
-    return RuleResult(
-        rule_id=entry.automation_id,
-        client_id=entry.client_id,
-        occurrence=entry.execution_date,
-        status=entry.status,
-        order_ids=entry.order_ids,
-        message=entry.message,
-        error=entry.error,
-    )
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]

@@ -172,19 +172,7 @@ class ProposalService:
             message = f"proposal approved{' and re-planned' if replanned else ''}"
             entry = _outcome(proposal, status, message, decided_by, now, plan, ids)
             uow.logs.resolve(entry, now)
-        announce(
-            "Rebalancing rule",
-            [
-                RuleResult(
-                    rule_id=rule.id,
-                    client_id=rule.client_id,
-                    occurrence=entry.execution_date,
-                    status=entry.status,
-                    order_ids=ids,
-                    message=entry.message,
-                )
-            ],
-        )
+        announce("Rebalancing rule", [RuleResult.of(entry)])
         submit_committed(self._broker, [o.order for o in orders])
         return self.get(proposal_id)
 

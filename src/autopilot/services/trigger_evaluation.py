@@ -29,7 +29,12 @@ from autopilot.domain.orders import Order, OrderStatus, Side
 from autopilot.domain.trigger_index import TriggerIndex
 from autopilot.domain.trigger_order import order_at_fire
 from autopilot.domain.triggers import OPEN_STATUSES, TICK, TriggerStatus
-from autopilot.services.execution_results import PREFIX, PassResult, RuleResult, announce
+from autopilot.services.execution_results import (
+    PREFIX,
+    PassResult,
+    RuleResult,
+    announce,
+)
 from autopilot.services.ids import new_id
 from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory
 from autopilot.services.records import LogEntry, NewOrder, TriggerOrderRecord
@@ -372,7 +377,7 @@ class TriggerEvaluator:
         return at.astimezone(self._zone).date()
 
     def _finish(self, writes: _Writes) -> PassResult:
-        results = [_result(e) for e in writes.logs]
+        results = [RuleResult.of(e) for e in writes.logs]
         result = PassResult()
         result.add(results)
         with self._lock:
@@ -380,15 +385,3 @@ class TriggerEvaluator:
         announce("Trigger order", results)
         submit_committed(self._broker, [n.order for n in writes.orders])
         return result
-
-
-def _result(entry: LogEntry) -> RuleResult:
-    return RuleResult(
-        rule_id=entry.automation_id,
-        client_id=entry.client_id,
-        occurrence=entry.execution_date,
-        status=entry.status,
-        order_ids=entry.order_ids,
-        message=entry.message,
-        error=entry.error,
-    )
