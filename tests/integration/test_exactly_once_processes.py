@@ -222,29 +222,28 @@ class Worker:
 
 
 @pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
-    """Start `autopilot run-once` processes; any still running at the end are killed."""
+def procs(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+    """Start `python -m autopilot ARGS...` (or `python PROGRAM... ARGS...`) on a database, with
+    extra environment variables; any still running at the end are killed."""
     started: list[Worker] = []
 
     def start(
-        url: str, *, batch_size: int, argv: Sequence[str] | None = None, **env: str
+        url: str, *args: str, program: Sequence[str] = ("-m", "autopilot"), **env: str
     ) -> Worker:
         n = len(started)
         environ = {
             **os.environ,
             **SETTINGS,
             "DATABASE_URL": url,
-            "AUTOMATION_BATCH_SIZE": str(batch_size),
             "PYTHONPATH": os.pathsep.join(
                 [str(SRC), str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
             ),
             **env,
         }
-        program = list(argv) if argv is not None else ["-m", "autopilot"]
-        out, err = tmp_path / f"worker{n}.out", tmp_path / f"worker{n}.err"
+        out, err = tmp_path / f"proc{n}.out", tmp_path / f"proc{n}.err"
         with out.open("wb") as o, err.open("wb") as e:
             proc = subprocess.Popen(
-                [sys.executable, *program, "run-once", "--as-of", AS_OF.isoformat(), "--json"],
+                [sys.executable, *program, *args],
                 cwd=tmp_path,  # no stray .env from the repository
                 env=environ,
                 stdin=subprocess.DEVNULL,
@@ -263,6 +262,27 @@ def workers(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
                 w.proc.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 w.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def workers(procs: Callable[..., Worker]) -> Callable[..., Worker]:
+    """Start `autopilot run-once` passes as of AS_OF, printing their summary as JSON."""
+
+    def start(
+        url: str, *, batch_size: int, argv: Sequence[str] | None = None, **env: str
+    ) -> Worker:
+        return procs(
+            url,
+            "run-once",
+            "--as-of",
+            AS_OF.isoformat(),
+            "--json",
+            program=("-m", "autopilot") if argv is None else tuple(argv),
+            AUTOMATION_BATCH_SIZE=str(batch_size),
+            **env,
+        )
+
+    return start
 
 
 def finish(worker: Worker, timeout: float = 120) -> dict[str, Any]:

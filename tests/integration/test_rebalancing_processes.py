@@ -46,12 +46,13 @@ from tests.integration.test_exactly_once_processes import (
     count_rows,
     finish,
     other_backends,
+    procs,
     wait_for,
     wait_for_no_worker_backends,
     workers,
 )
 
-__all__ = ["workers"]  # the fixture, imported so that pytest finds it here
+__all__ = ["procs", "workers"]  # the fixtures, imported so that pytest finds them here
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(240)]
 

@@ -15,13 +15,11 @@ bought at 100.00): even accounts get a bracket (a stop-loss `priceBelow` and a t
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
-import sys
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import time as dtime
@@ -46,15 +44,16 @@ from tests.integration.conftest import NOTHING_DONE
 from tests.integration.test_exactly_once_processes import (
     AS_OF,
     MARKET,
-    ROOT,
     SETTINGS,
-    SRC,
     Worker,
     _engine,
     other_backends,
+    procs,
     wait_for,
     wait_for_no_worker_backends,
 )
+
+__all__ = ["procs"]  # the fixture, imported so that pytest finds it here
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(180)]
 
@@ -157,45 +156,6 @@ def store_price(url: str, price: Decimal, at: datetime) -> None:
 
 
 # --- processes ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def procs(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
-    """Start `python -m autopilot ARGS...`; any still running at the end are killed."""
-    started: list[Worker] = []
-
-    def start(url: str, *args: str) -> Worker:
-        n = len(started)
-        environ = {
-            **os.environ,
-            **SETTINGS,
-            "DATABASE_URL": url,
-            "PYTHONPATH": os.pathsep.join(
-                [str(SRC), str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
-            ),
-        }
-        out, err = tmp_path / f"proc{n}.out", tmp_path / f"proc{n}.err"
-        with out.open("wb") as o, err.open("wb") as e:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "autopilot", *args],
-                cwd=tmp_path,
-                env=environ,
-                stdin=subprocess.DEVNULL,
-                stdout=o,
-                stderr=e,
-            )
-        worker = Worker(proc, out, err)
-        started.append(worker)
-        return worker
-
-    try:
-        yield start
-    finally:
-        for w in started:
-            if w.proc.poll() is None:
-                w.proc.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                w.proc.wait(timeout=10)
 
 
 def done(worker: Worker, timeout: float = 90) -> None:
