@@ -285,6 +285,28 @@ def workers(procs: Callable[..., Worker]) -> Callable[..., Worker]:
     return start
 
 
+def kill_after_first_batch(engine: Engine, held_account: int, start: Callable[[], Worker]) -> None:
+    """Start a worker and kill -9 it once its first batch has committed.
+
+    The test holds ``held_account``'s row (the account of the last rule in claim order), so the
+    pass cannot finish before the kill: at worst the worker waits in its last batch.
+    """
+    with engine.connect() as guard:
+        tx = guard.begin()
+        guard.execute(text("SELECT id FROM accounts WHERE id = :a FOR UPDATE"), {"a": held_account})
+        worker = start()
+        wait_for(
+            "the first batch to commit",
+            lambda: count_rows(engine, "automation_execution_logs") > 0,
+            alive=[worker],
+        )
+        os.kill(worker.proc.pid, signal.SIGKILL)
+        worker.proc.wait(timeout=30)
+        assert worker.proc.returncode == -signal.SIGKILL
+        tx.rollback()
+    wait_for_no_worker_backends(engine)
+
+
 def finish(worker: Worker, timeout: float = 120) -> dict[str, Any]:
     """Wait for a worker to exit; it must exit 0 with a JSON summary and no pass error."""
     try:
@@ -545,24 +567,7 @@ def test_kill_9_mid_pass_leaves_no_half_written_rule_and_a_rerun_completes(
     sentinel_account = seeded.rule_account[seeded.rule_ids[-1]]
     engine = _engine(pg_url)
     try:
-        # The test holds the row of the account of the last rule in claim order, so the pass
-        # cannot finish before the kill: at worst the worker waits in its last batch.
-        with engine.connect() as guard:
-            tx = guard.begin()
-            guard.execute(
-                text("SELECT id FROM accounts WHERE id = :a FOR UPDATE"), {"a": sentinel_account}
-            )
-            worker = workers(pg_url, batch_size=200)
-            wait_for(
-                "the first batch to commit",
-                lambda: count_rows(engine, "automation_execution_logs") > 0,
-                alive=[worker],
-            )
-            os.kill(worker.proc.pid, signal.SIGKILL)
-            worker.proc.wait(timeout=30)
-            assert worker.proc.returncode == -signal.SIGKILL
-            tx.rollback()
-        wait_for_no_worker_backends(engine)
+        kill_after_first_batch(engine, sentinel_account, lambda: workers(pg_url, batch_size=200))
 
         after_kill = read_state(engine)
         executed, untouched = check_consistent(after_kill, seeded)

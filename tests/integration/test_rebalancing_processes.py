@@ -12,8 +12,6 @@ One template account and rule are made through the services; the rest are copied
 
 from __future__ import annotations
 
-import os
-import signal
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,12 +41,11 @@ from tests.integration.test_exactly_once_processes import (
     SETTINGS,
     Worker,
     _engine,
-    count_rows,
     finish,
+    kill_after_first_batch,
     other_backends,
     procs,
     wait_for,
-    wait_for_no_worker_backends,
     workers,
 )
 
@@ -401,22 +398,7 @@ def test_kill_9_mid_pass_leaves_no_half_rebalanced_account_and_a_rerun_completes
     sentinel = seeded.rule_account[seeded.rule_ids[-1]]
     engine = _engine(pg_url)
     try:
-        # The test holds the account row of the last rule in claim order, so the pass cannot
-        # finish before the kill: at worst the worker waits in its last batch.
-        with engine.connect() as guard:
-            tx = guard.begin()
-            guard.execute(text("SELECT id FROM accounts WHERE id = :a FOR UPDATE"), {"a": sentinel})
-            worker = workers(pg_url, batch_size=20)
-            wait_for(
-                "the first batch to commit",
-                lambda: count_rows(engine, "automation_execution_logs") > 0,
-                alive=[worker],
-            )
-            os.kill(worker.proc.pid, signal.SIGKILL)
-            worker.proc.wait(timeout=30)
-            assert worker.proc.returncode == -signal.SIGKILL
-            tx.rollback()
-        wait_for_no_worker_backends(engine)
+        kill_after_first_batch(engine, sentinel, lambda: workers(pg_url, batch_size=20))
 
         after_kill = read_state(engine)
         done, untouched = check_consistent(after_kill, seeded)
