@@ -39,11 +39,8 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update  # no
 
 from autopilot.bootstrap import Services, build  # noqa: E402
 from autopilot.config import load_settings  # noqa: E402
-from autopilot.domain.auto_invest import (  # noqa: E402
-    Allocation,
-    AutoInvestRule,
-    execute_auto_invest,
-)
+from autopilot.domain.auto_invest.execution import execute_auto_invest  # noqa: E402
+from autopilot.domain.auto_invest.rule import Allocation, AutoInvestRule  # noqa: E402
 from autopilot.domain.orders import (  # noqa: E402
     Order,
     OrderStatus,

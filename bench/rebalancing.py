@@ -29,18 +29,9 @@ for extra in (ROOT / "src", ROOT):  # runnable from a checkout without installin
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from autopilot.domain.rebalancing import (  # noqa: E402
-    Holding,
-    Target,
-    drift_exceeds,
-    measure_drift,
-)
-from autopilot.domain.rebalancing_batch import (  # noqa: E402
-    AccountSnapshot,
-    DriftThreshold,
-    drifted_accounts,
-)
-from autopilot.domain.rebalancing_plan import plan_trades  # noqa: E402
+from autopilot.domain.rebalancing.batch import AccountSnapshot, DriftThreshold, drifted_accounts  # noqa: E402
+from autopilot.domain.rebalancing.drift import Holding, Target, drift_exceeds, measure_drift  # noqa: E402
+from autopilot.domain.rebalancing.plan import plan_trades  # noqa: E402
 
 SEED = 20250616
 MODELS = 4

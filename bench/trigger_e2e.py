@@ -27,13 +27,20 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bench.trigger_workload import (
+    BATCH,
+    base_prices,
+    cents,
+    generate_updates,
+    random_condition,
+    symbol_name,
+)
 from sqlalchemy import func, insert, select
 
 from autopilot.bootstrap import Services, build
 from autopilot.config import load_settings
 from autopilot.domain.orders import OrderStatus, Side
-from autopilot.domain.trigger_order import OrderTemplate
-from autopilot.domain.triggers import (
+from autopilot.domain.triggers.conditions import (
     Condition,
     Direction,
     PercentChange,
@@ -43,6 +50,7 @@ from autopilot.domain.triggers import (
     Trigger,
     TriggerStatus,
 )
+from autopilot.domain.triggers.order import OrderTemplate
 from autopilot.services.platform import PriceTick
 from autopilot.services.records import TriggerOrderRecord
 from autopilot.storage.migrate import upgrade
@@ -56,7 +64,6 @@ from autopilot.storage.tables import (
 )
 from autopilot.storage.trigger_repo import TriggerOrders
 
-BATCH = 100  # price ticks per record_prices call
 TRIGGERS_PER_ACCOUNT = 4  # two symbols per account, two triggers on each
 BRACKET_SHARE = 0.3  # of the trigger pairs: a stop-loss and a take-profit in one OCO group
 HELD = Decimal("100.000000")  # shares of each of its two symbols an account holds
@@ -131,8 +138,6 @@ def generate_records(
 ) -> Iterator[TriggerOrderRecord]:
     """``count`` trigger orders: account ``a`` (client ``a``) holds two symbols with two triggers
     on each; a share of the pairs are brackets (stop-loss + take-profit, one OCO group)."""
-    from bench.triggers import _cents, _condition, symbol_name
-
     rng = random.Random(20250617)
     for number in range(0, count, 2):
         account = 1 + number // TRIGGERS_PER_ACCOUNT
@@ -142,12 +147,12 @@ def generate_records(
             away = rng.uniform(0.02, 0.08), rng.uniform(0.02, 0.08)  # nearer: some fire
             group: str | None = f"BRACKET-{number:07d}"
             pair: list[Condition] = [
-                PriceBelow(level=_cents(base * (1 - away[0]))),
-                PriceAbove(level=_cents(base * (1 + away[1]))),
+                PriceBelow(level=cents(base * (1 - away[0]))),
+                PriceAbove(level=cents(base * (1 + away[1]))),
             ]
         else:
             group = None
-            pair = [_condition(rng, base), _condition(rng, base)]
+            pair = [random_condition(rng, base), random_condition(rng, base)]
         for offset, condition in enumerate(pair[: count - number]):
             trigger = Trigger(
                 id=f"TRIG-20250617-{number + offset:07d}",
@@ -167,8 +172,6 @@ def generate_records(
 
 def seed(services: Services, count: int, symbols: int, bases: Sequence[int]) -> None:
     """Prices, clients, accounts (cash), positions and the triggers, set-based in chunks."""
-    from bench.triggers import symbol_name
-
     now = datetime.now(UTC)
     names = [symbol_name(n) for n in range(symbols)]
     with services.uow() as uow:
@@ -255,8 +258,6 @@ def _quiet() -> Iterator[_Errors]:
 def measure(
     backend: str, url: str, triggers: int, updates: int, symbols: int, batch: int = BATCH
 ) -> EndToEnd:
-    from bench.triggers import base_prices, generate_updates
-
     upgrade(url)
     services = build(load_settings(database_url=url))
     try:
@@ -383,17 +384,9 @@ def database(backend: str) -> Iterator[str]:
         yield server.create_database()
 
 
-def postgres_available() -> bool:
-    try:
-        from tests.pg import find_pg_bin
-    except ImportError:
-        return False
-    return find_pg_bin() is not None
-
-
 def run(backend: str, triggers: int, updates: int, symbols: int) -> EndToEnd:
     with database(backend) as url:
         return measure(backend, url, triggers, updates, symbols)
 
 
-__all__ = ["BATCH", "EndToEnd", "database", "measure", "postgres_available", "run"]
+__all__ = ["EndToEnd", "database", "measure", "run"]

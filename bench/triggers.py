@@ -28,13 +28,12 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import random
 import resource
 import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -45,26 +44,20 @@ for extra in (ROOT / "src", ROOT):  # runnable from a checkout without installin
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
+from bench.trigger_workload import (  # noqa: E402
+    BATCH,
+    generate_triggers,
+    generate_updates,
+    postgres_available,
+    symbol_name,
+)
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from autopilot.domain.orders import Side  # noqa: E402
-from autopilot.domain.trigger_index import NaiveEvaluator, TriggerIndex  # noqa: E402
-from autopilot.domain.triggers import (  # noqa: E402
-    Condition,
-    Direction,
-    PercentChange,
-    PriceAbove,
-    PriceBelow,
-    TrailingStop,
-    Trigger,
-)
+from autopilot.domain.triggers.index import NaiveEvaluator, TriggerIndex  # noqa: E402
 
-SEED = 20250616
 NAIVE_SYMBOLS = 25  # the naive evaluator replays the updates of this many symbols
 NAIVE_MAX_UPDATES = 10_000
-PERCENTS = [Decimal(p) for p in ("2", "3", "5", "7.5", "10", "15", "20")]
-AMOUNTS = [Decimal(a) for a in ("0.50", "1", "2", "5")]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,80 +97,6 @@ class Measurement:
             "index_bytes_per_trigger": round(self.index_bytes / self.triggers, 1),
             "index_build_s": round(self.build_seconds, 2),
         }
-
-
-def base_prices(symbols: int) -> list[int]:
-    """A starting price in cents per symbol, from 20.00 to 500.00."""
-    rng = random.Random(SEED)
-    return [rng.randrange(2_000, 50_000) for _ in range(symbols)]
-
-
-def symbol_name(number: int) -> str:
-    return f"S{number:05d}"
-
-
-def _cents(value: float) -> Decimal:
-    return Decimal(round(value)).scaleb(-2)
-
-
-def _condition(rng: random.Random, base: int) -> Condition:
-    """Levels 8-30% away from the start, so that a small fraction fires on the walk."""
-    away = rng.uniform(0.08, 0.30)
-    roll = rng.random()
-    if roll < 0.30:
-        return PriceBelow(level=_cents(base * (1 - away)))
-    if roll < 0.55:
-        return PriceAbove(level=_cents(base * (1 + away)))
-    if roll < 0.70:
-        direction = rng.choice((Direction.UP, Direction.DOWN))
-        percent = Decimal(rng.randrange(8, 30))
-        return PercentChange(percent=percent, direction=direction, reference_price=_cents(base))
-    return _trailing(rng, base)
-
-
-def _trailing(rng: random.Random, base: int) -> TrailingStop:
-    side = Side.SELL if rng.random() < 0.8 else Side.BUY
-    by_percent = rng.random() < 0.7
-    percent = rng.choice(PERCENTS[2:]) if by_percent else None
-    amount = None if by_percent else rng.choice(AMOUNTS) * max(1, base // 2_000)
-    mark = _cents(base)
-    if rng.random() < 0.2:
-        up = side is Side.SELL
-        activation = _cents(base * (1.05 if up else 0.95))
-        return TrailingStop(side=side, percent=percent, amount=amount, activation_price=activation)
-    return TrailingStop(side=side, percent=percent, amount=amount, mark=mark)
-
-
-def generate_triggers(count: int, symbols: int, only: set[int] | None = None) -> Iterator[Trigger]:
-    """The same `count` triggers on every call (seeded); `only` keeps those of some symbols."""
-    rng = random.Random(SEED + 1)
-    bases = base_prices(symbols)
-    for number in range(count):
-        symbol = number % symbols
-        condition = _condition(rng, bases[symbol])
-        if only is not None and symbol not in only:
-            continue
-        yield Trigger(
-            id=f"TRIG-20250616-{number:07d}",
-            account_id=1 + number // 4,
-            symbol=symbol_name(symbol),
-            condition=condition,
-        )
-
-
-def generate_updates(count: int, symbols: int) -> list[tuple[str, Decimal]]:
-    """Random walks: each update moves one random symbol by up to ±0.4%, to the cent."""
-    rng = random.Random(SEED + 2)
-    prices = base_prices(symbols)
-    names = [symbol_name(n) for n in range(symbols)]
-    updates: list[tuple[str, Decimal]] = []
-    for _ in range(count):
-        symbol = rng.randrange(symbols)
-        price = prices[symbol]
-        price = max(100, price + round(price * rng.uniform(-0.004, 0.004)))
-        prices[symbol] = price
-        updates.append((names[symbol], Decimal(price).scaleb(-2)))
-    return updates
 
 
 def build_index(triggers: int, symbols: int) -> tuple[TriggerIndex, int, float]:
@@ -241,8 +160,6 @@ def measure(triggers: int, updates: int, symbols: int) -> Measurement:
 
 def run_e2e(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[str]]:
     """Each end-to-end backend in its own process (its peak RSS its own); notes on skips."""
-    from bench.trigger_e2e import postgres_available
-
     wanted = {"both": ("sqlite", "postgres"), "none": ()}.get(args.e2e_backend, (args.e2e_backend,))
     results: list[dict[str, Any]] = []
     notes: list[str] = []
@@ -287,8 +204,6 @@ def print_table(result: Measurement) -> None:
 
 
 def print_e2e(results: Sequence[dict[str, Any]], notes: Sequence[str]) -> None:
-    from bench.trigger_e2e import BATCH
-
     console = Console()
     if results:
         first = results[0]

@@ -11,17 +11,17 @@ from autopilot.brokers.paper import PaperBroker
 from autopilot.config import Settings
 from autopilot.domain.calendar import TradingCalendar
 from autopilot.market.calendar import market_calendar
-from autopilot.services.auto_invest_execution import AutoInvestExecutor, ExecutionPolicy
-from autopilot.services.auto_invest_rules import AutoInvestRuleService
+from autopilot.services.auto_invest.execution import AutoInvestExecutor, ExecutionPolicy
+from autopilot.services.auto_invest.rules import AutoInvestRuleService
 from autopilot.services.execution_logs import ExecutionLogService
 from autopilot.services.orders import OrderService
 from autopilot.services.platform import PlatformService
 from autopilot.services.ports import Broker, Clock, SystemClock
-from autopilot.services.rebalancing_execution import RebalancingExecutor
-from autopilot.services.rebalancing_proposals import ProposalService
-from autopilot.services.rebalancing_rules import RebalancingRuleService
-from autopilot.services.trigger_evaluation import TriggerEvaluator
-from autopilot.services.trigger_orders import TriggerOrderService
+from autopilot.services.rebalancing.execution import RebalancingExecutor
+from autopilot.services.rebalancing.proposals import ProposalService
+from autopilot.services.rebalancing.rules import RebalancingRuleService
+from autopilot.services.triggers.evaluation import TriggerEvaluator
+from autopilot.services.triggers.orders import TriggerOrderService
 from autopilot.storage.db import make_engine
 from autopilot.storage.unit_of_work import UnitOfWorkFactory
 

@@ -18,12 +18,12 @@ from sqlalchemy import text
 from autopilot.bootstrap import Services, build
 from autopilot.config import load_settings
 from autopilot.domain.orders import OrderType, Side
-from autopilot.domain.trigger_order import OrderTemplate
-from autopilot.domain.triggers import TriggerStatus
+from autopilot.domain.triggers.conditions import TriggerStatus
+from autopilot.domain.triggers.order import OrderTemplate
 from autopilot.services.orders import PlaceOrder
 from autopilot.services.platform import PriceTick
 from autopilot.services.ports import FixedClock
-from autopilot.services.trigger_orders import ConditionSpec, TriggerSpec
+from autopilot.services.triggers.orders import ConditionSpec, TriggerSpec
 from autopilot.storage.migrate import upgrade
 from tests.e2e.conftest import child_env, run_cli
 

@@ -19,11 +19,11 @@ import pytest
 
 from autopilot.bootstrap import build
 from autopilot.config import load_settings
-from autopilot.domain.auto_invest import Allocation
+from autopilot.domain.auto_invest.rule import Allocation
 from autopilot.domain.orders import notional_buy
 from autopilot.domain.schedule import Frequency
 from autopilot.market.calendar import market_calendar
-from autopilot.services.auto_invest_rules import RuleSpec
+from autopilot.services.auto_invest.rules import RuleSpec
 from autopilot.services.platform import PriceTick
 from autopilot.services.ports import FixedClock
 from autopilot.services.records import NewOrder

@@ -15,10 +15,10 @@ from sqlalchemy import text
 
 from autopilot.bootstrap import Services, build
 from autopilot.config import load_settings
-from autopilot.domain.auto_invest import Allocation
+from autopilot.domain.auto_invest.rule import Allocation
 from autopilot.domain.orders import OrderType, Side
 from autopilot.domain.schedule import Frequency
-from autopilot.services.auto_invest_rules import RuleSpec
+from autopilot.services.auto_invest.rules import RuleSpec
 from autopilot.services.orders import PlaceOrder
 from autopilot.services.platform import PriceTick
 from autopilot.services.ports import Broker

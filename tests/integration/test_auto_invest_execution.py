@@ -10,12 +10,13 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from autopilot.bootstrap import Services
-from autopilot.domain.auto_invest import AutoInvestRule, Execution
+from autopilot.domain.auto_invest.execution import Execution
+from autopilot.domain.auto_invest.rule import AutoInvestRule
 from autopilot.domain.errors import Conflict, NotFound
 from autopilot.domain.orders import OrderStatus
 from autopilot.domain.schedule import Frequency
 from autopilot.engine.scheduler import Scheduler
-from autopilot.services import auto_invest_execution
+from autopilot.services.auto_invest import execution as auto_invest_execution
 from autopilot.services.platform import PriceTick
 from autopilot.services.records import LogEntry, OrderRecord
 from tests.integration.conftest import (

@@ -36,9 +36,9 @@ from sqlalchemy.pool import NullPool
 
 from autopilot.bootstrap import build
 from autopilot.config import load_settings
-from autopilot.domain.auto_invest import Allocation
+from autopilot.domain.auto_invest.rule import Allocation
 from autopilot.domain.schedule import Frequency
-from autopilot.services.auto_invest_rules import RuleSpec
+from autopilot.services.auto_invest.rules import RuleSpec
 from autopilot.services.platform import PriceTick
 from autopilot.services.ports import FixedClock
 from autopilot.storage import tables

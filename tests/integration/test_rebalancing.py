@@ -16,13 +16,13 @@ from sqlalchemy import inspect
 from autopilot.bootstrap import Services
 from autopilot.domain.errors import Conflict, InvalidInput
 from autopilot.domain.orders import OrderType, Side
-from autopilot.domain.rebalancing import Target
-from autopilot.domain.rebalancing_rule import ProposalStatus, TriggerMode
+from autopilot.domain.rebalancing.drift import Target
+from autopilot.domain.rebalancing.rule import ProposalStatus, TriggerMode
 from autopilot.domain.schedule import Frequency
 from autopilot.engine.scheduler import Scheduler
 from autopilot.services.orders import PlaceOrder
 from autopilot.services.platform import PriceTick
-from autopilot.services.rebalancing_rules import RebalancingSpec
+from autopilot.services.rebalancing.rules import RebalancingSpec
 from autopilot.storage.db import make_engine
 from autopilot.storage.migrate import upgrade
 from autopilot.storage.tables import metadata
@@ -311,7 +311,7 @@ def test_cancelling_a_rule_withdraws_its_waiting_proposal(
 def test_a_rule_whose_planning_fails_is_retried_then_given_up_for_the_day(
     services: Services, drifted: Investor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from autopilot.services import rebalancing_accounts
+    from autopilot.services.rebalancing import accounts as rebalancing_accounts
 
     def broken(self: object, rule: object) -> None:
         raise RuntimeError("prices feed returned garbage")

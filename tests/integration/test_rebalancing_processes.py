@@ -26,12 +26,12 @@ from sqlalchemy import Engine, insert, select, text
 from autopilot.bootstrap import build
 from autopilot.config import load_settings
 from autopilot.domain.orders import OrderType, Side
-from autopilot.domain.rebalancing import Target
-from autopilot.domain.rebalancing_rule import TriggerMode
+from autopilot.domain.rebalancing.drift import Target
+from autopilot.domain.rebalancing.rule import TriggerMode
 from autopilot.services.orders import PlaceOrder
 from autopilot.services.platform import PriceTick
 from autopilot.services.ports import FixedClock
-from autopilot.services.rebalancing_rules import RebalancingSpec
+from autopilot.services.rebalancing.rules import RebalancingSpec
 from autopilot.storage import tables
 from autopilot.storage.migrate import upgrade
 from tests.integration.conftest import NOTHING_DONE

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from autopilot.bootstrap import Services
-from autopilot.domain.auto_invest import Allocation, RuleStatus
+from autopilot.domain.auto_invest.rule import Allocation, RuleStatus
 from autopilot.domain.errors import Conflict, InvalidInput, NotFound
 from autopilot.domain.schedule import Frequency
-from autopilot.services.auto_invest_rules import RuleSpec
+from autopilot.services.auto_invest.rules import RuleSpec
 from tests.integration.conftest import (
     START,
     Investor,

@@ -14,12 +14,12 @@ import pytest
 from autopilot.bootstrap import Services
 from autopilot.domain.errors import Conflict, InvalidInput
 from autopilot.domain.orders import OrderStatus, OrderType, Side
-from autopilot.domain.trigger_order import OrderTemplate
-from autopilot.domain.triggers import Direction, TrailingStop, TriggerStatus, stop_level
+from autopilot.domain.triggers.conditions import Direction, TrailingStop, TriggerStatus, stop_level
+from autopilot.domain.triggers.order import OrderTemplate
 from autopilot.services.orders import PlaceOrder
 from autopilot.services.platform import PriceTick
 from autopilot.services.records import TriggerOrderRecord
-from autopilot.services.trigger_orders import ConditionSpec, TriggerChange, TriggerSpec
+from autopilot.services.triggers.orders import ConditionSpec, TriggerChange, TriggerSpec
 from autopilot.storage.trigger_repo import TriggerOrders
 from tests.integration.conftest import (
     Investor,

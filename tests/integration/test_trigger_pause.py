@@ -17,9 +17,9 @@ import pytest
 
 from autopilot.bootstrap import Services
 from autopilot.domain.errors import Conflict, InvalidInput, NotFound
-from autopilot.domain.triggers import Direction, TrailingStop, TriggerStatus, stop_level
+from autopilot.domain.triggers.conditions import Direction, TrailingStop, TriggerStatus, stop_level
 from autopilot.services.records import TriggerOrderRecord
-from autopilot.services.trigger_orders import TriggerChange, TriggerSpec
+from autopilot.services.triggers.orders import TriggerChange, TriggerSpec
 from autopilot.storage.trigger_repo import TriggerOrders
 from tests.integration.conftest import (
     Investor,

@@ -33,11 +33,11 @@ from sqlalchemy import Engine, select, text
 from autopilot.bootstrap import build
 from autopilot.config import load_settings
 from autopilot.domain.orders import OrderType, Side
-from autopilot.domain.trigger_order import OrderTemplate
+from autopilot.domain.triggers.order import OrderTemplate
 from autopilot.services.orders import PlaceOrder
 from autopilot.services.platform import PriceTick
 from autopilot.services.ports import FixedClock
-from autopilot.services.trigger_orders import ConditionSpec, TriggerSpec
+from autopilot.services.triggers.orders import ConditionSpec, TriggerSpec
 from autopilot.storage import tables
 from autopilot.storage.migrate import upgrade
 from tests.integration.conftest import NOTHING_DONE

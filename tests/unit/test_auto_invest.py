@@ -8,16 +8,10 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autopilot.domain.auto_invest import (
-    Allocation,
-    AutoInvestRule,
-    CatchUpPolicy,
-    Execution,
-    Quote,
-    RuleStatus,
-    execute_auto_invest,
-)
+from autopilot.domain.auto_invest.execution import CatchUpPolicy, Execution, execute_auto_invest
+from autopilot.domain.auto_invest.rule import Allocation, AutoInvestRule, RuleStatus
 from autopilot.domain.calendar import WEEKENDS_ONLY
+from autopilot.domain.quotes import Quote
 from autopilot.domain.schedule import Frequency, Schedule, next_occurrence
 
 QUOTES = {

@@ -5,7 +5,6 @@ from decimal import Decimal
 
 import pytest
 
-from autopilot.domain.auto_invest import Quote
 from autopilot.domain.orders import (
     Fill,
     Rejection,
@@ -13,6 +12,7 @@ from autopilot.domain.orders import (
     decide_fill,
     notional_buy,
 )
+from autopilot.domain.quotes import Quote
 
 BUY = notional_buy("ORD-20260601-000000000000001", 1, "VTI", Decimal("100.00"))
 

@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from autopilot.domain.errors import InvalidInput
-from autopilot.domain.rebalancing import (
+from autopilot.domain.rebalancing.batch import AccountSnapshot, DriftThreshold, drifted_accounts
+from autopilot.domain.rebalancing.drift import (
     CASH,
     Holding,
     Target,
@@ -18,8 +19,7 @@ from autopilot.domain.rebalancing import (
     validate_targets,
     validate_threshold,
 )
-from autopilot.domain.rebalancing_batch import AccountSnapshot, DriftThreshold, drifted_accounts
-from autopilot.domain.rebalancing_plan import Plan, apply_plan, plan_trades, water_fill
+from autopilot.domain.rebalancing.plan import Plan, apply_plan, plan_trades, water_fill
 
 D = Decimal
 MODEL = (

@@ -7,8 +7,7 @@ from hypothesis import strategies as st
 
 from autopilot.domain.errors import InvalidInput
 from autopilot.domain.orders import Side
-from autopilot.domain.trigger_index import NaiveEvaluator, TriggerIndex, from_ticks, to_ticks
-from autopilot.domain.triggers import (
+from autopilot.domain.triggers.conditions import (
     Condition,
     Direction,
     PercentChange,
@@ -19,6 +18,7 @@ from autopilot.domain.triggers import (
     TriggerStatus,
     resume,
 )
+from autopilot.domain.triggers.index import NaiveEvaluator, TriggerIndex, from_ticks, to_ticks
 
 D = Decimal
 SYMBOLS = ("VTI", "BND", "AAPL")

@@ -8,13 +8,7 @@ from hypothesis import strategies as st
 
 from autopilot.domain.errors import InvalidInput
 from autopilot.domain.orders import Side
-from autopilot.domain.trigger_specs import TriggerChange, check_change_fields
-from autopilot.domain.trigger_validation import (
-    validate_condition,
-    validate_not_met_at,
-    validate_oco_group,
-)
-from autopilot.domain.triggers import (
+from autopilot.domain.triggers.conditions import (
     Condition,
     Direction,
     PercentChange,
@@ -30,6 +24,12 @@ from autopilot.domain.triggers import (
     oco_siblings_to_cancel,
     resume,
     stop_level,
+)
+from autopilot.domain.triggers.specs import TriggerChange, check_change_fields
+from autopilot.domain.triggers.validation import (
+    validate_condition,
+    validate_not_met_at,
+    validate_oco_group,
 )
 
 D = Decimal

@@ -19,7 +19,7 @@ from autopilot.api.routes import (
 )
 from autopilot.bootstrap import Services
 from autopilot.engine.scheduler import Scheduler
-from autopilot.services.execution_results import PREFIX
+from autopilot.services.execution.results import PREFIX
 
 
 def create_app(services: Services, *, run_scheduler: bool | None = None) -> FastAPI:

@@ -7,10 +7,10 @@ from typing import Any
 
 from autopilot.api.presenters import day, moment, text
 from autopilot.domain.money import to_cents
-from autopilot.domain.rebalancing import Drift
-from autopilot.domain.rebalancing_plan import Plan
-from autopilot.domain.rebalancing_rule import Proposal
-from autopilot.services.rebalancing_accounts import skipped_json, trades_json
+from autopilot.domain.rebalancing.drift import Drift
+from autopilot.domain.rebalancing.plan import Plan
+from autopilot.domain.rebalancing.rule import Proposal
+from autopilot.services.rebalancing.accounts import skipped_json, trades_json
 from autopilot.services.records import RebalancingRuleRecord
 
 

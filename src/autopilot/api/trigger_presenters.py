@@ -16,7 +16,7 @@ from autopilot.api.presenters import moment
 from autopilot.api.rebalancing_presenters import percent
 from autopilot.domain.money import CENT
 from autopilot.domain.orders import QUANTITY_STEP, Side
-from autopilot.domain.triggers import (
+from autopilot.domain.triggers.conditions import (
     Condition,
     PercentChange,
     PriceAbove,

@@ -5,6 +5,10 @@ from __future__ import annotations
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 
 CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+"""No money, to the cent: the start of every sum of cash amounts."""
+HUNDRED = Decimal(100)
+"""Percentages (weights, thresholds, moves) are out of this."""
 
 
 def money(value: object) -> Decimal:

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from enum import StrEnum
 
-from autopilot.domain.auto_invest import Quote
 from autopilot.domain.money import CENT
+from autopilot.domain.quotes import Quote
 
 QUANTITY_STEP = Decimal("0.000001")
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from autopilot.bootstrap import Services
-from autopilot.domain.auto_invest import Allocation
+from autopilot.domain.auto_invest.rule import Allocation
 from autopilot.domain.schedule import Frequency
-from autopilot.services.auto_invest_rules import RuleSpec
+from autopilot.services.auto_invest.rules import RuleSpec
 from autopilot.services.platform import PriceTick
 from autopilot.services.ports import market_today
 

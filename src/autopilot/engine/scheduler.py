@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from autopilot.bootstrap import Services
-from autopilot.services.execution_results import PREFIX, PassResult
+from autopilot.services.execution.results import PREFIX, PassResult
 from autopilot.services.ports import market_today
 from autopilot.services.submission import resubmit_pending
 

@@ -11,11 +11,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from autopilot.domain.auto_invest import AutoInvestRule
+from autopilot.domain.auto_invest.rule import AutoInvestRule
 from autopilot.domain.orders import Order
-from autopilot.domain.rebalancing_rule import RebalancingRule
-from autopilot.domain.trigger_order import OrderTemplate
-from autopilot.domain.triggers import Trigger
+from autopilot.domain.rebalancing.rule import RebalancingRule
+from autopilot.domain.triggers.conditions import Trigger
+from autopilot.domain.triggers.order import OrderTemplate
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 
 from autopilot.domain.orders import Order
-from autopilot.services.execution_results import PREFIX
+from autopilot.services.execution.results import PREFIX
 from autopilot.services.ports import Broker, UnitOfWorkFactory
 
 log = logging.getLogger("autopilot.scheduler")

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, func, select, tuple_, update
 
-from autopilot.domain.auto_invest import Allocation, AutoInvestRule, RuleStatus
+from autopilot.domain.auto_invest.rule import Allocation, AutoInvestRule, RuleStatus
 from autopilot.domain.schedule import Frequency, HolidayRule, Schedule
 from autopilot.services.records import DueCursor, RuleRecord
 from autopilot.storage.bulk import update_rows

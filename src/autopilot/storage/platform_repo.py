@@ -11,7 +11,7 @@ from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from autopilot.domain.auto_invest import Quote
+from autopilot.domain.quotes import Quote
 from autopilot.services.records import AccountRecord, ClientRecord, PositionRecord, SecurityRecord
 from autopilot.storage.bulk import insert_rows, update_rows
 from autopilot.storage.tables import accounts, clients, positions, prices, securities

@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import Connection, Select, exists, func, select, update
 
 from autopilot.domain.orders import Side
-from autopilot.domain.rebalancing import Target
-from autopilot.domain.rebalancing_plan import SkippedTrade, Trade
-from autopilot.domain.rebalancing_rule import (
+from autopilot.domain.rebalancing.drift import Target
+from autopilot.domain.rebalancing.plan import SkippedTrade, Trade
+from autopilot.domain.rebalancing.rule import (
     Proposal,
     ProposalStatus,
     RebalancingRule,

@@ -16,8 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, and_, func, or_, select, update
 
 from autopilot.domain.orders import OrderType, Side
-from autopilot.domain.trigger_order import OrderTemplate
-from autopilot.domain.triggers import (
+from autopilot.domain.triggers.conditions import (
     OPEN_STATUSES,
     Condition,
     Direction,
@@ -28,6 +27,7 @@ from autopilot.domain.triggers import (
     Trigger,
     TriggerStatus,
 )
+from autopilot.domain.triggers.order import OrderTemplate
 from autopilot.services.records import TriggerOrderRecord
 from autopilot.storage.bulk import update_rows
 from autopilot.storage.tables import trigger_orders as t

@@ -12,9 +12,9 @@ from autopilot.api import presenters
 from autopilot.api.deps import AccountIdQuery, ClientIdQuery, PageDep, PageSizeDep, ServicesDep
 from autopilot.api.envelope import ok
 from autopilot.api.schemas import AllocationIn, RuleCreate, RuleUpdate
-from autopilot.domain.auto_invest import Allocation
+from autopilot.domain.auto_invest.rule import Allocation
 from autopilot.domain.schedule import Frequency, HolidayRule
-from autopilot.services.auto_invest_rules import RuleSpec, spec_of
+from autopilot.services.auto_invest.rules import RuleSpec, spec_of
 
 router = APIRouter(prefix="/api/automation/auto-invest-rules", tags=["auto-invest rules"])
 

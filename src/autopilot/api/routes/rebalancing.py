@@ -14,11 +14,11 @@ from autopilot.api import rebalancing_presenters as shape
 from autopilot.api.deps import AccountIdQuery, ClientIdQuery, PageDep, PageSizeDep, ServicesDep
 from autopilot.api.envelope import ok
 from autopilot.api.schemas import RebalancingCreate, RebalancingUpdate, TargetIn
-from autopilot.domain.rebalancing import Target
-from autopilot.domain.rebalancing_rule import TriggerMode
+from autopilot.domain.rebalancing.drift import Target
+from autopilot.domain.rebalancing.rule import TriggerMode
 from autopilot.domain.schedule import Frequency
 from autopilot.services.ports import market_today
-from autopilot.services.rebalancing_rules import RebalancingSpec, spec_of
+from autopilot.services.rebalancing.rules import RebalancingSpec, spec_of
 
 router = APIRouter(prefix="/api/automation", tags=["rebalancing"])
 RULES = "/rebalancing-rules"

@@ -17,9 +17,9 @@ from autopilot.api.deps import AccountIdQuery, ClientIdQuery, PageDep, PageSizeD
 from autopilot.api.envelope import ok
 from autopilot.api.schemas import TriggerCreate, TriggerUpdate
 from autopilot.domain.orders import OrderType, Side
-from autopilot.domain.trigger_order import OrderTemplate
-from autopilot.domain.triggers import Direction
-from autopilot.services.trigger_orders import ConditionSpec, TriggerChange, TriggerSpec
+from autopilot.domain.triggers.conditions import Direction
+from autopilot.domain.triggers.order import OrderTemplate
+from autopilot.services.triggers.orders import ConditionSpec, TriggerChange, TriggerSpec
 
 router = APIRouter(prefix="/api/automation/trigger-orders", tags=["trigger orders"])
 StatusName = Literal["Active", "Paused", "Triggered", "Cancelled", "Expired", "Failed"]

@@ -21,7 +21,7 @@ from decimal import Decimal, Inexact, localcontext
 from itertools import repeat
 from operator import gt, mul, sub
 
-from autopilot.domain.rebalancing import CASH, Holding, Target, drift_exceeds, measure_drift
+from autopilot.domain.rebalancing.drift import CASH, Holding, Target, drift_exceeds, measure_drift
 
 HUNDRED = Decimal(100)
 ZERO = Decimal(0)

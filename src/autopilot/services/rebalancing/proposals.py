@@ -13,18 +13,18 @@ from dataclasses import replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from autopilot.domain.auto_invest import OutcomeStatus
 from autopilot.domain.errors import Conflict, NotFound
-from autopilot.domain.rebalancing_plan import Plan
-from autopilot.domain.rebalancing_rule import (
+from autopilot.domain.outcomes import OutcomeStatus
+from autopilot.domain.rebalancing.plan import Plan
+from autopilot.domain.rebalancing.rule import (
     Proposal,
     ProposalStatus,
     RebalancingStatus,
     prices_moved,
 )
-from autopilot.services.execution_results import PREFIX, RuleResult, announce
+from autopilot.services.execution.results import PREFIX, RuleResult, announce
 from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory
-from autopilot.services.rebalancing_accounts import (
+from autopilot.services.rebalancing.accounts import (
     AUTOMATION_TYPE,
     details,
     orders_for,

@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 
 from autopilot.domain.calendar import TradingCalendar
 from autopilot.domain.errors import Conflict
-from autopilot.domain.rebalancing_batch import AccountSnapshot, DriftThreshold, drifted_accounts
-from autopilot.domain.rebalancing_rule import RebalancingRule, in_cooldown, next_check_after
-from autopilot.services.execution_results import PREFIX
+from autopilot.domain.rebalancing.batch import AccountSnapshot, DriftThreshold, drifted_accounts
+from autopilot.domain.rebalancing.rule import RebalancingRule, in_cooldown, next_check_after
+from autopilot.services.execution.results import PREFIX
 from autopilot.services.ports import Clock
 
 if TYPE_CHECKING:

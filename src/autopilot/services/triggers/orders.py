@@ -17,31 +17,31 @@ from zoneinfo import ZoneInfo
 
 from autopilot.domain.errors import Conflict, InvalidInput, NotFound
 from autopilot.domain.orders import Side
-from autopilot.domain.trigger_order import OrderTemplate, validate_template
-from autopilot.domain.trigger_specs import (
-    ConditionSpec,
-    TriggerChange,
-    changed_condition,
-    check_change_fields,
-    condition_of,
-)
-from autopilot.domain.trigger_validation import (
-    validate_condition,
-    validate_not_met_at,
-    validate_oco_group,
-)
-from autopilot.domain.triggers import (
+from autopilot.domain.triggers.conditions import (
     OPEN_STATUSES,
     TrailingStop,
     Trigger,
     TriggerStatus,
     resume,
 )
+from autopilot.domain.triggers.order import OrderTemplate, validate_template
+from autopilot.domain.triggers.specs import (
+    ConditionSpec,
+    TriggerChange,
+    changed_condition,
+    check_change_fields,
+    condition_of,
+)
+from autopilot.domain.triggers.validation import (
+    validate_condition,
+    validate_not_met_at,
+    validate_oco_group,
+)
 from autopilot.services import validation
 from autopilot.services.ids import new_id
 from autopilot.services.ports import Clock, UnitOfWorkFactory, market_today
 from autopilot.services.records import TriggerOrderRecord
-from autopilot.services.trigger_evaluation import TriggerEvaluator, tick_price
+from autopilot.services.triggers.evaluation import TriggerEvaluator, tick_price
 
 if TYPE_CHECKING:
     from autopilot.services.ports import UnitOfWork

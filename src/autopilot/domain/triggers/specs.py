@@ -14,10 +14,7 @@ from typing import TypeVar
 
 from autopilot.domain.errors import InvalidInput
 from autopilot.domain.orders import Side
-from autopilot.domain.trigger_validation import (
-    validate_price,
-)
-from autopilot.domain.triggers import (
+from autopilot.domain.triggers.conditions import (
     Condition,
     Direction,
     PercentChange,
@@ -26,6 +23,7 @@ from autopilot.domain.triggers import (
     TrailingStop,
     new_trailing_stop,
 )
+from autopilot.domain.triggers.validation import validate_price
 
 CONDITION_FIELDS = {
     "priceAbove": {"level"},

@@ -1,5 +1,5 @@
 """Prices as integer ticks, and sorted arrays of levels: the parts of the trigger index that are
-not trailing stops (see :mod:`autopilot.domain.trigger_index`).
+not trailing stops (see :mod:`autopilot.domain.triggers.index`).
 
 The index works in integer ticks of 0.0001 (:data:`~autopilot.domain.triggers.PRICE_PLACES`), so
 comparing a price with a level is an int comparison, and a level array holds machine ints rather
@@ -13,7 +13,7 @@ from bisect import bisect_left, bisect_right
 from decimal import Decimal
 
 from autopilot.domain.errors import InvalidInput
-from autopilot.domain.triggers import PERCENT_PLACES, PRICE_PLACES
+from autopilot.domain.triggers.conditions import PERCENT_PLACES, PRICE_PLACES
 
 TICKS_PER_UNIT: int = 10**PRICE_PLACES
 CENT_TICKS: int = 10 ** (PRICE_PLACES - 2)

@@ -11,72 +11,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
-from enum import StrEnum
 from typing import Literal
 
 from autopilot.domain.allocation import split_amount
+from autopilot.domain.auto_invest.rule import AutoInvestRule, RuleStatus
 from autopilot.domain.calendar import TradingCalendar
-from autopilot.domain.money import CENT
-from autopilot.domain.schedule import Schedule, next_occurrence, occurrences_between
+from autopilot.domain.money import CENT, ZERO
+from autopilot.domain.outcomes import OutcomeStatus
+from autopilot.domain.quotes import Quote
+from autopilot.domain.schedule import next_occurrence, occurrences_between
 
 CatchUpPolicy = Literal["coalesce", "all", "skip"]
-ZERO = Decimal("0.00")
-
-
-class RuleStatus(StrEnum):
-    ACTIVE = "Active"
-    PAUSED = "Paused"
-    COMPLETED = "Completed"
-    CANCELLED = "Cancelled"
-
-
-class OutcomeStatus(StrEnum):
-    SUCCESS = "Success"
-    FAILED = "Failed"
-    SKIPPED = "Skipped"
-    PENDING_APPROVAL = "PendingApproval"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Allocation:
-    symbol: str
-    weight: Decimal
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Quote:
-    """What a rule needs to know of a security to buy it: latest price and whether it trades."""
-
-    symbol: str
-    price: Decimal | None
-    tradable: bool = True
-    fractionable: bool = True
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AutoInvestRule:
-    id: str
-    client_id: int
-    account_id: int
-    name: str
-    amount: Decimal
-    allocations: tuple[Allocation, ...]
-    schedule: Schedule
-    next_execution_date: date | None
-    execution_count: int = 0
-    total_invested: Decimal = ZERO
-    max_total_amount: Decimal | None = None
-    status: RuleStatus = RuleStatus.ACTIVE
-    is_enabled: bool = True
-    failed_attempts: int = 0
-
-    def is_due(self, today: date) -> bool:
-        return (
-            self.status is RuleStatus.ACTIVE
-            and self.is_enabled
-            and self.next_execution_date is not None
-            and self.next_execution_date <= today
-        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,7 +1,7 @@
 """Rebalancing rules and proposals as values, and when a rule is due (DESIGN §4, §5).
 
-The drift arithmetic is in :mod:`autopilot.domain.rebalancing`, the trade planning in
-:mod:`autopilot.domain.rebalancing_plan`; this module holds the rule's own state and the calendar
+The drift arithmetic is in :mod:`autopilot.domain.rebalancing.drift`, the trade planning in
+:mod:`autopilot.domain.rebalancing.plan`; this module holds the rule's own state and the calendar
 and cooldown parts of "due".
 """
 
@@ -13,8 +13,8 @@ from decimal import Decimal
 from enum import StrEnum
 
 from autopilot.domain.calendar import TradingCalendar
-from autopilot.domain.rebalancing import Target
-from autopilot.domain.rebalancing_plan import SkippedTrade, Trade
+from autopilot.domain.rebalancing.drift import Target
+from autopilot.domain.rebalancing.plan import SkippedTrade, Trade
 from autopilot.domain.schedule import Frequency, Schedule, next_occurrence
 
 SCHEDULE_FREQUENCIES = (Frequency.MONTHLY, Frequency.QUARTERLY, Frequency.ANNUALLY)

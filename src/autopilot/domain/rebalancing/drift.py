@@ -6,12 +6,12 @@ and cash is a holding under the symbol ``CASH`` (which may also stand among the 
 account's drift is the largest absolute drift of its holdings.
 
 Precision: every decision (:func:`drift_exceeds`, the planner in
-:mod:`autopilot.domain.rebalancing_plan`, the batch check in
-:mod:`autopilot.domain.rebalancing_batch`) uses the exact weights, as fractions. The ``weight`` and
+:mod:`autopilot.domain.rebalancing.plan`, the batch check in
+:mod:`autopilot.domain.rebalancing.batch`) uses the exact weights, as fractions. The ``weight`` and
 ``drift`` shown to people are those exact figures rounded half away from zero to 0.01 pp, so an
 account shown at exactly the threshold may be just above it and count as drifted.
 
-Trades are planned in :mod:`autopilot.domain.rebalancing_plan`.
+Trades are planned in :mod:`autopilot.domain.rebalancing.plan`.
 """
 
 from __future__ import annotations

@@ -10,11 +10,11 @@ tests and the benchmark compare against.
 How it works, per symbol (a :class:`~autopilot.domain.trigger_book.SymbolBook`), all prices as
 integer ticks of 0.0001:
 
-* **Levels** (:mod:`~autopilot.domain.trigger_levels`). "At or above" levels (price above,
+* **Levels** (:mod:`~autopilot.domain.triggers.levels`). "At or above" levels (price above,
   percent change up) and "at or below" levels (price below, percent change down) sit in sorted
   parallel arrays (level, seq), as do the activation prices of trailing stops that are not
   active yet. A price pops the prefix (or suffix) that it reaches: ``bisect`` plus one slice.
-* **Trailing stops** (:mod:`~autopilot.domain.trigger_trails`), one structure per side: buckets
+* **Trailing stops** (:mod:`~autopilot.domain.triggers.trails`), one structure per side: buckets
   of equal marks per trail, with one shared *riding* mark per side that every bucket at the
   running high points to. A new high is one assignment, not one write per trail or per stop;
   whether a fall fires anything is one comparison against the best riding stop. Buy stops are
@@ -42,11 +42,8 @@ from decimal import Decimal
 
 from autopilot.domain.errors import InvalidInput
 from autopilot.domain.orders import Side
-from autopilot.domain.trigger_book import SymbolBook
-from autopilot.domain.trigger_levels import TICKS_PER_UNIT, from_ticks, to_ticks
-from autopilot.domain.trigger_naive import NaiveEvaluator
-from autopilot.domain.trigger_trails import Buckets, TrailSide
-from autopilot.domain.triggers import (
+from autopilot.domain.triggers.book import SymbolBook
+from autopilot.domain.triggers.conditions import (
     PERCENT_PLACES,
     PRICE_PLACES,
     TrailingStop,
@@ -55,6 +52,9 @@ from autopilot.domain.triggers import (
     fires_upward,
     stop_level,
 )
+from autopilot.domain.triggers.levels import TICKS_PER_UNIT, from_ticks, to_ticks
+from autopilot.domain.triggers.naive import NaiveEvaluator
+from autopilot.domain.triggers.trails import Buckets, TrailSide
 
 __all__ = [
     "MarkChange",

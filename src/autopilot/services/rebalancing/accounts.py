@@ -9,12 +9,12 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from autopilot.domain.auto_invest import Quote
 from autopilot.domain.errors import Conflict
 from autopilot.domain.orders import Order, OrderStatus, OrderType, Side
-from autopilot.domain.rebalancing import CASH, Drift, Holding, measure_drift
-from autopilot.domain.rebalancing_plan import Plan, SkippedTrade, Trade, plan_trades
-from autopilot.domain.rebalancing_rule import RebalancingRule
+from autopilot.domain.quotes import Quote
+from autopilot.domain.rebalancing.drift import CASH, Drift, Holding, measure_drift
+from autopilot.domain.rebalancing.plan import Plan, SkippedTrade, Trade, plan_trades
+from autopilot.domain.rebalancing.rule import RebalancingRule
 from autopilot.services.ids import new_id
 from autopilot.services.records import NewOrder, PositionRecord
 

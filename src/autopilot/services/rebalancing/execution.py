@@ -1,7 +1,7 @@
 """Executing rebalancing rules: a scheduler pass in batches, or one rule on demand.
 
 A batch is one transaction: the watched rules are claimed (SKIP LOCKED on PostgreSQL), the due
-ones picked (:mod:`autopilot.services.rebalancing_due`, the drift checked set-based), and for
+ones picked (:mod:`autopilot.services.rebalancing.due`, the drift checked set-based), and for
 each due rule the orders, the account's held cash, the rule's new state, a proposal when
 confirmation is required, and the log row are written together. The log's unique key on
 (rule, occurrence) makes a second rebalance of an occurrence impossible. Orders go to the broker
@@ -21,17 +21,17 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import DBAPIError
 
-from autopilot.domain.auto_invest import OutcomeStatus
 from autopilot.domain.calendar import TradingCalendar
 from autopilot.domain.errors import Conflict, NotFound
-from autopilot.domain.rebalancing_plan import Plan
-from autopilot.domain.rebalancing_rule import (
+from autopilot.domain.outcomes import OutcomeStatus
+from autopilot.domain.rebalancing.plan import Plan
+from autopilot.domain.rebalancing.rule import (
     Proposal,
     ProposalStatus,
     RebalancingRule,
     next_check_after,
 )
-from autopilot.services.execution_results import (
+from autopilot.services.execution.results import (
     PREFIX,
     PassResult,
     RuleResult,
@@ -40,15 +40,15 @@ from autopilot.services.execution_results import (
 )
 from autopilot.services.ids import new_id
 from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory
-from autopilot.services.rebalancing_accounts import (
+from autopilot.services.rebalancing.accounts import (
     AUTOMATION_TYPE,
     AccountPicture,
     details,
     orders_for,
     pictures,
 )
-from autopilot.services.rebalancing_due import DueRule, due_now, forced
-from autopilot.services.rebalancing_proposals import expire_overdue
+from autopilot.services.rebalancing.due import DueRule, due_now, forced
+from autopilot.services.rebalancing.proposals import expire_overdue
 from autopilot.services.records import LogEntry, NewOrder
 from autopilot.services.submission import submit_committed
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from autopilot.domain.auto_invest import OutcomeStatus
+from autopilot.domain.outcomes import OutcomeStatus
 from autopilot.services.records import LogEntry
 
 PREFIX = "[Automation Scheduler]"  # every scheduler log line starts so (DESIGN §7)

@@ -10,7 +10,7 @@ makes a trigger fire once, and a claim that finds the row no longer Active (fire
 paused, cancelled, expired) is skipped. Orders go to the broker after the commit.
 
 Prices with more than 4 decimal places are rounded half-even to 4 before evaluation: the index
-works in ticks of 0.0001 (see :mod:`autopilot.domain.triggers`).
+works in ticks of 0.0001 (see :mod:`autopilot.domain.triggers.conditions`).
 """
 
 from __future__ import annotations
@@ -24,17 +24,12 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from autopilot.domain.auto_invest import OutcomeStatus
 from autopilot.domain.orders import Order, OrderStatus, Side
-from autopilot.domain.trigger_index import TriggerIndex
-from autopilot.domain.trigger_order import order_at_fire
-from autopilot.domain.triggers import OPEN_STATUSES, TICK, TriggerStatus
-from autopilot.services.execution_results import (
-    PREFIX,
-    PassResult,
-    RuleResult,
-    announce,
-)
+from autopilot.domain.outcomes import OutcomeStatus
+from autopilot.domain.triggers.conditions import OPEN_STATUSES, TICK, TriggerStatus
+from autopilot.domain.triggers.index import TriggerIndex
+from autopilot.domain.triggers.order import order_at_fire
+from autopilot.services.execution.results import PREFIX, PassResult, RuleResult, announce
 from autopilot.services.ids import new_id
 from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory
 from autopilot.services.records import LogEntry, NewOrder, TriggerOrderRecord

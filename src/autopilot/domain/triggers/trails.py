@@ -30,7 +30,7 @@ from bisect import bisect_left, insort
 from collections.abc import Iterable
 from operator import attrgetter
 
-from autopilot.domain.trigger_levels import CENT_TICKS, FAR, PERCENT_ONE
+from autopilot.domain.triggers.levels import CENT_TICKS, FAR, PERCENT_ONE
 
 RIDING: int = (1 << 63) - 1
 """A bucket's mark (in a trail's ``marks`` and in :attr:`Buckets.mark`) that means "the side's

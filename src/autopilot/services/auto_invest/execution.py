@@ -17,22 +17,21 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import DBAPIError
 
-from autopilot.domain.auto_invest import (
-    AutoInvestRule,
+from autopilot.domain.auto_invest.execution import (
     CatchUpPolicy,
     Execution,
     Outcome,
-    OutcomeStatus,
-    Quote,
-    RuleStatus,
     advance_past,
     execute_auto_invest,
     give_up,
 )
+from autopilot.domain.auto_invest.rule import AutoInvestRule, RuleStatus
 from autopilot.domain.calendar import TradingCalendar
 from autopilot.domain.errors import Conflict, NotFound
 from autopilot.domain.orders import notional_buy
-from autopilot.services.execution_results import (
+from autopilot.domain.outcomes import OutcomeStatus
+from autopilot.domain.quotes import Quote
+from autopilot.services.execution.results import (
     PREFIX,
     PassResult,
     RuleResult,

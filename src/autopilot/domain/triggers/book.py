@@ -1,12 +1,12 @@
 """One symbol's share of the trigger index: its level arrays, its two trailing-stop sides, and
 the gates that let most price updates through in two comparisons (see
-:mod:`autopilot.domain.trigger_index`).
+:mod:`autopilot.domain.triggers.index`).
 """
 
 from __future__ import annotations
 
-from autopilot.domain.trigger_levels import FAR, Levels
-from autopilot.domain.trigger_trails import Buckets, TrailSide
+from autopilot.domain.triggers.levels import FAR, Levels
+from autopilot.domain.triggers.trails import Buckets, TrailSide
 
 
 class SymbolBook:

@@ -10,15 +10,15 @@ from zoneinfo import ZoneInfo
 
 from autopilot.domain.calendar import TradingCalendar
 from autopilot.domain.errors import Conflict, InvalidInput, NotFound
-from autopilot.domain.rebalancing import (
+from autopilot.domain.rebalancing.drift import (
     CASH,
     Drift,
     Target,
     validate_targets,
     validate_threshold,
 )
-from autopilot.domain.rebalancing_plan import Plan
-from autopilot.domain.rebalancing_rule import (
+from autopilot.domain.rebalancing.plan import Plan
+from autopilot.domain.rebalancing.rule import (
     SCHEDULE_FREQUENCIES,
     RebalancingRule,
     RebalancingStatus,
@@ -29,8 +29,8 @@ from autopilot.domain.schedule import Frequency, Schedule
 from autopilot.services import validation
 from autopilot.services.ids import new_id
 from autopilot.services.ports import Clock, UnitOfWorkFactory, market_today
-from autopilot.services.rebalancing_accounts import AccountPicture, pictures
-from autopilot.services.rebalancing_proposals import withdraw_pending
+from autopilot.services.rebalancing.accounts import AccountPicture, pictures
+from autopilot.services.rebalancing.proposals import withdraw_pending
 from autopilot.services.records import RebalancingRuleRecord
 
 if TYPE_CHECKING:

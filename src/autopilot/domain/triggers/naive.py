@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
-from autopilot.domain.triggers import TrailingStop, Trigger, TriggerStatus, evaluate
+from autopilot.domain.triggers.conditions import TrailingStop, Trigger, TriggerStatus, evaluate
 
 
 class NaiveEvaluator:

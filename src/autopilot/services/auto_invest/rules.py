@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
-from autopilot.domain.auto_invest import Allocation, AutoInvestRule, RuleStatus
+from autopilot.domain.auto_invest.rule import Allocation, AutoInvestRule, RuleStatus
 from autopilot.domain.calendar import TradingCalendar
 from autopilot.domain.errors import Conflict, InvalidInput, NotFound
 from autopilot.domain.schedule import Frequency, HolidayRule, Schedule, next_occurrence

@@ -17,7 +17,7 @@ from fractions import Fraction
 
 from autopilot.domain.money import CENT
 from autopilot.domain.orders import QUANTITY_STEP, Side
-from autopilot.domain.rebalancing import CASH, Holding, Target, validate_holdings
+from autopilot.domain.rebalancing.drift import CASH, Holding, Target, validate_holdings
 
 ZERO = Fraction(0)
 

@@ -1,0 +1,1 @@
+"""Auto-invest: the rule (`rule`) and what one execution of it does (`execution`)."""
