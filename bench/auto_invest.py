@@ -229,7 +229,6 @@ _SET_RULE = (
                 "execution_count",
                 "total_invested",
                 "status",
-                "failed_attempts",
                 "updated_at",
             )
         }
@@ -272,7 +271,6 @@ def _naive_one(services: Services, c: Connection, rule_id: str) -> list[Order]:
                     "execution_count",
                     "total_invested",
                     "status",
-                    "failed_attempts",
                 )
             },
         },

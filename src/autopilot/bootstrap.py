@@ -9,67 +9,110 @@ from sqlalchemy import Engine
 
 from autopilot.brokers.paper import PaperBroker
 from autopilot.config import Settings
+from autopilot.domain.auto_invest.rule import AutoInvestRule
 from autopilot.domain.calendar import TradingCalendar
 from autopilot.market.calendar import market_calendar
-from autopilot.services.auto_invest.execution import AutoInvestExecutor, ExecutionPolicy
+from autopilot.services.auto_invest.execution import AutoInvestExecution, AutoInvestPolicy
 from autopilot.services.auto_invest.rules import AutoInvestRuleService
+from autopilot.services.execution.driver import DriverPolicy, PassDriver, Runner
+from autopilot.services.execution.passes import PassService
 from autopilot.services.execution_logs import ExecutionLogService
 from autopilot.services.orders import OrderService
 from autopilot.services.platform import PlatformService
-from autopilot.services.ports import Broker, Clock, SystemClock
-from autopilot.services.rebalancing.execution import RebalancingExecutor
+from autopilot.services.ports import Broker, Clock, SystemClock, UnitOfWorkFactory
+from autopilot.services.rebalancing.due import DueRule
+from autopilot.services.rebalancing.execution import RebalancingExecution, RebalancingPolicy
 from autopilot.services.rebalancing.proposals import ProposalService
 from autopilot.services.rebalancing.rules import RebalancingRuleService
 from autopilot.services.triggers.evaluation import TriggerEvaluator
 from autopilot.services.triggers.orders import TriggerOrderService
 from autopilot.storage.db import make_engine
-from autopilot.storage.unit_of_work import UnitOfWorkFactory
+from autopilot.storage.unit_of_work import UnitOfWorkFactory as SqlUnitOfWorkFactory
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Services:
     settings: Settings
-    engine: Engine
+    engine: Engine | None
+    """The SQL engine; None on the in-memory store."""
     uow: UnitOfWorkFactory
     clock: Clock
     calendar: TradingCalendar
     broker: Broker
-    auto_invest: AutoInvestExecutor
+    driver: PassDriver
+    auto_invest: Runner[AutoInvestRule]
     rules: AutoInvestRuleService
     orders: OrderService
     platform: PlatformService
     logs: ExecutionLogService
-    rebalancing: RebalancingExecutor
+    rebalancing: Runner[DueRule]
     rebalancing_rules: RebalancingRuleService
     proposals: ProposalService
     triggers: TriggerEvaluator
     trigger_orders: TriggerOrderService
+    passes: PassService
 
     def close(self) -> None:
-        self.engine.dispose()
+        if self.engine is not None:
+            self.engine.dispose()
 
 
 def build(
-    settings: Settings, *, clock: Clock | None = None, broker: Broker | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    broker: Broker | None = None,
+    uow: UnitOfWorkFactory | None = None,
 ) -> Services:
     """Wire the services for `settings`. The caller owns the result and calls `close()`.
 
-    The broker is the paper broker on the same database unless another one is given (tests hand
-    in `InMemoryBroker`).
+    The store is the database at ``DATABASE_URL`` unless a unit of work is given (tests hand in
+    :class:`~autopilot.storage.memory.InMemoryStore`); the broker is the paper broker on the
+    same store unless another one is given (tests hand in ``InMemoryBroker``).
     """
     clock = clock or SystemClock()
-    engine = make_engine(settings.database_url)
-    uow = UnitOfWorkFactory(engine)
+    engine = None
+    if uow is None:
+        engine = make_engine(settings.database_url)
+        uow = SqlUnitOfWorkFactory(engine)
     calendar = market_calendar(settings.automation_market_calendar)
+    zone = settings.zone
     broker = broker if broker is not None else PaperBroker(uow=uow, clock=clock)
-    triggers = TriggerEvaluator(uow=uow, broker=broker, clock=clock, zone=settings.zone)
-    policy = ExecutionPolicy(
-        calendar=calendar,
-        catch_up=settings.automation_catch_up,
-        min_order_amount=settings.automation_min_order_amount,
-        max_attempts=settings.automation_max_attempts,
-        batch_size=settings.automation_batch_size,
+    driver = PassDriver(
+        uow=uow,
+        broker=broker,
+        clock=clock,
+        policy=DriverPolicy(
+            batch_size=settings.automation_batch_size,
+            max_attempts=settings.automation_max_attempts,
+        ),
     )
+    auto_invest = Runner(
+        driver=driver,
+        automation=AutoInvestExecution(
+            clock=clock,
+            policy=AutoInvestPolicy(
+                calendar=calendar,
+                catch_up=settings.automation_catch_up,
+                min_order_amount=settings.automation_min_order_amount,
+            ),
+        ),
+        heading="Processing auto-invest rules...",
+    )
+    rebalancing = Runner(
+        driver=driver,
+        automation=RebalancingExecution(
+            uow=uow,
+            clock=clock,
+            policy=RebalancingPolicy(
+                calendar=calendar,
+                zone=zone,
+                proposal_ttl=timedelta(hours=settings.automation_proposal_ttl_hours),
+            ),
+        ),
+        heading="Processing rebalancing rules...",
+    )
+    triggers = TriggerEvaluator(uow=uow, driver=driver, clock=clock, zone=zone)
     return Services(
         settings=settings,
         engine=engine,
@@ -77,9 +120,10 @@ def build(
         clock=clock,
         calendar=calendar,
         broker=broker,
-        auto_invest=AutoInvestExecutor(uow=uow, broker=broker, clock=clock, policy=policy),
-        rules=AutoInvestRuleService(uow=uow, clock=clock, calendar=calendar, zone=settings.zone),
-        orders=OrderService(uow=uow, broker=broker, clock=clock, zone=settings.zone),
+        driver=driver,
+        auto_invest=auto_invest,
+        rules=AutoInvestRuleService(uow=uow, clock=clock, calendar=calendar, zone=zone),
+        orders=OrderService(uow=uow, broker=broker, clock=clock, zone=zone),
         platform=PlatformService(
             uow=uow,
             broker=broker,
@@ -87,22 +131,20 @@ def build(
             on_prices=lambda updates: triggers.on_prices(updates, triggered_by="prices"),
         ),
         logs=ExecutionLogService(uow=uow),
-        rebalancing=RebalancingExecutor(
-            uow=uow,
-            broker=broker,
-            clock=clock,
-            calendar=calendar,
-            zone=settings.zone,
-            batch_size=settings.automation_batch_size,
-            proposal_ttl=timedelta(hours=settings.automation_proposal_ttl_hours),
-            max_attempts=settings.automation_max_attempts,
-        ),
+        rebalancing=rebalancing,
         rebalancing_rules=RebalancingRuleService(
-            uow=uow, clock=clock, calendar=calendar, zone=settings.zone
+            uow=uow, clock=clock, calendar=calendar, zone=zone
         ),
         proposals=ProposalService(uow=uow, broker=broker, clock=clock),
         triggers=triggers,
-        trigger_orders=TriggerOrderService(
-            uow=uow, clock=clock, zone=settings.zone, evaluator=triggers
+        trigger_orders=TriggerOrderService(uow=uow, clock=clock, zone=zone, evaluator=triggers),
+        passes=PassService(
+            uow=uow,
+            broker=broker,
+            clock=clock,
+            zone=zone,
+            auto_invest=auto_invest,
+            rebalancing=rebalancing,
+            triggers=triggers,
         ),
     )

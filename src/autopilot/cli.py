@@ -142,10 +142,13 @@ def run_once(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """One scheduler pass, for cron and for testing. Exit 1 if the pass failed, 3 if a rule did."""
-    from autopilot.engine.scheduler import KINDS, Scheduler
+    from autopilot.api.presenters.results import pass_result
+    from autopilot.engine.scheduler import Scheduler
+    from autopilot.services.execution.passes import ALL_KINDS, Kind
 
-    if automation_type != "all" and automation_type not in KINDS:
-        _fail(f"--type {automation_type!r}: expected all, {', '.join(KINDS)}")
+    kinds = [k.value for k in ALL_KINDS]
+    if automation_type != "all" and automation_type not in kinds:
+        _fail(f"--type {automation_type!r}: expected all, {', '.join(kinds)}")
     day = None
     if as_of is not None:
         try:
@@ -163,8 +166,10 @@ def run_once(
         scheduler = Scheduler(services)
         # SIGTERM lets the batch in hand commit, then the pass ends.
         signal.signal(signal.SIGTERM, lambda *_: scheduler.request_stop())
-        report = scheduler.run_pass(KINDS if automation_type == "all" else (automation_type,))
-    summary = report.result.as_dict() if report.result else {}
+        report = scheduler.run_pass(
+            ALL_KINDS if automation_type == "all" else (Kind(automation_type),)
+        )
+    summary = pass_result(report.result) if report.result else {}
     payload = {"type": automation_type, "error": report.error, **summary}
     if as_json:
         typer.echo(json.dumps(payload))
@@ -243,6 +248,7 @@ def prices_replay(
 @app.command()
 def demo() -> None:
     """Load a small sample (a client, cash, prices, rules due today) and run a pass on it."""
+    from autopilot.api.presenters.results import counts as pass_counts
     from autopilot.engine.demo import load_demo
     from autopilot.engine.scheduler import Scheduler
 
@@ -255,7 +261,7 @@ def demo() -> None:
             f"rules {', '.join(loaded.rule_ids)}"
         )
         report = Scheduler(services).run_pass()
-        counts = report.result.as_dict()["counts"] if report.result else {}
+        counts = pass_counts(report.result) if report.result else {}
         if not counts.get("executed"):
             typer.echo(
                 "today is not a trading day, so nothing is due: executing the demo rules "
@@ -269,15 +275,15 @@ def demo() -> None:
 
 
 def _execute_manually(services: Any, rule_ids: list[str]) -> dict[str, int]:
-    from autopilot.services.ports import market_today
+    from autopilot.api.presenters.results import counts
+    from autopilot.services.execution.passes import ExecuteCommand, Kind
+    from autopilot.services.execution.results import PassResult
 
-    today = market_today(services.clock, services.settings.zone)
-    counts = {"executed": 0, "skipped": 0, "failed": 0, "pendingApproval": 0}
+    result = PassResult()
     for rule_id in rule_ids:
-        result = services.auto_invest.run_one(rule_id, today, triggered_by="demo")
-        for key, value in result.as_dict()["counts"].items():
-            counts[key] += value
-    return counts
+        command = ExecuteCommand(kind=Kind.AUTO_INVEST, rule_id=rule_id, triggered_by="demo")
+        result.merge(services.passes.execute(command))
+    return counts(result)
 
 
 def main() -> None:

@@ -189,6 +189,13 @@ def logs_of(services: Services, rule_id: str) -> list[LogRecord]:
     return sorted(records, key=lambda r: r.id)
 
 
+def failed_attempts(services: Services, automation_id: str) -> int:
+    """The failed attempts counted so far at the automation's pending occurrence."""
+    with services.uow() as uow:
+        found = uow.attempts.of([automation_id]).get(automation_id)
+    return 0 if found is None else found.count
+
+
 def count_rows(services: Services, table: str) -> int:
     with services.uow() as uow:
         return int(uow.connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())

@@ -7,17 +7,18 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy.exc import IntegrityError
 
 from autopilot.bootstrap import Services
 from autopilot.domain.auto_invest.execution import Execution
 from autopilot.domain.auto_invest.rule import AutoInvestRule
 from autopilot.domain.errors import Conflict, NotFound
 from autopilot.domain.orders import OrderStatus
+from autopilot.domain.outcomes import AutomationType, OutcomeStatus
 from autopilot.domain.schedule import Frequency
 from autopilot.engine.scheduler import Scheduler
 from autopilot.services.auto_invest import execution as auto_invest_execution
 from autopilot.services.platform import PriceTick
+from autopilot.services.ports import RefusedByDatabase
 from autopilot.services.records import LogEntry, OrderRecord
 from tests.integration.conftest import (
     OPENING_CASH,
@@ -27,6 +28,7 @@ from tests.integration.conftest import (
     MakeServices,
     SettableClock,
     count_rows,
+    failed_attempts,
     logs_of,
     open_funded_account,
     refuse_orders_for,
@@ -396,7 +398,7 @@ def test_error_in_one_rule_fails_it_while_the_others_execute_and_the_next_pass_r
     assert [r.entry.status for r in logs_of(services, broken)] == ["Failed", "Success"]
     rule = rule_of(services, broken)
     assert rule.next_execution_date == date(2026, 6, 8)
-    assert (rule.execution_count, rule.failed_attempts) == (1, 0)
+    assert (rule.execution_count, failed_attempts(services, broken)) == (1, 0)
 
 
 def test_rule_that_keeps_failing_is_given_up_after_max_attempts_and_moves_on(
@@ -408,7 +410,7 @@ def test_rule_that_keeps_failing_is_given_up_after_max_attempts_and_moves_on(
     for attempt in (1, 2):
         [result] = services.auto_invest.run_due(START, triggered_by="scheduler").results
         assert result.status == "Failed"
-        assert rule_of(services, broken).failed_attempts == attempt
+        assert failed_attempts(services, broken) == attempt
         assert rule_of(services, broken).next_execution_date == START
     last = services.auto_invest.run_due(START, triggered_by="scheduler").results
 
@@ -425,7 +427,7 @@ def test_rule_that_keeps_failing_is_given_up_after_max_attempts_and_moves_on(
     rule = rule_of(services, broken)
     assert rule.status.value == "Active"
     assert rule.next_execution_date == date(2026, 6, 8)
-    assert rule.failed_attempts == 0
+    assert failed_attempts(services, broken) == 0
     assert count_rows(services, "orders") == 0
     assert services.auto_invest.run_due(START, triggered_by="scheduler").results == []
 
@@ -524,11 +526,11 @@ def test_a_second_outcome_for_the_same_occurrence_violates_the_unique_key(
     services.auto_invest.run_due(START, triggered_by="scheduler")
     now = clock.now()
     duplicate = LogEntry(
-        automation_type="AutoInvest",
+        automation_type=AutomationType.AUTO_INVEST,
         automation_id=rule.id,
         client_id=rule.client_id,
         execution_date=START,
-        status="Success",
+        status=OutcomeStatus.SUCCESS,
         message="a second execution of the same occurrence",
         triggered_by="worker-2",
         attempt=1,
@@ -536,7 +538,10 @@ def test_a_second_outcome_for_the_same_occurrence_violates_the_unique_key(
         finished_at=now,
     )
 
-    with pytest.raises(IntegrityError), services.uow() as uow:
+    with (
+        pytest.raises(RefusedByDatabase, match="uq_automation_execution_logs_outcome|UNIQUE"),
+        services.uow() as uow,
+    ):
         uow.logs.add_many([duplicate], now)
     assert len(logs_of(services, rule.id)) == 1
 
@@ -549,11 +554,11 @@ def test_rule_whose_occurrence_already_has_an_outcome_does_not_poison_later_pass
     rule = services.rules.create(spec(investor, **WEEKLY_MONDAYS)).rule
     now = clock.now()
     done = LogEntry(
-        automation_type="AutoInvest",
+        automation_type=AutomationType.AUTO_INVEST,
         automation_id=rule.id,
         client_id=rule.client_id,
         execution_date=START,
-        status="Success",
+        status=OutcomeStatus.SUCCESS,
         message="executed by a worker whose rule update was lost",
         triggered_by="worker-1",
         attempt=1,

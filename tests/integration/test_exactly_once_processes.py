@@ -377,6 +377,7 @@ class State:
     orders: dict[str, Any]  # id -> row
     cash: dict[int, Decimal]
     positions: dict[tuple[int, str], Decimal]
+    attempts: dict[str, int]  # automation id -> failed attempts counted
 
 
 def read_state(engine: Engine) -> State:
@@ -389,7 +390,11 @@ def read_state(engine: Engine) -> State:
         positions = {
             (p.account_id, p.symbol): p.quantity for p in c.execute(select(tables.positions))
         }
-    return State(rules, logs, orders, cash, positions)
+        attempts = {
+            a.automation_id: a.failed_attempts
+            for a in c.execute(select(tables.automation_attempts))
+        }
+    return State(rules, logs, orders, cash, positions, attempts)
 
 
 def check_consistent(state: State, seeded: Seeded) -> tuple[set[str], set[str]]:
@@ -417,7 +422,7 @@ def check_consistent(state: State, seeded: Seeded) -> tuple[set[str], set[str]]:
                 rule.next_execution_date != AS_OF
                 or rule.execution_count != 0
                 or rule.total_invested != ZERO
-                or rule.failed_attempts != 0
+                or state.attempts.get(rule_id, 0) != 0
                 or rule.status != "Active"
             ):
                 problems.append(f"{rule_id}: no log row, no orders, but its state moved: {rule}")
@@ -449,7 +454,7 @@ def check_consistent(state: State, seeded: Seeded) -> tuple[set[str], set[str]]:
             rule.next_execution_date != NEXT
             or rule.execution_count != 1
             or rule.total_invested != AMOUNT
-            or rule.failed_attempts != 0
+            or state.attempts.get(rule_id, 0) != 0
             or rule.status != "Active"
         ):
             problems.append(f"{rule_id}: executed, but its state is {rule}")
@@ -729,6 +734,7 @@ def test_unique_key_refuses_a_second_outcome_but_allows_repeated_failures(pg_url
             ).scalar_one()
         assert "UNIQUE" in definition and "'Failed'" in definition, definition
         assert "'PendingApproval'" in definition, definition
+        assert "no_op" in definition, definition
     finally:
         engine.dispose()
 

@@ -16,6 +16,7 @@ from sqlalchemy import inspect
 from autopilot.bootstrap import Services
 from autopilot.domain.errors import Conflict, InvalidInput
 from autopilot.domain.orders import OrderType, Side
+from autopilot.domain.outcomes import OutcomeStatus
 from autopilot.domain.rebalancing.drift import Target
 from autopilot.domain.rebalancing.rule import ProposalStatus, TriggerMode
 from autopilot.domain.schedule import Frequency
@@ -115,7 +116,7 @@ def test_a_pass_rebalances_a_drifted_account_once_a_day(
 ) -> None:
     rule = services.rebalancing_rules.create(rebalancing(drifted)).rule
     report = Scheduler(services).run_pass()
-    assert report.result is not None and report.result.counts["executed"] == 1
+    assert report.result is not None and report.result.counts[OutcomeStatus.SUCCESS] == 1
     assert quantities(services, drifted) == {
         "BND": Decimal("60"),
         "VTI": Decimal("60"),
@@ -144,7 +145,7 @@ def test_a_balanced_account_is_not_due_and_cooldown_holds_a_drifted_one(
     services.platform.record_prices([PriceTick(symbol="VTI", price=Decimal("200.00"))])
     clock.on(START + timedelta(days=2))
     result = services.rebalancing.run_due(START + timedelta(days=2), triggered_by="test")
-    assert result.counts["executed"] == 0
+    assert result.counts[OutcomeStatus.SUCCESS] == 0
     assert len(logs_of(services, rule.id)) == 1
 
 
@@ -246,11 +247,11 @@ def test_a_rejected_proposal_places_nothing(services: Services, drifted: Investo
             },
             "targets[1].symbol",
         ),
-        ({"drift_threshold": Decimal("0")}, "driftThreshold"),
-        ({"drift_threshold": Decimal("100")}, "driftThreshold"),
+        ({"drift_threshold": Decimal("0")}, "drift_threshold"),
+        ({"drift_threshold": Decimal("100")}, "drift_threshold"),
         ({"targets": (Target(symbol="NOPE", weight=Decimal("100")),)}, "targets"),
         ({"trigger_mode": TriggerMode.SCHEDULE}, "frequency"),
-        ({"client_id": 999}, "clientId"),
+        ({"client_id": 999}, "client_id"),
     ],
 )
 def test_bad_rules_are_refused_naming_the_field(
@@ -269,7 +270,7 @@ def test_an_account_of_another_client_is_refused(services: Services, drifted: In
     other = open_funded_account(services, Decimal("0"))
     with pytest.raises(InvalidInput) as caught:
         services.rebalancing_rules.create(rebalancing(drifted, account_id=other.account_id))
-    assert caught.value.field == "accountId"
+    assert caught.value.field == "account_id"
 
 
 def test_cash_may_stand_among_the_targets(services: Services, drifted: Investor) -> None:
@@ -287,7 +288,9 @@ def test_cash_may_stand_among_the_targets(services: Services, drifted: Investor)
 def test_pause_resume_and_cancel(services: Services, drifted: Investor) -> None:
     rule = services.rebalancing_rules.create(rebalancing(drifted)).rule
     assert services.rebalancing_rules.pause(rule.id).rule.status.value == "Paused"
-    assert services.rebalancing.run_due(START, triggered_by="test").counts["executed"] == 0
+    assert (
+        services.rebalancing.run_due(START, triggered_by="test").counts[OutcomeStatus.SUCCESS] == 0
+    )
     assert services.rebalancing_rules.resume(rule.id).rule.status.value == "Active"
     assert services.rebalancing_rules.cancel(rule.id).rule.status.value == "Cancelled"
     with pytest.raises(Conflict):

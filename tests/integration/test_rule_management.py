@@ -41,15 +41,15 @@ INVALID: list[Any] = [
     ),
     pytest.param({"allocations": _weights(ZZZ="100")}, "allocations", id="unknown-symbol"),
     pytest.param({"allocations": ()}, "allocations", id="no-allocations"),
-    pytest.param({"account_id": 999_999}, "accountId", id="unknown-account"),
-    pytest.param({"client_id": 999_999}, "clientId", id="unknown-client"),
-    pytest.param({"day_of_month": 0}, "dayOfMonth", id="day-of-month-0"),
-    pytest.param({"day_of_month": 32}, "dayOfMonth", id="day-of-month-32"),
+    pytest.param({"account_id": 999_999}, "account_id", id="unknown-account"),
+    pytest.param({"client_id": 999_999}, "client_id", id="unknown-client"),
+    pytest.param({"day_of_month": 0}, "day_of_month", id="day-of-month-0"),
+    pytest.param({"day_of_month": 32}, "day_of_month", id="day-of-month-32"),
     pytest.param(
-        {"frequency": Frequency.WEEKLY, "day_of_week": 7}, "dayOfWeek", id="day-of-week-7"
+        {"frequency": Frequency.WEEKLY, "day_of_week": 7}, "day_of_week", id="day-of-week-7"
     ),
-    pytest.param({"end_date": date(2026, 5, 31)}, "endDate", id="end-before-start"),
-    pytest.param({"max_total_amount": Decimal("0.00")}, "maxTotalAmount", id="zero-cap"),
+    pytest.param({"end_date": date(2026, 5, 31)}, "end_date", id="end-before-start"),
+    pytest.param({"max_total_amount": Decimal("0.00")}, "max_total_amount", id="zero-cap"),
     pytest.param({"name": "   "}, "name", id="blank-name"),
 ]
 
@@ -74,7 +74,7 @@ def test_account_of_another_client_is_refused(services: Services, investor: Inve
     with pytest.raises(InvalidInput) as raised:
         services.rules.create(stolen)
 
-    assert raised.value.field == "accountId"
+    assert raised.value.field == "account_id"
     assert "another client" in raised.value.message
     assert count_rows(services, "auto_invest_rules") == 0
 

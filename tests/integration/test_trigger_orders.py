@@ -14,6 +14,7 @@ import pytest
 from autopilot.bootstrap import Services
 from autopilot.domain.errors import Conflict, InvalidInput
 from autopilot.domain.orders import OrderStatus, OrderType, Side
+from autopilot.domain.outcomes import OutcomeStatus
 from autopilot.domain.triggers.conditions import Direction, TrailingStop, TriggerStatus, stop_level
 from autopilot.domain.triggers.order import OrderTemplate
 from autopilot.services.orders import PlaceOrder
@@ -218,7 +219,7 @@ def test_a_pass_evaluates_triggers_created_by_another_process(
     record = create(services, trigger(investor, "priceBelow", level=Decimal("90.00")))
     price(other, "AAA", "89.00")  # not in its index yet: it cannot fire there
     result = other.triggers.run_all(client_id=None, triggered_by="scheduler")
-    assert result.counts["executed"] == 1
+    assert result.counts[OutcomeStatus.SUCCESS] == 1
     assert status(services, record) is TriggerStatus.TRIGGERED
 
 
@@ -232,9 +233,9 @@ def test_a_pass_evaluates_triggers_created_by_another_process(
         ({"kind": "trailingStop", "level": None, "percent": Decimal("0")}, "condition.percent"),
         (
             {"order": OrderTemplate(side=Side.SELL, sell_all=True, order_type=OrderType.LIMIT)},
-            "order.limitPrice",
+            "order.limit_price",
         ),
-        ({"account_id": 999}, "accountId"),
+        ({"account_id": 999}, "account_id"),
     ],
 )
 def test_bad_trigger_orders_are_refused_naming_the_field_and_write_nothing(
@@ -274,7 +275,7 @@ def test_an_oco_group_across_accounts_is_refused(services: Services, investor: I
     other = TriggerSpec(**{**_fields(spec), "account_id": second.id, "oco_group": "g"})
     with pytest.raises(InvalidInput) as raised:
         services.trigger_orders.create([TriggerSpec(**{**_fields(spec), "oco_group": "g"}), other])
-    assert raised.value.field == "ocoGroup"
+    assert raised.value.field == "oco_group"
     assert count_rows(services, "trigger_orders") == 0
 
 
@@ -324,15 +325,15 @@ def test_a_trigger_cancelled_or_paused_while_a_price_update_is_evaluated_does_no
     evaluating = make_services()  # another process: its index, built on first use, holds it
     price(evaluating, "AAA", "95.00")
     evaluator = evaluating.triggers
-    commit = evaluator._commit
+    fire = evaluator._fire
     fired: list[str] = []
 
-    def act_then_commit(index: Any, items: list[Any], *args: Any) -> None:
+    def act_then_fire(index: Any, items: list[Any], *args: Any) -> Any:
         # The index has said "fire"; the claim has not run yet. Cancel or pause it elsewhere.
         fired.extend(item.trigger_id for item in items)
         if items:
             getattr(services.trigger_orders, action)(record.trigger.id)
-        commit(index, items, *args)
+        return fire(index, items, *args)
 
     claims: list[tuple[str, bool]] = []
     claim = TriggerOrders.claim
@@ -342,7 +343,7 @@ def test_a_trigger_cancelled_or_paused_while_a_price_update_is_evaluated_does_no
         claims.append((trigger_id, claimed))
         return claimed
 
-    monkeypatch.setattr(evaluator, "_commit", act_then_commit)
+    monkeypatch.setattr(evaluator, "_fire", act_then_fire)
     monkeypatch.setattr(TriggerOrders, "claim", recorded_claim)
     price(evaluating, "AAA", "89.00")
     assert fired == [record.trigger.id]

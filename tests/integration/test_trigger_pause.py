@@ -17,6 +17,7 @@ import pytest
 
 from autopilot.bootstrap import Services
 from autopilot.domain.errors import Conflict, InvalidInput, NotFound
+from autopilot.domain.outcomes import OutcomeStatus
 from autopilot.domain.triggers.conditions import Direction, TrailingStop, TriggerStatus, stop_level
 from autopilot.services.records import TriggerOrderRecord
 from autopilot.services.triggers.orders import TriggerChange, TriggerSpec
@@ -88,7 +89,7 @@ def test_a_resumed_trigger_already_met_fires_on_the_next_pass(
     price(services, "AAA", "85.00")
     services.trigger_orders.resume(record.trigger.id)
     result = services.triggers.run_all(client_id=None, triggered_by="scheduler")
-    assert result.counts["executed"] == 1
+    assert result.counts[OutcomeStatus.SUCCESS] == 1
     assert status(services, record) is TriggerStatus.TRIGGERED
 
 
@@ -250,13 +251,13 @@ def test_a_paused_trigger_can_be_moved_and_stays_paused_until_resumed(
             "priceAbove",
             {"level": Decimal("120")},
             {"activation_price": Decimal("5")},
-            "condition.activationPrice",
+            "condition.activation_price",
         ),
         (
             "trailingStop",
             {"percent": Decimal("10")},
             {"reference_price": Decimal("5")},
-            "condition.referencePrice",
+            "condition.reference_price",
         ),
     ],
 )
@@ -301,7 +302,7 @@ def test_a_zero_reference_price_is_refused_not_replaced_by_the_current_price(
     )
     with pytest.raises(InvalidInput) as raised:
         create(services, spec)
-    assert raised.value.field == "condition.referencePrice"
+    assert raised.value.field == "condition.reference_price"
     assert count_rows(services, "trigger_orders") == 0
 
 

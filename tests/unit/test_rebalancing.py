@@ -150,7 +150,7 @@ def test_bad_targets_name_the_field(targets: list[Target], field: str) -> None:
 def test_thresholds_must_lie_strictly_between_0_and_100(value: Decimal) -> None:
     with pytest.raises(InvalidInput) as error:
         validate_threshold(value)
-    assert error.value.field == "driftThreshold"
+    assert error.value.field == "drift_threshold"
     validate_threshold(D("0.5"))
 
 

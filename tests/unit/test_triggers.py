@@ -276,7 +276,7 @@ def test_an_oco_group_must_stay_in_one_account() -> None:
                 trigger(PriceBelow(level=D(1)), account_id=2),
             ]
         )
-    assert error.value.field == "ocoGroup"
+    assert error.value.field == "oco_group"
 
 
 # --- expiry -------------------------------------------------------------------------------

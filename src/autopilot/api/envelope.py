@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -10,11 +11,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic.alias_generators import to_camel
-from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from autopilot.domain.errors import AutopilotError, Conflict, InvalidInput, NotFound
-from autopilot.storage.db import is_unavailable
+from autopilot.services.ports import (
+    DatabaseUnavailable,
+    Refusal,
+    RefusedByDatabase,
+    StorageError,
+)
 
 log = logging.getLogger("autopilot.api")
 
@@ -58,14 +63,24 @@ def _validation(request: Request, exc: Exception) -> JSONResponse:
     return error(422, "validation_error", f"{first['field']}: {first['message']}", details)
 
 
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def wire_name(field: str) -> str:
+    """A field as the services name it (``allocations[0].symbol``, ``order.limit_price``) in
+    the API's spelling (``order.limitPrice``)."""
+    return _IDENTIFIER.sub(lambda m: to_camel(m.group()), field)
+
+
 def _autopilot(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AutopilotError)
     status = _STATUS.get(type(exc), 400)
+    if not isinstance(exc, InvalidInput):
+        return error(status, exc.code, exc.message)
     # The same details as request validation's, so a client reads every 422 one way.
-    details = (
-        [{"field": exc.field, "message": exc.reason}] if isinstance(exc, InvalidInput) else None
-    )
-    return error(status, exc.code, exc.message, details)
+    field = wire_name(exc.field)
+    details = [{"field": field, "message": exc.reason}]
+    return error(status, exc.code, f"{field}: {exc.reason}", details)
 
 
 def _http(request: Request, exc: Exception) -> JSONResponse:
@@ -77,32 +92,34 @@ def _http(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
-def _database_down(request: Request, exc: Exception) -> JSONResponse:
-    # The database cannot be reached (an outage, a restart) or gave up on a lock: the caller
-    # can try again. One line in the log, not a traceback per request. Anything else that
-    # SQLAlchemy calls operational (a missing table: a migration not run) is a bug: a 500.
-    assert isinstance(exc, OperationalError)
-    if not is_unavailable(exc):
-        return _unexpected(request, exc)
-    log.warning(
-        "database unavailable on %s %s: %s",
-        request.method,
-        request.url.path,
-        str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc).strip() else "",
-    )
-    response = error(503, "database_unavailable", "the database is unavailable; try again shortly")
-    response.headers["Retry-After"] = "5"
-    return response
-
-
-def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
-    # A value the request led to (an amount of 10^24, say) does not fit its column: the
-    # transaction rolled back, so nothing was written. The client's input, not a bug of ours.
-    assert isinstance(exc, DataError)
-    log.warning("value out of range on %s %s: %s", request.method, request.url.path, exc.orig)
-    return error(
-        422, "out_of_range", "a value is beyond what the service can hold; nothing was changed"
-    )
+def _storage(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StorageError)
+    if isinstance(exc, DatabaseUnavailable) or (
+        isinstance(exc, RefusedByDatabase) and exc.refusal is Refusal.BUSY
+    ):
+        # The database cannot be reached (an outage, a restart) or gave up on a lock: the
+        # caller can try again. One line in the log, not a traceback per request.
+        log.warning(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.url.path,
+            exc,
+            extra={"action": "api.database_unavailable"},
+        )
+        response = error(
+            503, "database_unavailable", "the database is unavailable; try again shortly"
+        )
+        response.headers["Retry-After"] = "5"
+        return response
+    if isinstance(exc, RefusedByDatabase) and exc.refusal is Refusal.OUT_OF_RANGE:
+        # A value the request led to (an amount of 10^24, say) does not fit its column: the
+        # transaction rolled back, so nothing was written. The client's input, not our bug.
+        log.warning("value out of range on %s %s: %s", request.method, request.url.path, exc)
+        return error(
+            422, "out_of_range", "a value is beyond what the service can hold; nothing was changed"
+        )
+    # Anything else the database refused (a missing table: a migration not run) is a bug.
+    return _unexpected(request, exc)
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -125,6 +142,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(AutopilotError, _autopilot)
     app.add_exception_handler(StarletteHTTPException, _http)
-    app.add_exception_handler(OperationalError, _database_down)
-    app.add_exception_handler(DataError, _out_of_range)
+    app.add_exception_handler(StorageError, _storage)
     app.add_exception_handler(Exception, _unexpected)

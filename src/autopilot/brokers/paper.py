@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from autopilot.domain.money import to_cents
 from autopilot.domain.orders import (
@@ -22,11 +21,8 @@ from autopilot.domain.orders import (
     Side,
     decide_fill,
 )
-from autopilot.services.ports import Clock, UnitOfWorkFactory
-from autopilot.services.records import PositionRecord
-
-if TYPE_CHECKING:
-    from autopilot.services.ports import UnitOfWork
+from autopilot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from autopilot.services.records import OrderChange, PositionRecord
 
 ZERO_QTY = Decimal("0.000000")
 ZERO_CASH = Decimal("0.00")
@@ -97,7 +93,7 @@ class PaperBroker:
         )
         quotes = uow.market.quotes(o.symbol for o in orders)
         touched: set[tuple[int, str]] = set()
-        updates = []
+        updates: list[OrderChange] = []
         for order in orders:
             held = book.held(order.account_id, order.symbol)
             decision = decide_fill(order, quotes.get(order.symbol), held)
@@ -112,26 +108,24 @@ class PaperBroker:
                 book.apply(order, decision)
                 touched.add((order.account_id, order.symbol))
                 updates.append(
-                    {
-                        "id": order.id,
-                        "status": OrderStatus.FILLED.value,
-                        "filled_quantity": decision.quantity,
-                        "filled_price": decision.price,
-                        "filled_amount": decision.amount,
-                    }
+                    OrderChange(
+                        id=order.id,
+                        status=OrderStatus.FILLED,
+                        filled_quantity=decision.quantity,
+                        filled_price=decision.price,
+                        filled_amount=decision.amount,
+                    )
                 )
             elif isinstance(decision, Rejection):
                 if order.side is Side.BUY:
                     book.release(order)
                 updates.append(
-                    {
-                        "id": order.id,
-                        "status": OrderStatus.REJECTED.value,
-                        "reject_reason": decision.reason,
-                    }
+                    OrderChange(
+                        id=order.id, status=OrderStatus.REJECTED, reject_reason=decision.reason
+                    )
                 )
             elif isinstance(decision, Resting) and order.status is OrderStatus.PENDING:
-                updates.append({"id": order.id, "status": OrderStatus.SUBMITTED.value})
+                updates.append(OrderChange(id=order.id, status=OrderStatus.SUBMITTED))
         now = self._clock.now()
         uow.orders.mark(updates, now)
         uow.accounts.set_cash(book.cash, now)

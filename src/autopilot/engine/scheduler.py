@@ -15,16 +15,14 @@ import threading
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from autopilot.bootstrap import Services
+from autopilot.services.execution.passes import ALL_KINDS, Kind
 from autopilot.services.execution.results import PREFIX, PassResult
-from autopilot.services.ports import market_today
-from autopilot.services.submission import resubmit_pending
+from autopilot.services.ports import DatabaseUnavailable
 
 log = logging.getLogger("autopilot.scheduler")
 MAX_BACKOFF_S = 60.0
-KINDS = ("auto-invest", "rebalancing", "triggers")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,14 +31,6 @@ class PassReport:
     finished_at: datetime
     result: PassResult | None
     error: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "startedAt": self.started_at.isoformat(),
-            "finishedAt": self.finished_at.isoformat(),
-            "error": self.error,
-            **(self.result.as_dict()["counts"] if self.result else {}),
-        }
 
 
 class Scheduler:
@@ -66,7 +56,12 @@ class Scheduler:
         with self._lock:
             if self.is_running:
                 return False
-            log.info("%s Starting scheduler (check interval: %dms)", PREFIX, self.check_interval_ms)
+            log.info(
+                "%s Starting scheduler (check interval: %dms)",
+                PREFIX,
+                self.check_interval_ms,
+                extra={"action": "scheduler.started"},
+            )
             self._stop.clear()
             self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
             self._thread.start()
@@ -78,52 +73,51 @@ class Scheduler:
             thread = self._thread
             if thread is None or not thread.is_alive():
                 return False
-            log.info("%s Stopping scheduler", PREFIX)
+            log.info("%s Stopping scheduler", PREFIX, extra={"action": "scheduler.stopping"})
             self._stop.set()
             thread.join(timeout)
             self._thread = None
             self.next_pass_at = None
-            log.info("%s Scheduler stopped", PREFIX)
+            log.info("%s Scheduler stopped", PREFIX, extra={"action": "scheduler.stopped"})
             return True
 
     def request_stop(self) -> None:
         """Ask a pass in progress to stop after the batch in hand (SIGTERM in `run-once`)."""
         self._stop.set()
 
-    def run_pass(self, kinds: Collection[str] = KINDS) -> PassReport:
+    def run_pass(self, kinds: Collection[Kind] = ALL_KINDS) -> PassReport:
         """One pass over the due work as of now (market time zone): the `kinds` of automation
         given (all of them unless told), in the order auto-invest, rebalancing, triggers."""
-        services = self._services
-        started = services.clock.now()
-        log.info("%s Running scheduled checks...", PREFIX)
+        clock = self._services.clock
+        started = clock.now()
+        log.info("%s Running scheduled checks...", PREFIX, extra={"action": "pass.started"})
         try:
-            resubmit_pending(services.uow, services.broker)
-            today = market_today(services.clock, services.settings.zone)
-            stop = self._stop.is_set
-            result = PassResult()
-            if "auto-invest" in kinds:
-                result.merge(
-                    services.auto_invest.run_due(today, triggered_by="scheduler", should_stop=stop)
-                )
-            if "rebalancing" in kinds and not stop():
-                result.merge(
-                    services.rebalancing.run_due(today, triggered_by="scheduler", should_stop=stop)
-                )
-            if "triggers" in kinds and not stop():
-                result.merge(services.triggers.run_all(client_id=None, triggered_by="scheduler"))
-        except Exception as exc:  # the loop survives anything a pass throws
-            log.error(
-                "%s Scheduled checks failed: %s: %s",
-                PREFIX,
-                type(exc).__name__,
-                str(exc).splitlines()[0] if str(exc) else "",
+            result = self._services.passes.run(
+                kinds, triggered_by="scheduler", should_stop=self._stop.is_set
             )
+        except Exception as exc:  # the loop survives anything a pass throws
+            if isinstance(exc, DatabaseUnavailable):  # expected in an outage: one line
+                log.error(
+                    "%s Scheduled checks failed: %s: %s",
+                    PREFIX,
+                    type(exc).__name__,
+                    exc,
+                    extra={"action": "pass.failed"},
+                )
+            else:  # a bug: its traceback, once
+                log.exception(
+                    "%s Scheduled checks failed: %s: %s",
+                    PREFIX,
+                    type(exc).__name__,
+                    str(exc).splitlines()[0] if str(exc) else "",
+                    extra={"action": "pass.failed"},
+                )
             report = PassReport(
-                started_at=started, finished_at=services.clock.now(), result=None, error=str(exc)
+                started_at=started, finished_at=clock.now(), result=None, error=str(exc)
             )
         else:
-            log.info("%s Scheduled checks completed", PREFIX)
-            report = PassReport(started_at=started, finished_at=services.clock.now(), result=result)
+            log.info("%s Scheduled checks completed", PREFIX, extra={"action": "pass.completed"})
+            report = PassReport(started_at=started, finished_at=clock.now(), result=result)
         self.last_pass = report
         return report
 

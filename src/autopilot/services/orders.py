@@ -11,7 +11,7 @@ from autopilot.domain.orders import Order, OrderStatus, OrderType, Side, reserve
 from autopilot.services import validation
 from autopilot.services.ids import new_id
 from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory, market_today
-from autopilot.services.records import NewOrder, OrderRecord
+from autopilot.services.records import NewOrder, OrderChange, OrderRecord
 from autopilot.services.submission import submit_committed
 
 
@@ -42,7 +42,7 @@ class OrderService:
         with self._uow() as uow:
             account = uow.accounts.get(command.account_id, lock=True)
             if account is None:
-                raise InvalidInput("accountId", f"account {command.account_id} does not exist")
+                raise InvalidInput("account_id", f"account {command.account_id} does not exist")
             quote = uow.market.quotes([symbol]).get(symbol)
             if quote is None:
                 raise InvalidInput("symbol", f"unknown symbol {symbol}")
@@ -121,7 +121,7 @@ class OrderService:
                 uow.accounts.set_cash(
                     {order.account_id: cash[order.account_id] + order.reserved_amount}, now
                 )
-            uow.orders.mark([{"id": order.id, "status": OrderStatus.CANCELLED.value}], now)
+            uow.orders.mark([OrderChange(id=order.id, status=OrderStatus.CANCELLED)], now)
         return self.get(order_id)
 
 
@@ -146,8 +146,8 @@ def _check(
     limit = command.limit_price
     if command.order_type is OrderType.LIMIT:
         if limit is None:
-            raise InvalidInput("limitPrice", "a limit order needs a limit price")
-        validation.positive("limitPrice", limit)
+            raise InvalidInput("limit_price", "a limit order needs a limit price")
+        validation.positive("limit_price", limit)
     elif limit is not None:
-        raise InvalidInput("limitPrice", "only limit orders take a limit price")
+        raise InvalidInput("limit_price", "only limit orders take a limit price")
     return symbol, quantity, notional, limit

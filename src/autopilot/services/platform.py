@@ -67,7 +67,7 @@ class PlatformService:
             )
         with self._uow() as uow:
             if uow.clients.get(client_id) is None:
-                raise InvalidInput("clientId", f"client {client_id} does not exist")
+                raise InvalidInput("client_id", f"client {client_id} does not exist")
             return uow.accounts.add(client_id, code, self._clock.now())
 
     def deposit(self, account_id: int, amount: Decimal) -> AccountRecord:
@@ -105,7 +105,7 @@ class PlatformService:
         for i, tick in enumerate(ticks):
             symbol = validation.security(f"prices[{i}].symbol", tick.symbol)
             price = validation.price(f"prices[{i}].price", tick.price)
-            as_of = validation.past(f"prices[{i}].asOf", tick.as_of or now, now)
+            as_of = validation.past(f"prices[{i}].as_of", tick.as_of or now, now)
             rows.append((symbol, price, as_of))
         with self._uow() as uow:
             uow.market.record_prices(rows)
@@ -115,12 +115,25 @@ class PlatformService:
     def _react(self, rows: Sequence[tuple[str, Decimal, datetime]]) -> None:
         # The prices are stored: a failure from here on is logged, not the caller's error, and
         # the next scheduler pass evaluates resting orders and triggers against them again.
+        # Each reaction on its own: a broker that fails must not keep stop-losses from firing.
         try:
             self._broker.on_prices(sorted({s for s, _, _ in rows}))
-            if self._on_prices is not None:
-                self._on_prices(rows)
         except Exception:
-            log.exception("reacting to %d new price(s) failed; the next pass retries", len(rows))
+            log.exception(
+                "the broker failed on %d new price(s); the next pass retries resting orders",
+                len(rows),
+                extra={"action": "prices.broker_failed"},
+            )
+        if self._on_prices is None:
+            return
+        try:
+            self._on_prices(rows)
+        except Exception:
+            log.exception(
+                "evaluating triggers on %d new price(s) failed; the next pass evaluates them",
+                len(rows),
+                extra={"action": "prices.triggers_failed"},
+            )
 
     def set_security(self, symbol: str, *, tradable: bool, fractionable: bool) -> SecurityRecord:
         code = validation.security("symbol", symbol)

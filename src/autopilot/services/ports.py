@@ -1,7 +1,10 @@
-"""What the services need from the outside: a clock, a broker and a unit of work.
+"""What the services need from the outside: a clock, a broker and a unit of work (DESIGN §2).
 
-The unit of work is the storage layer's (one transaction and its repositories); services only
-call repository methods on it and never build SQL.
+Services see storage only through these Protocols: :class:`UnitOfWork` is one transaction and
+its repositories (:mod:`autopilot.services.repositories`), and a failure of the database reaches
+them as :class:`DatabaseUnavailable` or :class:`RefusedByDatabase`, never as a driver's
+exception. The SQL adapters in :mod:`autopilot.storage` and the in-memory store in
+:mod:`autopilot.storage.memory` implement them.
 """
 
 from __future__ import annotations
@@ -9,18 +12,23 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Protocol
+from enum import StrEnum
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from autopilot.domain.orders import Order
-
-if TYPE_CHECKING:
-    # Type-only: the unit of work's repositories are the storage adapters behind the ports.
-    from autopilot.storage.unit_of_work import UnitOfWork
-
-UnitOfWorkFactory = Callable[[], AbstractContextManager["UnitOfWork"]]
-
-__all__ = ["Broker", "Clock", "FixedClock", "SystemClock", "UnitOfWork", "UnitOfWorkFactory"]
+from autopilot.services.repositories import (
+    AccountRepository,
+    AttemptRepository,
+    AutoInvestRuleRepository,
+    ClientRepository,
+    ExecutionLogRepository,
+    MarketRepository,
+    OrderRepository,
+    ProposalRepository,
+    RebalancingRuleRepository,
+    TriggerOrderRepository,
+)
 
 
 class Clock(Protocol):
@@ -62,3 +70,74 @@ class Broker(Protocol):
     def on_prices(self, symbols: Sequence[str]) -> None:
         """New prices arrived for `symbols`: fill resting orders whose limit they reach."""
         ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction and the repositories that share it: committed when the ``with`` block
+    ends normally, rolled back when it raises."""
+
+    @property
+    def clients(self) -> ClientRepository: ...
+    @property
+    def accounts(self) -> AccountRepository: ...
+    @property
+    def market(self) -> MarketRepository: ...
+    @property
+    def orders(self) -> OrderRepository: ...
+    @property
+    def auto_invest(self) -> AutoInvestRuleRepository: ...
+    @property
+    def rebalancing(self) -> RebalancingRuleRepository: ...
+    @property
+    def proposals(self) -> ProposalRepository: ...
+    @property
+    def logs(self) -> ExecutionLogRepository: ...
+    @property
+    def triggers(self) -> TriggerOrderRepository: ...
+    @property
+    def attempts(self) -> AttemptRepository: ...
+
+
+UnitOfWorkFactory = Callable[[], AbstractContextManager[UnitOfWork]]
+"""Each call opens a new transaction: ``with uow() as unit: ...``."""
+
+
+class StorageError(Exception):
+    """The database could not do what a unit of work asked; nothing of it was committed."""
+
+
+class DatabaseUnavailable(StorageError):
+    """The database cannot be reached, or the connection was lost: try again later."""
+
+
+class Refusal(StrEnum):
+    BUSY = "busy"
+    """A lock timeout, a deadlock, a serialization failure, SQLite's "database is locked"."""
+    OUT_OF_RANGE = "out_of_range"
+    """A value does not fit its column (an amount of 10^24)."""
+    REFUSED = "refused"
+    """A constraint, a trigger or anything else the database raised for these rows."""
+
+
+class RefusedByDatabase(StorageError):
+    """The database refused the unit of work's statements (see :class:`Refusal`): the rows it was
+    writing, not the connection, are at fault, so the same work may succeed without them."""
+
+    def __init__(self, message: str, refusal: Refusal) -> None:
+        super().__init__(message)
+        self.refusal = refusal
+
+
+__all__ = [
+    "Broker",
+    "Clock",
+    "DatabaseUnavailable",
+    "FixedClock",
+    "Refusal",
+    "RefusedByDatabase",
+    "StorageError",
+    "SystemClock",
+    "UnitOfWork",
+    "UnitOfWorkFactory",
+    "market_today",
+]

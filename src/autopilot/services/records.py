@@ -12,7 +12,8 @@ from decimal import Decimal
 from typing import Any
 
 from autopilot.domain.auto_invest.rule import AutoInvestRule
-from autopilot.domain.orders import Order
+from autopilot.domain.orders import Order, OrderStatus
+from autopilot.domain.outcomes import AutomationType, OutcomeStatus
 from autopilot.domain.rebalancing.rule import RebalancingRule
 from autopilot.domain.triggers.conditions import Trigger
 from autopilot.domain.triggers.order import OrderTemplate
@@ -88,7 +89,7 @@ class OrderRecord:
     filled_price: Decimal | None
     filled_amount: Decimal | None
     reject_reason: str | None
-    automation_type: str | None
+    automation_type: AutomationType | None
     automation_id: str | None
     created_at: datetime
     updated_at: datetime
@@ -100,17 +101,36 @@ class OrderRecord:
 class NewOrder:
     order: Order
     client_id: int
-    automation_type: str | None = None
+    automation_type: AutomationType | None = None
     automation_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OrderChange:
+    """A new status for an order, with its fill (Filled) or the broker's reason (Rejected)."""
+
+    id: str
+    status: OrderStatus
+    filled_quantity: Decimal | None = None
+    filled_price: Decimal | None = None
+    filled_amount: Decimal | None = None
+    reject_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LogEntry:
-    automation_type: str
+    """One execution-log row (DESIGN §4).
+
+    ``no_op`` marks a check that placed nothing and leaves its occurrence open (a rebalancing
+    check that found nothing to trade): the outcome key does not count it, and a later check of
+    the same day overwrites it instead of adding a row.
+    """
+
+    automation_type: AutomationType
     automation_id: str
     client_id: int
     execution_date: date
-    status: str
+    status: OutcomeStatus
     message: str
     triggered_by: str
     attempt: int
@@ -119,6 +139,7 @@ class LogEntry:
     order_ids: tuple[str, ...] = ()
     error: str | None = None
     details: dict[str, Any] | None = field(default=None)
+    no_op: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,9 +152,9 @@ class LogRecord:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LogFilter:
     client_id: int | None = None
-    automation_type: str | None = None
+    automation_type: AutomationType | None = None
     automation_id: str | None = None
-    status: str | None = None
+    status: OutcomeStatus | None = None
     date_from: date | None = None
     date_to: date | None = None
 
@@ -154,3 +175,23 @@ class TriggerOrderRecord:
     failure_reason: str | None = None
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FailedAttempts:
+    """The failed attempts so far at one occurrence of an automation that has no outcome yet.
+
+    Kept until the occurrence has an outcome (executed, skipped, given up): an attempt at a later
+    occurrence starts again from zero.
+    """
+
+    automation_type: AutomationType
+    automation_id: str
+    client_id: int
+    occurrence: date
+    count: int
+    last_error: str
+
+    def before(self, occurrence: date) -> int:
+        """How many attempts at ``occurrence`` have failed (0 if these were at another)."""
+        return self.count if occurrence == self.occurrence else 0

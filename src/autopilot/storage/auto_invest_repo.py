@@ -71,7 +71,6 @@ def rule_from_row(row: Any) -> AutoInvestRule:
         max_total_amount=row.max_total_amount,
         status=RuleStatus(row.status),
         is_enabled=row.is_enabled,
-        failed_attempts=row.failed_attempts,
     )
 
 
@@ -96,7 +95,6 @@ def rule_to_row(rule: AutoInvestRule) -> dict[str, Any]:
         "max_total_amount": rule.max_total_amount,
         "status": rule.status.value,
         "is_enabled": rule.is_enabled,
-        "failed_attempts": rule.failed_attempts,
     }
 
 
@@ -187,7 +185,6 @@ class AutoInvestRules:
                 "execution_count": r.execution_count,
                 "total_invested": r.total_invested,
                 "status": r.status.value,
-                "failed_attempts": r.failed_attempts,
                 "updated_at": now,
             }
             for r in rules

@@ -15,7 +15,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
-from sqlalchemy import JSON, Connection, Table, bindparam, func, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Connection,
+    String,
+    Table,
+    any_,
+    bindparam,
+    func,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
@@ -24,14 +36,34 @@ Row = Mapping[str, Any]
 COPY_THRESHOLD = 32
 
 
+def key_in(c: Connection, column: Any, keys: Sequence[str]) -> ColumnElement[bool]:
+    """``column IN keys``; on PostgreSQL one array parameter instead of thousands of IN-list
+    parameters (string keys)."""
+    if c.dialect.name == "postgresql":
+        result: ColumnElement[bool] = column == any_(
+            bindparam(f"keys_{column.name}", list(keys), type_=postgresql.ARRAY(String()))
+        )
+        return result
+    in_list: ColumnElement[bool] = column.in_(list(keys))
+    return in_list
+
+
 def insert_rows(
-    c: Connection, table: Table, rows: Sequence[Row], *, upsert_on: Sequence[str] = ()
+    c: Connection,
+    table: Table,
+    rows: Sequence[Row],
+    *,
+    upsert_on: Sequence[str] = (),
+    upsert_where: str | None = None,
+    keep: Sequence[str] = (),
 ) -> None:
     """Insert `rows` (dicts with the same keys); with `upsert_on`, a row whose key columns
-    match an existing one overwrites that row's other given columns instead."""
+    match an existing one overwrites that row's other given columns instead (but those in
+    `keep`). `upsert_where` is the predicate of the partial unique index the key belongs to."""
     if not rows:
         return
     names = list(rows[0])
+    kept = set(upsert_on) | set(keep)
     if _copy_pays(c, rows):
         q = c.dialect.identifier_preparer.quote
         columns = ", ".join(q(n) for n in names)
@@ -39,10 +71,11 @@ def insert_rows(
             _copy(c, table, q(table.name), names, rows)
             return
         staged = _stage(c, table, names, rows)
-        changed = [n for n in names if n not in upsert_on]
+        changed = [n for n in names if n not in kept]
+        where = f" WHERE {upsert_where}" if upsert_where else ""
         c.exec_driver_sql(
             f"INSERT INTO {q(table.name)} ({columns}) SELECT {columns} FROM {staged} "
-            f"ON CONFLICT ({', '.join(q(n) for n in upsert_on)}) DO UPDATE SET "
+            f"ON CONFLICT ({', '.join(q(n) for n in upsert_on)}){where} DO UPDATE SET "
             + ", ".join(f"{q(n)} = EXCLUDED.{q(n)}" for n in changed)
         )
         return
@@ -52,7 +85,8 @@ def insert_rows(
     stmt = (pg_insert if c.dialect.name == "postgresql" else sqlite_insert)(table)
     stmt = stmt.on_conflict_do_update(
         index_elements=[table.c[n] for n in upsert_on],
-        set_={n: stmt.excluded[n] for n in names if n not in upsert_on},
+        index_where=None if upsert_where is None else text(upsert_where),
+        set_={n: stmt.excluded[n] for n in names if n not in kept},
     )
     c.execute(stmt, list(rows))
 

@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -61,21 +61,30 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-# SQLSTATE classes and codes that mean "try again": connection exceptions, shutdowns, deadlock,
-# serialization failure, lock not available.
-_RETRYABLE_STATES = ("08", "57P01", "57P02", "57P03", "40P01", "40001", "55P03")
-_RETRYABLE_SQLITE = ("database is locked", "database is busy")
+# SQLSTATE classes and codes of a connection that is gone: connection exceptions, shutdowns.
+_UNREACHABLE_STATES = ("08", "57P01", "57P02", "57P03")
+# ... and of a statement that gave up waiting: deadlock, serialization failure, lock not available.
+_BUSY_STATES = ("40P01", "40001", "55P03")
+_BUSY_SQLITE = ("database is locked", "database is busy")
 
 
-def is_unavailable(exc: OperationalError) -> bool:
-    """Whether the database was unreachable or busy, rather than the SQL or schema wrong."""
+def is_unreachable(exc: DBAPIError) -> bool:
+    """Whether the database could not be reached or the connection was lost."""
     if exc.connection_invalidated:
         return True
     orig = exc.orig
-    if isinstance(orig, sqlite3.OperationalError):
-        return str(orig).startswith(_RETRYABLE_SQLITE)
     if isinstance(orig, psycopg.OperationalError):
         # A failure to connect (refused, reset, timed out) carries no SQLSTATE at all.
         state = orig.sqlstate
-        return state is None or state.startswith(_RETRYABLE_STATES)
+        return state is None or state.startswith(_UNREACHABLE_STATES)
+    return False
+
+
+def is_busy(exc: DBAPIError) -> bool:
+    """Whether a statement gave up on a lock (the rows were busy, not wrong)."""
+    orig = exc.orig
+    if isinstance(orig, sqlite3.OperationalError):
+        return str(orig).startswith(_BUSY_SQLITE)
+    if isinstance(orig, psycopg.Error):
+        return (orig.sqlstate or "").startswith(_BUSY_STATES)
     return False

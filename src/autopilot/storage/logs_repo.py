@@ -1,4 +1,5 @@
-"""The execution log: one row per outcome of a rule's occurrence, plus failed attempts."""
+"""The execution log: one row per outcome of a rule's occurrence, plus failed attempts, rows
+awaiting approval and no-op checks (see :data:`autopilot.storage.tables.OUTCOME_ROWS`)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,24 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, func, select
 
+from autopilot.domain.outcomes import AutomationType, OutcomeStatus
 from autopilot.services.records import LogEntry, LogFilter, LogRecord
 from autopilot.storage.bulk import insert_rows
+from autopilot.storage.tables import NO_OP_ROWS
 from autopilot.storage.tables import automation_execution_logs as t
+
+FAILED = OutcomeStatus.FAILED.value
+# Not an outcome of its occurrence: a failed attempt, a row awaiting approval, a no-op check.
+_OUTCOME = (t.c.status.notin_([FAILED, OutcomeStatus.PENDING_APPROVAL.value])) & ~t.c.no_op
 
 
 def _row(entry: LogEntry, now: datetime) -> dict[str, Any]:
     return {
-        "automation_type": entry.automation_type,
+        "automation_type": entry.automation_type.value,
         "automation_id": entry.automation_id,
         "client_id": entry.client_id,
         "execution_date": entry.execution_date,
-        "status": entry.status,
+        "status": entry.status.value,
         "order_ids": list(entry.order_ids),
         "message": entry.message,
         "error": entry.error,
@@ -29,6 +36,7 @@ def _row(entry: LogEntry, now: datetime) -> dict[str, Any]:
         "started_at": entry.started_at,
         "finished_at": entry.finished_at or now,
         "created_at": now,
+        "no_op": entry.no_op,
     }
 
 
@@ -37,54 +45,44 @@ class ExecutionLogs:
         self._c = connection
 
     def add_many(self, entries: Sequence[LogEntry], now: datetime) -> None:
-        if entries:
-            insert_rows(self._c, t, [_row(e, now) for e in entries])
-
-    def last_occurrence(self, automation_id: str) -> date | None:
-        """The latest occurrence of a rule that has an outcome (executed or skipped)."""
-        return self._c.execute(
-            select(func.max(t.c.execution_date)).where(
-                t.c.automation_id == automation_id, t.c.status != "Failed"
-            )
-        ).scalar_one_or_none()
-
-    def failed_attempts(self, automation_id: str, execution_date: date) -> int:
-        """How many attempts at this occurrence of the rule have failed so far."""
-        return int(
-            self._c.execute(
-                select(func.count()).where(
-                    t.c.automation_id == automation_id,
-                    t.c.execution_date == execution_date,
-                    t.c.status == "Failed",
-                )
-            ).scalar_one()
+        rows = [_row(e, now) for e in entries if not e.no_op]
+        checks = [_row(e, now) for e in entries if e.no_op]
+        insert_rows(self._c, t, rows)
+        # A later no-op check of the same day overwrites the earlier one's row (its first
+        # created_at stays), so an hourly pass over an untradeable drift adds no row an hour.
+        insert_rows(
+            self._c,
+            t,
+            checks,
+            upsert_on=("automation_id", "execution_date"),
+            upsert_where=NO_OP_ROWS,
+            keep=("created_at",),
         )
 
+    def last_occurrence(self, automation_id: str) -> date | None:
+        return self._c.execute(
+            select(func.max(t.c.execution_date)).where(t.c.automation_id == automation_id, _OUTCOME)
+        ).scalar_one_or_none()
+
     def with_outcome(self, automation_ids: Sequence[str], execution_date: date) -> set[str]:
-        """Which of the rules already have an outcome (not a failed attempt) for the date."""
         if not automation_ids:
             return set()
         rows = self._c.execute(
             select(t.c.automation_id).where(
                 t.c.automation_id.in_(sorted(set(automation_ids))),
                 t.c.execution_date == execution_date,
-                t.c.status != "Failed",
+                _OUTCOME,
             )
         )
         return {r.automation_id for r in rows}
-
-    def resolve(self, entry: LogEntry, now: datetime) -> None:
-        """Log the outcome of an occurrence that waited for approval (approved, rejected or
-        expired) as a row of its own; the PendingApproval row before it stays as history."""
-        self.add_many([entry], now)
 
     def search(self, where: LogFilter, *, offset: int, limit: int) -> tuple[list[LogRecord], int]:
         stmt: Select[Any] = select(t)
         for column, value in (
             (t.c.client_id, where.client_id),
-            (t.c.automation_type, where.automation_type),
+            (t.c.automation_type, where.automation_type and where.automation_type.value),
             (t.c.automation_id, where.automation_id),
-            (t.c.status, where.status),
+            (t.c.status, where.status and where.status.value),
         ):
             if value is not None:
                 stmt = stmt.where(column == value)
@@ -99,11 +97,11 @@ class ExecutionLogs:
 
 def _record(row: Any) -> LogRecord:
     entry = LogEntry(
-        automation_type=row.automation_type,
+        automation_type=AutomationType(row.automation_type),
         automation_id=row.automation_id,
         client_id=row.client_id,
         execution_date=row.execution_date,
-        status=row.status,
+        status=OutcomeStatus(row.status),
         message=row.message,
         triggered_by=row.triggered_by,
         attempt=row.attempt,
@@ -112,5 +110,6 @@ def _record(row: Any) -> LogRecord:
         order_ids=tuple(row.order_ids or ()),
         error=row.error,
         details=row.details,
+        no_op=row.no_op,
     )
     return LogRecord(id=row.id, entry=entry, created_at=row.created_at)

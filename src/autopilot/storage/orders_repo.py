@@ -6,12 +6,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, String, and_, any_, bindparam, func, or_, select
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Connection, Select, and_, func, or_, select
 
 from autopilot.domain.orders import Order, OrderStatus, OrderType, Side
-from autopilot.services.records import NewOrder, OrderRecord
-from autopilot.storage.bulk import insert_rows, update_rows
+from autopilot.domain.outcomes import AutomationType
+from autopilot.services.records import NewOrder, OrderChange, OrderRecord
+from autopilot.storage.bulk import insert_rows, key_in, update_rows
 from autopilot.storage.tables import orders as t
 
 
@@ -30,6 +30,10 @@ def _order(row: Any) -> Order:
     )
 
 
+def _automation_type(value: str | None) -> AutomationType | None:
+    return None if value is None else AutomationType(value)
+
+
 def _record(row: Any) -> OrderRecord:
     return OrderRecord(
         order=_order(row),
@@ -38,7 +42,9 @@ def _record(row: Any) -> OrderRecord:
         filled_price=row.filled_price,
         filled_amount=row.filled_amount,
         reject_reason=row.reject_reason,
-        automation_type=row.automation_type,
+        automation_type=None
+        if row.automation_type is None
+        else AutomationType(row.automation_type),
         automation_id=row.automation_id,
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -68,7 +74,7 @@ class Orders:
                 "limit_price": n.order.limit_price,
                 "reserved_amount": n.order.reserved_amount,
                 "status": n.order.status.value,
-                "automation_type": n.automation_type,
+                "automation_type": None if n.automation_type is None else n.automation_type.value,
                 "automation_id": n.automation_id,
                 "created_at": now,
                 "updated_at": now,
@@ -90,13 +96,11 @@ class Orders:
         ids = sorted(set(order_ids))
         if not ids:
             return {}
-        stmt = select(t.c.id, t.c.status).where(t.c.status.in_([s.value for s in _OPEN]))
+        stmt = select(t.c.id, t.c.status).where(
+            t.c.status.in_([s.value for s in _OPEN]), key_in(self._c, t.c.id, ids)
+        )
         if self._pg:
-            # One array parameter instead of thousands of IN-list parameters.
-            param = bindparam("ids", ids, type_=postgresql.ARRAY(String()))
-            stmt = stmt.where(t.c.id == any_(param)).with_for_update()
-        else:
-            stmt = stmt.where(t.c.id.in_(ids))
+            stmt = stmt.with_for_update()
         return {row.id: OrderStatus(row.status) for row in self._c.execute(stmt.order_by(t.c.id))}
 
     def accounts_with_open_orders(self, account_ids: Iterable[int]) -> set[int]:
@@ -137,27 +141,22 @@ class Orders:
         stmt = stmt.order_by(t.c.account_id, t.c.side.desc(), t.c.id).limit(limit)
         return [_order(r) for r in self._c.execute(stmt)]
 
-    def mark(
-        self,
-        updates: Sequence[dict[str, Any]],
-        now: datetime,
-    ) -> None:
-        """Apply status changes: each dict has id, status and optionally the fill fields."""
-        if not updates:
+    def mark(self, changes: Sequence[OrderChange], now: datetime) -> None:
+        if not changes:
             return
         rows = [
             {
-                "id": u["id"],
-                "status": u["status"],
-                "filled_quantity": u.get("filled_quantity"),
-                "filled_price": u.get("filled_price"),
-                "filled_amount": u.get("filled_amount"),
-                "reject_reason": u.get("reject_reason"),
+                "id": u.id,
+                "status": u.status.value,
+                "filled_quantity": u.filled_quantity,
+                "filled_price": u.filled_price,
+                "filled_amount": u.filled_amount,
+                "reject_reason": u.reject_reason,
                 "updated_at": now,
                 "submitted_at": now,
-                "filled_at": now if u["status"] == OrderStatus.FILLED.value else None,
+                "filled_at": now if u.status is OrderStatus.FILLED else None,
             }
-            for u in updates
+            for u in changes
         ]
         update_rows(self._c, t, rows, key="id", keep_set=("submitted_at",))
 

@@ -92,6 +92,12 @@ class Accounts:
         rows = [{"id": k, "cash": v, "updated_at": now} for k, v in sorted(cash.items())]
         update_rows(self._c, accounts, rows, key="id")
 
+    def hold(self, amounts: Mapping[int, Decimal], now: datetime) -> None:
+        # In Python, not `cash = cash - x`: SQLite would do that sum in floating point.
+        held = {a: v for a, v in amounts.items() if v}
+        cash = self.lock_cash(held)
+        self.set_cash({a: cash[a] - v for a, v in held.items()}, now)
+
     def positions(self, account_id: int) -> list[PositionRecord]:
         rows = self._c.execute(
             select(positions)

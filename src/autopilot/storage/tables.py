@@ -208,7 +208,6 @@ auto_invest_rules = Table(
     Column("max_total_amount", Cash()),
     Column("status", String(10), nullable=False),
     Column("is_enabled", Boolean, nullable=False),
-    Column("failed_attempts", Integer, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Index(
@@ -285,7 +284,11 @@ rebalancing_proposals = Table(
     ),
 )
 
-OUTCOME_STATUSES = "status NOT IN ('Failed', 'PendingApproval')"
+# The rows that are an occurrence's outcome: one per (rule, occurrence). A failed attempt is
+# logged beside it, and so is a PendingApproval row (it stays when its proposal is decided) and a
+# no-op check (a rebalancing check that found nothing to trade leaves the day open).
+OUTCOME_ROWS = "status NOT IN ('Failed', 'PendingApproval') AND NOT no_op"
+NO_OP_ROWS = "no_op"
 
 automation_execution_logs = Table(
     "automation_execution_logs",
@@ -305,18 +308,41 @@ automation_execution_logs = Table(
     Column("started_at", UTCDateTime(), nullable=False),
     Column("finished_at", UTCDateTime(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    Column("no_op", Boolean, nullable=False, server_default=text("false")),
     Index("ix_automation_execution_logs_automation_id", "automation_id", "execution_date"),
     Index("ix_automation_execution_logs_client_created", "client_id", "created_at"),
-    # Exactly once: one outcome per (rule, occurrence). Failed attempts are logged beside it,
-    # and so is a PendingApproval row, which stays in the log when its proposal is decided.
+    # Exactly once: one outcome per (rule, occurrence).
     Index(
         "uq_automation_execution_logs_outcome",
         "automation_id",
         "execution_date",
         unique=True,
-        postgresql_where=text(OUTCOME_STATUSES),
-        sqlite_where=text(OUTCOME_STATUSES),
+        postgresql_where=text(OUTCOME_ROWS),
+        sqlite_where=text(OUTCOME_ROWS),
     ),
+    # Repeated no-op checks of a day keep one row, overwritten by the latest.
+    Index(
+        "uq_automation_execution_logs_no_op",
+        "automation_id",
+        "execution_date",
+        unique=True,
+        postgresql_where=text(NO_OP_ROWS),
+        sqlite_where=text(NO_OP_ROWS),
+    ),
+)
+
+# Failed attempts at an occurrence that has no outcome yet (DESIGN §5 "Failures"): one row per
+# automation, gone once the occurrence has its outcome. Empty in a healthy system.
+automation_attempts = Table(
+    "automation_attempts",
+    metadata,
+    Column("automation_id", String(40), primary_key=True),
+    Column("automation_type", String(16), nullable=False),
+    Column("client_id", Integer, nullable=False),
+    Column("occurrence", Date, nullable=False),
+    Column("failed_attempts", Integer, nullable=False),
+    Column("last_error", Text, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 trigger_orders = Table(
@@ -353,6 +379,7 @@ trigger_orders = Table(
 __all__ = [
     "accounts",
     "auto_invest_rules",
+    "automation_attempts",
     "automation_execution_logs",
     "clients",
     "metadata",

@@ -1,4 +1,9 @@
-"""The unit of work: one transaction, and the repositories that share it."""
+"""The unit of work: one transaction, and the repositories that share it.
+
+A driver's error never leaves here: :func:`translate` turns it into the project's own
+:class:`~autopilot.services.ports.DatabaseUnavailable` or
+:class:`~autopilot.services.ports.RefusedByDatabase`, the original chained as its cause.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from autopilot.services.ports import DatabaseUnavailable, Refusal, RefusedByDatabase, StorageError
+from autopilot.storage.attempts_repo import Attempts
 from autopilot.storage.auto_invest_repo import AutoInvestRules
+from autopilot.storage.db import is_busy, is_unreachable
 from autopilot.storage.logs_repo import ExecutionLogs
 from autopilot.storage.orders_repo import Orders
 from autopilot.storage.platform_repo import Accounts, Clients, Market
@@ -29,6 +39,7 @@ class UnitOfWork:
         self.proposals = RebalancingProposals(connection)
         self.logs = ExecutionLogs(connection)
         self.triggers = TriggerOrders(connection)
+        self.attempts = Attempts(connection)
 
 
 class UnitOfWorkFactory:
@@ -37,5 +48,31 @@ class UnitOfWorkFactory:
 
     @contextmanager
     def __call__(self) -> Iterator[UnitOfWork]:
-        with self.engine.begin() as connection:
-            yield UnitOfWork(connection)
+        try:
+            with self.engine.begin() as connection:
+                yield UnitOfWork(connection)
+        except SQLAlchemyError as exc:
+            raise translate(exc) from exc
+
+
+def translate(exc: SQLAlchemyError) -> StorageError:
+    """The project's exception for a database error: unavailable, or refused (busy, a value out
+    of range, anything else the database raised for the statements)."""
+    first = _first_line(exc)
+    if isinstance(exc, PoolTimeout):
+        return DatabaseUnavailable(f"no database connection free: {first}")
+    if not isinstance(exc, DBAPIError):
+        return RefusedByDatabase(first, Refusal.REFUSED)
+    if is_unreachable(exc):
+        return DatabaseUnavailable(first)
+    if is_busy(exc):
+        return RefusedByDatabase(first, Refusal.BUSY)
+    if isinstance(exc, DataError):
+        return RefusedByDatabase(first, Refusal.OUT_OF_RANGE)
+    return RefusedByDatabase(first, Refusal.REFUSED)
+
+
+def _first_line(exc: SQLAlchemyError) -> str:
+    # Driver errors span lines (the statement, hints, links); the first says what went wrong.
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"

@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from autopilot.api import presenters
 from autopilot.api.deps import AccountIdQuery, ClientIdQuery, PageDep, PageSizeDep, ServicesDep
 from autopilot.api.envelope import ok
+from autopilot.api.presenters import common as presenters
 from autopilot.api.schemas import AllocationIn, RuleCreate, RuleUpdate
 from autopilot.domain.auto_invest.rule import Allocation
 from autopilot.domain.schedule import Frequency, HolidayRule

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from autopilot.api import presenters
 from autopilot.api.deps import IdPath, ServicesDep
 from autopilot.api.envelope import ok
+from autopilot.api.presenters import common as presenters
 from autopilot.api.schemas import (
     AccountCreate,
     ClientCreate,

@@ -9,10 +9,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from autopilot.api import presenters
-from autopilot.api import rebalancing_presenters as shape
 from autopilot.api.deps import AccountIdQuery, ClientIdQuery, PageDep, PageSizeDep, ServicesDep
 from autopilot.api.envelope import ok
+from autopilot.api.presenters import common as presenters
+from autopilot.api.presenters import rebalancing as shape
 from autopilot.api.schemas import RebalancingCreate, RebalancingUpdate, TargetIn
 from autopilot.domain.rebalancing.drift import Target
 from autopilot.domain.rebalancing.rule import TriggerMode

@@ -8,49 +8,43 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from autopilot.api import presenters
 from autopilot.api.deps import ClientIdQuery, PageDep, PageSizeDep, SchedulerDep, ServicesDep
 from autopilot.api.envelope import ok
+from autopilot.api.presenters import common as presenters
+from autopilot.api.presenters.results import counts, pass_result
 from autopilot.api.schemas import ExecuteRequest
 from autopilot.domain.errors import InvalidInput
-from autopilot.services.ports import market_today
+from autopilot.domain.outcomes import AutomationType, OutcomeStatus
+from autopilot.services.execution.passes import ExecuteCommand, Kind
 from autopilot.services.records import LogFilter
-from autopilot.services.submission import resubmit_pending
 
 router = APIRouter(prefix="/api/automation", tags=["scheduler"])
 
-AutomationType = Literal["AutoInvest", "Rebalancing", "TriggerOrder"]
+AutomationTypeName = Literal["AutoInvest", "Rebalancing", "TriggerOrder"]
 LogStatus = Literal["Success", "Failed", "Skipped", "PendingApproval"]
 
 
 @router.post("/scheduler/execute")
 def execute(body: ExecuteRequest, services: ServicesDep) -> JSONResponse:
     """Run due work now: one rule (`ruleId`) or every due rule of the type (what cron calls)."""
-    if body.type == "triggers" and body.rule_id is not None:
-        raise InvalidInput("ruleId", "triggers execute by client: give clientId or nothing")
-    if body.type != "triggers" and body.client_id is not None:  # ignored, it would run all
-        raise InvalidInput(
-            "clientId", f"{body.type} executes by ruleId, or every due rule without one"
-        )
-    if body.rule_id is None:
-        # What a cron job calls: a pass of this type, so it first hands the broker what an
-        # earlier crash or broker outage left Pending, as the scheduler's own pass does.
-        resubmit_pending(services.uow, services.broker)
-    if body.type == "triggers":
-        result = services.triggers.run_all(client_id=body.client_id, triggered_by="api")
-        return ok({"type": body.type, **result.as_dict()})
-    today = market_today(services.clock, services.settings.zone)
-    executor = services.auto_invest if body.type == "auto-invest" else services.rebalancing
-    if body.rule_id is not None:
-        result = executor.run_one(body.rule_id, today, triggered_by="api")
-    else:
-        result = executor.run_due(today, triggered_by="api")
-    return ok({"type": body.type, **result.as_dict()})
+    command = ExecuteCommand(
+        kind=Kind(body.type), rule_id=body.rule_id, client_id=body.client_id, triggered_by="api"
+    )
+    result = services.passes.execute(command)
+    return ok({"type": body.type, **pass_result(result)})
 
 
 @router.get("/scheduler/status")
 def status(scheduler: SchedulerDep, services: ServicesDep) -> JSONResponse:
     last = scheduler.last_pass
+    last_run = None
+    if last is not None:
+        last_run = {
+            "startedAt": presenters.moment(last.started_at),
+            "finishedAt": presenters.moment(last.finished_at),
+            "error": last.error,
+            **(counts(last.result) if last.result else {}),
+        }
     return ok(
         {
             "isRunning": scheduler.is_running,
@@ -59,7 +53,7 @@ def status(scheduler: SchedulerDep, services: ServicesDep) -> JSONResponse:
             "timezone": services.settings.automation_timezone,
             "lastRunAt": presenters.moment(last.started_at) if last else None,
             "nextRunAt": presenters.moment(scheduler.next_pass_at),
-            "lastRun": last.as_dict() if last else None,
+            "lastRun": last_run,
         }
     )
 
@@ -80,7 +74,7 @@ def stop(scheduler: SchedulerDep) -> JSONResponse:
 def execution_logs(
     services: ServicesDep,
     client_id: ClientIdQuery = None,
-    automation_type: Annotated[AutomationType | None, Query(alias="automationType")] = None,
+    automation_type: Annotated[AutomationTypeName | None, Query(alias="automationType")] = None,
     automation_id: Annotated[str | None, Query(alias="automationId")] = None,
     status: Annotated[LogStatus | None, Query()] = None,
     date_from: Annotated[date | None, Query(alias="from")] = None,
@@ -92,9 +86,9 @@ def execution_logs(
         raise InvalidInput("to", "must not be before from")
     where = LogFilter(
         client_id=client_id,
-        automation_type=automation_type,
+        automation_type=None if automation_type is None else AutomationType(automation_type),
         automation_id=automation_id,
-        status=status,
+        status=None if status is None else OutcomeStatus(status),
         date_from=date_from,
         date_to=date_to,
     )

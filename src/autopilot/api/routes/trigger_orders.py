@@ -11,10 +11,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
-from autopilot.api import presenters
-from autopilot.api import trigger_presenters as shape
 from autopilot.api.deps import AccountIdQuery, ClientIdQuery, PageDep, PageSizeDep, ServicesDep
 from autopilot.api.envelope import ok
+from autopilot.api.presenters import common as presenters
+from autopilot.api.presenters import triggers as shape
 from autopilot.api.schemas import TriggerCreate, TriggerUpdate
 from autopilot.domain.orders import OrderType, Side
 from autopilot.domain.triggers.conditions import Direction

@@ -232,21 +232,8 @@ def _cap_exhausted(rule: AutoInvestRule, min_order_amount: Decimal) -> bool:
 def advance_past(rule: AutoInvestRule, after: date, calendar: TradingCalendar) -> AutoInvestRule:
     """The rule moved to its first occurrence after `after` (Completed if there is none)."""
     if rule.status is RuleStatus.COMPLETED:
-        return replace(rule, next_execution_date=None, failed_attempts=0)
+        return replace(rule, next_execution_date=None)
     following = next_occurrence(rule.schedule, calendar, after)
     if following is None:
-        return replace(
-            rule, next_execution_date=None, status=RuleStatus.COMPLETED, failed_attempts=0
-        )
-    return replace(rule, next_execution_date=following, failed_attempts=0)
-
-
-def give_up(
-    rule: AutoInvestRule, today: date, calendar: TradingCalendar, error: str
-) -> tuple[AutoInvestRule, Outcome]:
-    """After the last allowed failed attempt: log the occurrence as skipped and move on."""
-    occurrence = rule.next_execution_date or today
-    outcome = _skipped(
-        occurrence, f"gave up after {rule.failed_attempts} failed attempt(s): {error}"
-    )
-    return advance_past(rule, max(today, occurrence), calendar), outcome
+        return replace(rule, next_execution_date=None, status=RuleStatus.COMPLETED)
+    return replace(rule, next_execution_date=following)

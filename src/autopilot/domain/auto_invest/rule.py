@@ -39,7 +39,6 @@ class AutoInvestRule:
     max_total_amount: Decimal | None = None
     status: RuleStatus = RuleStatus.ACTIVE
     is_enabled: bool = True
-    failed_attempts: int = 0
 
     def is_due(self, today: date) -> bool:
         return (

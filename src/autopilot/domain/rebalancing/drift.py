@@ -182,7 +182,7 @@ def validate_targets(targets: Sequence[Target], field: str = "targets") -> None:
         raise InvalidInput(field, f"weights must sum to 100, got {total}")
 
 
-def validate_threshold(value: Decimal, field: str = "driftThreshold") -> None:
+def validate_threshold(value: Decimal, field: str = "drift_threshold") -> None:
     """Raise :class:`InvalidInput` unless ``0 < value < 100`` (both bounds exclusive)."""
     if not value.is_finite() or value <= 0 or value >= HUNDRED:
         raise InvalidInput(field, f"must be greater than 0 and less than 100, got {value}")

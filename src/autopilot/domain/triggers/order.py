@@ -58,11 +58,11 @@ def validate_template(template: OrderTemplate) -> None:
             raise InvalidInput("order.notional", "must be a positive amount in cents")
     if template.order_type is OrderType.LIMIT:
         if template.limit_price is None:
-            raise InvalidInput("order.limitPrice", "a limit order needs a limit price")
+            raise InvalidInput("order.limit_price", "a limit order needs a limit price")
         if template.limit_price <= 0:
-            raise InvalidInput("order.limitPrice", "must be positive")
+            raise InvalidInput("order.limit_price", "must be positive")
     elif template.limit_price is not None:
-        raise InvalidInput("order.limitPrice", "only limit orders take a limit price")
+        raise InvalidInput("order.limit_price", "only limit orders take a limit price")
 
 
 def order_at_fire(

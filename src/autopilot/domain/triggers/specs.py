@@ -1,7 +1,7 @@
 """Trigger conditions as a client states them: on create (a type and the fields it needs) and on
 update (the fields to change), turned into a :data:`~autopilot.domain.triggers.Condition` (pure).
 
-Every refusal is an :class:`InvalidInput` naming the API field (``condition.level``, …), and a
+Every refusal is an :class:`InvalidInput` naming the field (``condition.level``, …), and a
 field the condition's type does not use is refused the same way on create and on update.
 """
 
@@ -31,7 +31,6 @@ CONDITION_FIELDS = {
     "percentChange": {"percent", "direction", "reference_price"},
     "trailingStop": {"percent", "amount", "activation_price"},
 }
-API_NAMES = {"reference_price": "referencePrice", "activation_price": "activationPrice"}
 CONDITION_TYPES: dict[type, str] = {
     PriceAbove: "priceAbove",
     PriceBelow: "priceBelow",
@@ -71,8 +70,7 @@ def check_change_fields(condition: Condition, change: TriggerChange) -> None:
     kind = CONDITION_TYPES[type(condition)]
     for name in ("level", "percent", "amount", "reference_price", "activation_price"):
         if getattr(change, name) is not None and name not in CONDITION_FIELDS[kind]:
-            api = API_NAMES.get(name, name)
-            raise InvalidInput(f"condition.{api}", f"not used by a {kind} condition")
+            raise InvalidInput(f"condition.{name}", f"not used by a {kind} condition")
     if change.percent is not None and change.amount is not None:  # as create refuses it
         raise InvalidInput("condition", "a trailing stop needs exactly one of percent and amount")
 
@@ -90,8 +88,7 @@ def condition_of(spec: ConditionSpec, side: Side, price: Decimal) -> Condition:
         raise InvalidInput("condition.type", f"unknown condition type {spec.type!r}")
     for name in ("level", "percent", "amount", "reference_price", "direction", "activation_price"):
         if getattr(spec, name) is not None and name not in wanted:
-            api = API_NAMES.get(name, name)
-            raise InvalidInput(f"condition.{api}", f"not used by a {spec.type} condition")
+            raise InvalidInput(f"condition.{name}", f"not used by a {spec.type} condition")
     if spec.type in ("priceAbove", "priceBelow"):
         if spec.level is None:
             raise InvalidInput("condition.level", f"a {spec.type} condition needs a level")

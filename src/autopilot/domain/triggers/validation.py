@@ -1,5 +1,5 @@
 """Checks of trigger orders before they are stored: each refusal is an :class:`InvalidInput`
-naming the API field (``condition.level``, ``condition.percent``, ``ocoGroup``, ...)."""
+naming the field (``condition.level``, ``condition.percent``, ``oco_group``, ...)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def validate_oco_group(members: Iterable[Trigger]) -> None:
     accounts = sorted({member.account_id for member in members})
     if len(accounts) > 1:
         listed = ", ".join(str(account) for account in accounts)
-        raise InvalidInput("ocoGroup", f"an OCO group must stay in one account, got {listed}")
+        raise InvalidInput("oco_group", f"an OCO group must stay in one account, got {listed}")
 
 
 # The money columns, and the index's integer ticks, hold prices below a trillion.
@@ -53,7 +53,7 @@ def validate_price(field: str, value: Decimal) -> None:
 def validate_condition(condition: Condition) -> None:
     """Check the condition's own fields; raises :class:`InvalidInput` naming the API field.
 
-    Field names are the API's (``condition.level``, ``condition.percent``, …). Percent change:
+    Field names are the domain's (``condition.level``, ``condition.percent``, …). Percent change:
     percent > 0, and < 100 going down. Trailing stop: exactly one of percent (0 < p < 100) and
     amount (> 0).
     """
@@ -91,7 +91,7 @@ def _validate_percent(value: Decimal, *, below_hundred: bool) -> None:
 
 def _validate_percent_change(condition: PercentChange) -> None:
     _validate_percent(condition.percent, below_hundred=condition.direction is Direction.DOWN)
-    validate_price("condition.referencePrice", condition.reference_price)
+    validate_price("condition.reference_price", condition.reference_price)
 
 
 def _validate_trailing(condition: TrailingStop) -> None:
@@ -102,7 +102,7 @@ def _validate_trailing(condition: TrailingStop) -> None:
     if condition.amount is not None:
         validate_price("condition.amount", condition.amount)
     if condition.activation_price is not None:
-        validate_price("condition.activationPrice", condition.activation_price)
+        validate_price("condition.activation_price", condition.activation_price)
     if condition.mark is not None:
         validate_price("condition.mark", condition.mark)
     elif condition.activation_price is None:

@@ -127,7 +127,7 @@ class AutoInvestRuleService:
             if rule.status in (RuleStatus.CANCELLED, RuleStatus.COMPLETED):
                 raise Conflict(f"auto-invest rule {rule_id} is {rule.status.value}")
             if (spec.client_id, spec.account_id) != (rule.client_id, rule.account_id):
-                raise InvalidInput("accountId", "a rule cannot move to another client or account")
+                raise InvalidInput("account_id", "a rule cannot move to another client or account")
             self._check_references(uow, spec)
             updated = replace(
                 rule,
@@ -166,7 +166,8 @@ class AutoInvestRuleService:
                 raise Conflict(
                     f"auto-invest rule {rule_id} is {rule.status.value}, not {source.value}"
                 )
-            changed = replace(rule, status=target, failed_attempts=0)
+            changed = replace(rule, status=target)
+            uow.attempts.clear([rule_id])  # a paused or resumed rule starts its attempts anew
             if target is RuleStatus.ACTIVE:
                 changed = replace(changed, next_execution_date=self._restart(uow, changed))
             uow.auto_invest.replace(changed, self._clock.now())
@@ -190,12 +191,12 @@ class AutoInvestRuleService:
     def _check_references(self, uow: UnitOfWork, spec: RuleSpec) -> None:
         _check_amounts(spec)
         if uow.clients.get(spec.client_id) is None:
-            raise InvalidInput("clientId", f"client {spec.client_id} does not exist")
+            raise InvalidInput("client_id", f"client {spec.client_id} does not exist")
         account = uow.accounts.get(spec.account_id)
         if account is None:
-            raise InvalidInput("accountId", f"account {spec.account_id} does not exist")
+            raise InvalidInput("account_id", f"account {spec.account_id} does not exist")
         if account.client_id != spec.client_id:
-            raise InvalidInput("accountId", f"account {spec.account_id} belongs to another client")
+            raise InvalidInput("account_id", f"account {spec.account_id} belongs to another client")
         symbols = [a.symbol for a in spec.allocations]
         unknown = sorted(set(symbols) - uow.market.known_symbols(symbols))
         if unknown:
@@ -208,25 +209,25 @@ _DAY = timedelta(days=1)
 
 
 def _schedule(spec: RuleSpec) -> Schedule:
-    validation.day("startDate", spec.start_date)
+    validation.day("start_date", spec.start_date)
     if spec.end_date is not None:
-        validation.day("endDate", spec.end_date)
+        validation.day("end_date", spec.end_date)
     if spec.end_date is not None and spec.end_date < spec.start_date:
-        raise InvalidInput("endDate", "must not be before startDate")
+        raise InvalidInput("end_date", "must not be before the start date")
     # Name the field the client sent rather than the schedule as a whole.
     day = spec.day_of_month
     if day is not None and day != "last" and not _int_in(day, 1, 31):
-        raise InvalidInput("dayOfMonth", f"must be 1 to 31 or 'last', got {day!r}")
+        raise InvalidInput("day_of_month", f"must be 1 to 31 or 'last', got {day!r}")
     if spec.day_of_week is not None and not _int_in(spec.day_of_week, 0, 6):
-        raise InvalidInput("dayOfWeek", f"must be 0 (Monday) to 6, got {spec.day_of_week!r}")
+        raise InvalidInput("day_of_week", f"must be 0 (Monday) to 6, got {spec.day_of_week!r}")
     frequency = spec.frequency
     if spec.day_of_week is not None and not frequency.takes_day_of_week:
         raise InvalidInput(
-            "dayOfWeek", f"only weekly and biweekly rules take it, not a {frequency.value} rule"
+            "day_of_week", f"only weekly and biweekly rules take it, not a {frequency.value} rule"
         )
     if day is not None and not frequency.takes_day_of_month:
         raise InvalidInput(
-            "dayOfMonth",
+            "day_of_month",
             f"only monthly, quarterly and annually rules take it, not a {frequency.value} rule",
         )
     try:
@@ -251,7 +252,7 @@ def _check_amounts(spec: RuleSpec) -> None:
         raise InvalidInput("name", "must not be empty")
     validation.positive_cents("amount", spec.amount)
     if spec.max_total_amount is not None:
-        validation.positive_cents("maxTotalAmount", spec.max_total_amount)
+        validation.positive_cents("max_total_amount", spec.max_total_amount)
     if not spec.allocations:
         raise InvalidInput("allocations", "must name at least one symbol")
     seen: set[str] = set()

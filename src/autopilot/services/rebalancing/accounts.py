@@ -10,18 +10,17 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from autopilot.domain.errors import Conflict
+from autopilot.domain.money import ZERO
 from autopilot.domain.orders import Order, OrderStatus, OrderType, Side
 from autopilot.domain.quotes import Quote
 from autopilot.domain.rebalancing.drift import CASH, Drift, Holding, measure_drift
 from autopilot.domain.rebalancing.plan import Plan, SkippedTrade, Trade, plan_trades
 from autopilot.domain.rebalancing.rule import RebalancingRule
 from autopilot.services.ids import new_id
-from autopilot.services.records import NewOrder, PositionRecord
+from autopilot.services.records import PositionRecord
 
 if TYPE_CHECKING:
     from autopilot.services.ports import UnitOfWork
-
-AUTOMATION_TYPE = "Rebalancing"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,20 +112,14 @@ def pictures(
     }
 
 
-def orders_for(
-    rule: RebalancingRule, trades: Sequence[Trade], prices: Mapping[str, Decimal], today: date
-) -> tuple[list[NewOrder], Decimal]:
-    """Market orders for the trades (sells first) and the cash their buys hold.
+def orders_for(rule: RebalancingRule, trades: Sequence[Trade], today: date) -> list[Order]:
+    """Market orders for the trades, sells first.
 
     Every order takes a quantity; a buy holds its planned amount (quantity × price rounded up
     to the cent), which is what the paper broker charges at that price.
     """
-    orders: list[NewOrder] = []
-    held = Decimal("0.00")
-    for trade in sorted(trades, key=lambda x: x.side is Side.BUY):
-        reserve = trade.amount if trade.side is Side.BUY else Decimal("0.00")
-        held += reserve
-        order = Order(
+    return [
+        Order(
             id=new_id("ORD", today),
             account_id=rule.account_id,
             symbol=trade.symbol,
@@ -135,18 +128,11 @@ def orders_for(
             quantity=trade.quantity,
             notional=None,
             limit_price=None,
-            reserved_amount=reserve,
+            reserved_amount=trade.amount if trade.side is Side.BUY else ZERO,
             status=OrderStatus.PENDING,
         )
-        orders.append(
-            NewOrder(
-                order=order,
-                client_id=rule.client_id,
-                automation_type=AUTOMATION_TYPE,
-                automation_id=rule.id,
-            )
-        )
-    return orders, held
+        for trade in sorted(trades, key=lambda x: x.side is Side.BUY)
+    ]
 
 
 def trades_json(trades: Iterable[Trade]) -> list[dict[str, str]]:

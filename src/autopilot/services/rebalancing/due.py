@@ -64,7 +64,7 @@ def due_now(
     return _one_per_account(due)
 
 
-def forced(uow: UnitOfWork, rule: RebalancingRule, today: date) -> DueRule:
+def forced_check(uow: UnitOfWork, rule: RebalancingRule, today: date) -> DueRule:
     """A manual execution's occurrence: the scheduled check if one has come, else today.
 
     Raises :class:`Conflict` if that occurrence already has an outcome.

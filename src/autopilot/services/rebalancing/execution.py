@@ -1,29 +1,27 @@
-"""Executing rebalancing rules: a scheduler pass in batches, or one rule on demand.
+"""Executing rebalancing rules on the pass driver (:mod:`autopilot.services.execution.driver`).
 
-A batch is one transaction: the watched rules are claimed (SKIP LOCKED on PostgreSQL), the due
-ones picked (:mod:`autopilot.services.rebalancing.due`, the drift checked set-based), and for
-each due rule the orders, the account's held cash, the rule's new state, a proposal when
-confirmation is required, and the log row are written together. The log's unique key on
-(rule, occurrence) makes a second rebalance of an occurrence impossible. Orders go to the broker
-after the commit. A rule whose planning fails is logged ``Failed`` and checked again on the next
-pass.
+A batch claims a page of watched rules (SKIP LOCKED on PostgreSQL), picks the due ones
+(:mod:`autopilot.services.rebalancing.due`, the drift checked set-based) and plans each due rule
+against its account: the trades become orders (cash held for the buys), or a proposal when
+confirmation is required, or nothing. A check that finds nothing to trade is a *no-op*: its log
+row stays out of the outcome key, so a drift later the same day still rebalances, and repeated
+no-op checks of a day share one row. The log's unique key on (rule, occurrence) allows one
+rebalance (orders placed or a proposal stored) per rule and occurrence.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import ClassVar
 from zoneinfo import ZoneInfo
-
-from sqlalchemy.exc import DBAPIError
 
 from autopilot.domain.calendar import TradingCalendar
 from autopilot.domain.errors import Conflict, NotFound
-from autopilot.domain.outcomes import OutcomeStatus
+from autopilot.domain.outcomes import AutomationType, OutcomeStatus
 from autopilot.domain.rebalancing.plan import Plan
 from autopilot.domain.rebalancing.rule import (
     Proposal,
@@ -31,275 +29,145 @@ from autopilot.domain.rebalancing.rule import (
     RebalancingRule,
     next_check_after,
 )
-from autopilot.services.execution.results import (
-    PREFIX,
-    PassResult,
-    RuleResult,
-    announce,
-    failure_reason,
-)
+from autopilot.services.execution.driver import Automation, Batch, Claim, Work
+from autopilot.services.execution.outcomes import holds
+from autopilot.services.execution.results import PREFIX
 from autopilot.services.ids import new_id
-from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory
-from autopilot.services.rebalancing.accounts import (
-    AUTOMATION_TYPE,
-    AccountPicture,
-    details,
-    orders_for,
-    pictures,
-)
-from autopilot.services.rebalancing.due import DueRule, due_now, forced
+from autopilot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from autopilot.services.rebalancing.accounts import AccountPicture, details, orders_for, pictures
+from autopilot.services.rebalancing.due import DueRule, due_now, forced_check
 from autopilot.services.rebalancing.proposals import expire_overdue
-from autopilot.services.records import LogEntry, NewOrder
-from autopilot.services.submission import submit_committed
-
-if TYPE_CHECKING:
-    from autopilot.services.ports import UnitOfWork
 
 log = logging.getLogger("autopilot.scheduler")
 
 
-@dataclass(slots=True)
-class _Writes:
-    orders: list[NewOrder] = field(default_factory=list)
-    rules: list[RebalancingRule] = field(default_factory=list)
-    proposals: list[Proposal] = field(default_factory=list)
-    logs: list[LogEntry] = field(default_factory=list)
-    results: list[RuleResult] = field(default_factory=list)
-    failures: list[tuple[DueRule, str]] = field(default_factory=list)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RebalancingPolicy:
+    calendar: TradingCalendar
+    zone: ZoneInfo
+    proposal_ttl: timedelta
 
 
-class RebalancingExecutor:
-    def __init__(
-        self,
-        *,
-        uow: UnitOfWorkFactory,
-        broker: Broker,
-        clock: Clock,
-        calendar: TradingCalendar,
-        zone: ZoneInfo,
-        batch_size: int,
-        proposal_ttl: timedelta,
-        max_attempts: int = 3,
-    ) -> None:
+class RebalancingExecution(Automation[DueRule]):
+    automation_type: ClassVar[AutomationType] = AutomationType.REBALANCING
+    subject: ClassVar[str] = "Rebalancing rule"
+
+    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock, policy: RebalancingPolicy) -> None:
         self._uow = uow
-        self._broker = broker
         self._clock = clock
-        self._calendar = calendar
-        self._zone = zone
-        self._size = batch_size
-        self._ttl = proposal_ttl
-        self._max_attempts = max_attempts
+        self._policy = policy
 
-    def run_due(
-        self, today: date, *, triggered_by: str, should_stop: Callable[[], bool] = lambda: False
-    ) -> PassResult:
-        """Expire overdue proposals, then execute every due rule, one batch at a time."""
-        log.info("%s Processing rebalancing rules...", PREFIX)
+    def before_pass(self, triggered_by: str) -> None:
         expire_overdue(self._uow, self._clock, triggered_by)
-        result = PassResult()
-        after: str | None = None
-        while True:
-            claimed: list[RebalancingRule] = []
-            try:
-                result.add(self._batch(after, today, triggered_by, claimed))
-            except DBAPIError as exc:
-                if not claimed or exc.connection_invalidated:
-                    raise
-                log.warning(
-                    "%s batch of %d rebalancing rules rolled back (%s); retrying one by one",
-                    PREFIX,
-                    len(claimed),
-                    failure_reason(exc),
-                )
-                for rule in claimed:
-                    result.add(self._run_single(rule.id, today, triggered_by, force=False))
-            if len(claimed) < self._size or should_stop():
-                return result
-            after = claimed[-1].id
 
-    def run_one(self, rule_id: str, today: date, *, triggered_by: str) -> PassResult:
-        """Manual execution: rebalance now, whether drifted or scheduled or not (cooldown too)."""
-        with self._uow() as uow:
-            record = uow.rebalancing.get(rule_id)
-            if record is None:
-                raise NotFound("rebalancing rule", rule_id)
-            waiting = uow.proposals.pending_of([rule_id])
+    def claim(
+        self, uow: UnitOfWork, today: date, page: object | None, limit: int
+    ) -> Claim[DueRule]:
+        watched = uow.rebalancing.claim_watching(page if isinstance(page, str) else None, limit)
+        next_page = watched[-1].id if len(watched) == limit else None
+        return Claim([_work(d) for d in self._due(uow, watched, today)], next_page)
+
+    def claim_one(
+        self, uow: UnitOfWork, automation_id: str, today: date, *, forced: bool
+    ) -> list[Work[DueRule]]:
+        record = uow.rebalancing.get(automation_id, lock=True)
+        if record is None or not record.rule.watching:
+            return []
+        if uow.proposals.pending_of([automation_id]):
+            return []
+        if forced:
+            return [_work(forced_check(uow, record.rule, today), forced=True)]
+        return [_work(d) for d in self._due(uow, [record.rule], today)]
+
+    def check_executable(self, uow: UnitOfWork, automation_id: str) -> None:
+        record = uow.rebalancing.get(automation_id)
+        if record is None:
+            raise NotFound("rebalancing rule", automation_id)
         rule = record.rule
         if not rule.watching:
             state = rule.status.value if rule.is_enabled else "disabled"
-            raise Conflict(f"rebalancing rule {rule_id} is {state}; only Active rules execute")
-        if waiting:
-            raise Conflict(f"rebalancing rule {rule_id} has a proposal awaiting approval")
-        result = PassResult()
-        result.add(self._run_single(rule_id, today, triggered_by, force=True))
-        return result
+            raise Conflict(
+                f"rebalancing rule {automation_id} is {state}; only Active rules execute"
+            )
+        if uow.proposals.pending_of([automation_id]):
+            raise Conflict(f"rebalancing rule {automation_id} has a proposal awaiting approval")
 
-    def _batch(
-        self, after: str | None, today: date, triggered_by: str, claimed: list[RebalancingRule]
-    ) -> list[RuleResult]:
-        started = self._clock.now()
-        writes = _Writes()
-        with self._uow() as uow:
-            claimed.extend(uow.rebalancing.claim_watching(after, self._size))
-            due = self._due(uow, claimed, today, force=False)
-            self._execute(uow, due, today, triggered_by, started, writes)
-        self._finish(writes)
-        return writes.results
+    def decide(
+        self, uow: UnitOfWork, work: Sequence[Work[DueRule]], today: date, batch: Batch
+    ) -> None:
+        rules = [w.item.rule for w in work]
+        cash = uow.accounts.lock_cash(r.account_id for r in rules)
+        found = pictures(uow, rules, cash)
+        saved: list[RebalancingRule] = []
+        proposals: list[Proposal] = []
+        for item in work:
+            batch.executing(item)
+            rule = item.item.rule
+            picture = replace(found[rule.id], cash=cash[rule.account_id])
+            try:
+                drift = picture.drift(rule)
+                plan = picture.plan(rule)
+            except Exception as exc:  # one rule's error never stops the batch
+                batch.fail(item, exc)
+                continue
+            moved = self._moved(item.item, today)
+            info = details(drift.drift, plan, trigger=item.item.trigger)
+            occurrence = batch.occurrence(item)
+            if not plan.trades:
+                batch.add(
+                    occurrence.outcome(
+                        OutcomeStatus.SKIPPED, "nothing to trade", details=info, no_op=True
+                    )
+                )
+            elif rule.require_confirmation:
+                proposal = self._proposal(rule, item.occurrence, drift.drift, plan, picture)
+                proposals.append(proposal)
+                info["proposalId"] = proposal.id
+                message = f"proposal {proposal.id} awaits approval"
+                batch.add(occurrence.outcome(OutcomeStatus.PENDING_APPROVAL, message, details=info))
+            else:
+                orders = orders_for(rule, plan.trades, today)
+                cash[rule.account_id] -= holds(orders).get(rule.account_id, Decimal(0))
+                moved = replace(moved, last_executed_at=self._clock.now())
+                message = f"{len(orders)} order(s) placed"
+                batch.add(
+                    occurrence.outcome(OutcomeStatus.SUCCESS, message, orders=orders, details=info)
+                )
+            saved.append(moved)
+        uow.rebalancing.save_state(saved, self._clock.now())
+        uow.proposals.add_many(proposals)
 
-    def _run_single(
-        self, rule_id: str, today: date, triggered_by: str, *, force: bool
-    ) -> list[RuleResult]:
-        started = self._clock.now()
-        writes = _Writes()
-        try:
-            with self._uow() as uow:
-                record = uow.rebalancing.get(rule_id, lock=True)
-                rules = [record.rule] if record and record.rule.watching else []
-                if uow.proposals.pending_of([rule_id]):
-                    rules = []
-                due = self._due(uow, rules, today, force=force)
-                self._execute(uow, due, today, triggered_by, started, writes)
-        except DBAPIError as exc:
-            # Refused for this rule alone (a constraint, a trigger, a value out of range, a lock
-            # timeout): a failed attempt — unless another worker recorded the occurrence
-            # meanwhile. A lost connection, or one that recording the attempt hits, is the
-            # pass's failure.
-            if exc.connection_invalidated:
-                raise
-            return self._record_failure(rule_id, today, triggered_by, exc, force=force)
-        self._finish(writes)
-        return writes.results
+    def give_up(self, uow: UnitOfWork, work: Work[DueRule], today: date) -> None:
+        if work.item.trigger == "schedule":
+            uow.rebalancing.save_state([self._moved(work.item, today)], self._clock.now())
 
-    def _record_failure(
-        self, rule_id: str, today: date, triggered_by: str, exc: DBAPIError, *, force: bool
-    ) -> list[RuleResult]:
-        """Count the failed attempt in a transaction of its own, as a planning failure is."""
-        started = self._clock.now()
-        writes = _Writes()
-        with self._uow() as uow:
-            record = uow.rebalancing.get(rule_id, lock=True)
-            if record is None or not record.rule.watching:
-                return []
-            due = self._due(uow, [record.rule], today, force=force)
-            done = {d.occurrence for d in due if uow.logs.with_outcome([rule_id], d.occurrence)}
-            if done:
-                if force:
-                    raise Conflict(f"rebalancing rule {rule_id} was executed concurrently")
-                log.warning("%s Rebalancing rule %s already executed %s", PREFIX, rule_id, done)
-            writes.failures += [(d, failure_reason(exc)) for d in due if d.occurrence not in done]
-            self._count_failures(uow, writes, today, triggered_by, started)
-            now = self._clock.now()
-            uow.rebalancing.save_state(writes.rules, now)
-            uow.logs.add_many(writes.logs, now)
-        announce("Rebalancing rule", writes.results)
-        return writes.results
+    def explain_refusal(self, uow: UnitOfWork, work: Work[DueRule], today: date) -> bool:
+        if not uow.logs.with_outcome([work.automation_id], work.occurrence):
+            return False
+        if work.forced:
+            raise Conflict(f"rebalancing rule {work.automation_id} was executed concurrently")
+        log.warning(
+            "%s Rebalancing rule %s already executed %s",
+            PREFIX,
+            work.automation_id,
+            work.occurrence,
+            extra={"action": "execution.repaired", "rule_id": work.automation_id},
+        )
+        return True
 
-    def _due(
-        self, uow: UnitOfWork, rules: Sequence[RebalancingRule], today: date, *, force: bool
-    ) -> list[DueRule]:
-        if force:
-            return [forced(uow, r, today) for r in rules]
+    def _due(self, uow: UnitOfWork, rules: Sequence[RebalancingRule], today: date) -> list[DueRule]:
+        policy = self._policy
         return due_now(
-            uow, rules, today, calendar=self._calendar, clock=self._clock, zone=self._zone
+            uow, rules, today, calendar=policy.calendar, clock=self._clock, zone=policy.zone
         )
 
-    def _execute(
-        self,
-        uow: UnitOfWork,
-        due: Sequence[DueRule],
-        today: date,
-        triggered_by: str,
-        started: datetime,
-        writes: _Writes,
-    ) -> None:
-        if not due:
-            return
-        rules = [d.rule for d in due]
-        cash = uow.accounts.lock_cash(r.account_id for r in rules)
-        opening = dict(cash)
-        found = pictures(uow, rules, cash)
-        for item in due:
-            log.info("%s Executing rebalancing rule: %s", PREFIX, item.rule.id)
-            seen = found[item.rule.id]
-            picture = replace(seen, cash=cash[item.rule.account_id])
-            self._rebalance(item, picture, cash, today, triggered_by, started, writes)
-        self._count_failures(uow, writes, today, triggered_by, started)
-        now = self._clock.now()
-        uow.orders.add_many(writes.orders, now)
-        uow.accounts.set_cash({a: c for a, c in cash.items() if c != opening[a]}, now)
-        uow.rebalancing.save_state(writes.rules, now)
-        uow.proposals.add_many(writes.proposals)
-        uow.logs.add_many(writes.logs, now)
-
-    def _rebalance(
-        self,
-        item: DueRule,
-        picture: AccountPicture,
-        cash: dict[int, Decimal],
-        today: date,
-        triggered_by: str,
-        started: datetime,
-        writes: _Writes,
-    ) -> None:
-        rule = item.rule
-        entry = _Entry(rule, item.occurrence, triggered_by, started)
-        try:
-            drift = picture.drift(rule)
-            plan = picture.plan(rule)
-        except Exception as exc:  # one rule's error never stops the batch
-            writes.failures.append((item, failure_reason(exc)))
-            return
-        moved = rule
-        if item.trigger == "schedule":
-            after = max(item.occurrence, today)
-            moved = replace(
-                rule, next_check_date=next_check_after(rule.schedule, self._calendar, after)
-            )
-        info = details(drift.drift, plan, trigger=item.trigger)
-        if not plan.trades:
-            done = entry.make(OutcomeStatus.SKIPPED, "nothing to trade", info)
-        elif rule.require_confirmation:
-            proposal = self._proposal(rule, item.occurrence, drift.drift, plan, picture)
-            writes.proposals.append(proposal)
-            info["proposalId"] = proposal.id
-            done = entry.make(
-                OutcomeStatus.PENDING_APPROVAL, f"proposal {proposal.id} awaits approval", info
-            )
-        else:
-            orders, held = orders_for(rule, plan.trades, picture.prices, today)
-            writes.orders += orders
-            cash[rule.account_id] -= held
-            moved = replace(moved, last_executed_at=self._clock.now())
-            ids = tuple(o.order.id for o in orders)
-            done = entry.make(OutcomeStatus.SUCCESS, f"{len(ids)} order(s) placed", info, ids)
-        writes.rules.append(moved)
-        writes.logs.append(done)
-        writes.results.append(RuleResult.of(done))
-
-    def _count_failures(
-        self,
-        uow: UnitOfWork,
-        writes: _Writes,
-        today: date,
-        triggered_by: str,
-        started: datetime,
-    ) -> None:
-        """Log each failed attempt; after AUTOMATION_MAX_ATTEMPTS at one occurrence, give it up
-        as Skipped and move on (a scheduled check to its next date), as auto-invest does."""
-        for item, reason in writes.failures:
-            entry = _Entry(item.rule, item.occurrence, triggered_by, started)
-            attempt = uow.logs.failed_attempts(item.rule.id, item.occurrence) + 1
-            message = f"attempt {attempt} of {self._max_attempts} failed"
-            outcomes = [entry.make(OutcomeStatus.FAILED, message, error=reason, attempt=attempt)]
-            if attempt >= self._max_attempts:
-                gave_up = f"gave up after {attempt} failed attempt(s): {reason}"
-                outcomes.append(entry.make(OutcomeStatus.SKIPPED, gave_up, attempt=attempt))
-                if item.trigger == "schedule":
-                    after = max(item.occurrence, today)
-                    following = next_check_after(item.rule.schedule, self._calendar, after)
-                    writes.rules.append(replace(item.rule, next_check_date=following))
-            writes.logs += outcomes
-            writes.results += [RuleResult.of(o) for o in outcomes]
+    def _moved(self, item: DueRule, today: date) -> RebalancingRule:
+        """The rule after this check: a scheduled check moves its schedule to the next date."""
+        if item.trigger != "schedule":
+            return item.rule
+        after = max(item.occurrence, today)
+        following = next_check_after(item.rule.schedule, self._policy.calendar, after)
+        return replace(item.rule, next_check_date=following)
 
     def _proposal(
         self,
@@ -322,42 +190,15 @@ class RebalancingExecutor:
             drift_before=drift,
             prices=picture.prices,
             created_at=now,
-            expires_at=now + self._ttl,
+            expires_at=now + self._policy.proposal_ttl,
         )
 
-    def _finish(self, writes: _Writes) -> None:
-        announce("Rebalancing rule", writes.results)
-        submit_committed(self._broker, [n.order for n in writes.orders])
 
-
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    rule: RebalancingRule
-    occurrence: date
-    triggered_by: str
-    started: datetime
-
-    def make(
-        self,
-        status: OutcomeStatus,
-        message: str,
-        info: dict[str, object] | None = None,
-        order_ids: tuple[str, ...] = (),
-        *,
-        error: str | None = None,
-        attempt: int = 1,
-    ) -> LogEntry:
-        return LogEntry(
-            automation_type=AUTOMATION_TYPE,
-            automation_id=self.rule.id,
-            client_id=self.rule.client_id,
-            execution_date=self.occurrence,
-            status=status.value,
-            message=message,
-            triggered_by=self.triggered_by,
-            attempt=attempt,
-            started_at=self.started,
-            order_ids=order_ids,
-            error=error,
-            details=info,
-        )
+def _work(due: DueRule, *, forced: bool = False) -> Work[DueRule]:
+    return Work(
+        item=due,
+        automation_id=due.rule.id,
+        client_id=due.rule.client_id,
+        occurrence=due.occurrence,
+        forced=forced,
+    )

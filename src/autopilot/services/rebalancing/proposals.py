@@ -9,12 +9,13 @@ it is read or approved, and on every scheduler pass.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, datetime
-from typing import TYPE_CHECKING
 
 from autopilot.domain.errors import Conflict, NotFound
-from autopilot.domain.outcomes import OutcomeStatus
+from autopilot.domain.orders import Order
+from autopilot.domain.outcomes import AutomationType, OutcomeStatus
 from autopilot.domain.rebalancing.plan import Plan
 from autopilot.domain.rebalancing.rule import (
     Proposal,
@@ -22,20 +23,11 @@ from autopilot.domain.rebalancing.rule import (
     RebalancingStatus,
     prices_moved,
 )
+from autopilot.services.execution.outcomes import Occurrence, Outcome, placed, record_outcomes
 from autopilot.services.execution.results import PREFIX, RuleResult, announce
-from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory
-from autopilot.services.rebalancing.accounts import (
-    AUTOMATION_TYPE,
-    details,
-    orders_for,
-    pictures,
-    plan_fits,
-)
-from autopilot.services.records import LogEntry
+from autopilot.services.ports import Broker, Clock, UnitOfWork, UnitOfWorkFactory
+from autopilot.services.rebalancing.accounts import details, orders_for, pictures, plan_fits
 from autopilot.services.submission import submit_committed
-
-if TYPE_CHECKING:
-    from autopilot.services.ports import UnitOfWork
 
 log = logging.getLogger("autopilot.scheduler")
 EXPIRY_BATCH = 1000
@@ -51,12 +43,18 @@ def expire_overdue(uow: UnitOfWorkFactory, clock: Clock, triggered_by: str) -> i
             overdue = work.proposals.claim_overdue(now, EXPIRY_BATCH)
             for proposal in overdue:
                 work.proposals.decide(proposal.id, ProposalStatus.EXPIRED, now)
-                entry = _outcome(
-                    proposal, OutcomeStatus.SKIPPED, "proposal expired", triggered_by, now
-                )
-                work.logs.resolve(entry, now)
+            outcomes = [
+                _decided(p, OutcomeStatus.SKIPPED, "proposal expired", triggered_by, now)
+                for p in overdue
+            ]
+            record_outcomes(work, outcomes, now)
         for proposal in overdue:
-            log.info("%s Rebalancing proposal %s expired", PREFIX, proposal.id)
+            log.info(
+                "%s Rebalancing proposal %s expired",
+                PREFIX,
+                proposal.id,
+                extra={"action": "proposal.expired", "proposal_id": proposal.id},
+            )
         count += len(overdue)
         if len(overdue) < EXPIRY_BATCH:
             return count
@@ -66,36 +64,41 @@ def withdraw_pending(uow: UnitOfWork, rule_id: str, now: datetime, decided_by: s
     """Reject the rule's waiting proposal (the rule was cancelled), in the caller's transaction;
     its occurrence is logged Skipped. The number withdrawn (0 or 1)."""
     pending, _ = uow.proposals.search(rule_id=rule_id, status=PENDING.value, offset=0, limit=10)
+    message = "proposal withdrawn: the rule was cancelled"
     for proposal in pending:
         uow.proposals.decide(proposal.id, ProposalStatus.REJECTED, now)
-        message = "proposal withdrawn: the rule was cancelled"
-        uow.logs.resolve(_outcome(proposal, OutcomeStatus.SKIPPED, message, decided_by, now), now)
+    record_outcomes(
+        uow, [_decided(p, OutcomeStatus.SKIPPED, message, decided_by, now) for p in pending], now
+    )
     return len(pending)
 
 
-def _outcome(
+def _decided(
     proposal: Proposal,
     status: OutcomeStatus,
     message: str,
     triggered_by: str,
     now: datetime,
     plan: Plan | None = None,
-    order_ids: tuple[str, ...] = (),
-) -> LogEntry:
+    orders: Sequence[Order] = (),
+) -> Outcome:
+    """The outcome of a proposal's occurrence once it is decided: a row of its own; the
+    PendingApproval row before it stays as history."""
     plan = plan or Plan(trades=proposal.trades, skipped=proposal.skipped)
-    return LogEntry(
-        automation_type=AUTOMATION_TYPE,
+    occurrence = Occurrence(
+        automation_type=AutomationType.REBALANCING,
         automation_id=proposal.rule_id,
         client_id=proposal.client_id,
-        execution_date=proposal.occurrence,
-        status=status.value,
-        message=message,
+        day=proposal.occurrence,
         triggered_by=triggered_by,
-        attempt=1,
         started_at=now,
-        finished_at=now,
-        order_ids=order_ids,
+    )
+    return occurrence.outcome(
+        status,
+        message,
+        orders=orders,
         details=details(proposal.drift_before, plan, proposalId=proposal.id),
+        finished_at=now,
     )
 
 
@@ -128,9 +131,16 @@ class ProposalService:
         with self._uow() as uow:
             proposal = self._pending(uow, proposal_id)
             uow.proposals.decide(proposal_id, ProposalStatus.REJECTED, now)
-            entry = _outcome(proposal, OutcomeStatus.SKIPPED, "proposal rejected", decided_by, now)
-            uow.logs.resolve(entry, now)
-        log.info("%s Rebalancing proposal %s rejected", PREFIX, proposal_id)
+            outcome = _decided(
+                proposal, OutcomeStatus.SKIPPED, "proposal rejected", decided_by, now
+            )
+            record_outcomes(uow, [outcome], now)
+        log.info(
+            "%s Rebalancing proposal %s rejected",
+            PREFIX,
+            proposal_id,
+            extra={"action": "proposal.rejected", "proposal_id": proposal_id},
+        )
         return self.get(proposal_id)
 
     def approve(self, proposal_id: str, today: date, *, decided_by: str = "api") -> Proposal:
@@ -146,7 +156,12 @@ class ProposalService:
             rule = record.rule
             if rule.status is RebalancingStatus.CANCELLED:
                 raise Conflict(f"rebalancing rule {rule.id} is Cancelled")
-            log.info("%s Executing rebalancing rule: %s", PREFIX, rule.id)
+            log.info(
+                "%s Executing rebalancing rule: %s",
+                PREFIX,
+                rule.id,
+                extra={"action": "execution.started", "rule_id": rule.id},
+            )
             cash = uow.accounts.lock_cash([rule.account_id])
             picture = pictures(uow, [rule], cash)[rule.id]
             picture.require_prices()
@@ -155,10 +170,8 @@ class ProposalService:
             replanned = moved or not plan_fits(plan, picture, rule.cash_reserve)
             if replanned:
                 plan = picture.plan(rule)
-            orders, held = orders_for(rule, plan.trades, picture.prices, today)
-            ids = tuple(o.order.id for o in orders)
-            uow.orders.add_many(orders, now)
-            uow.accounts.set_cash({rule.account_id: cash[rule.account_id] - held}, now)
+            orders = orders_for(rule, plan.trades, today)
+            ids = tuple(o.id for o in orders)
             uow.proposals.decide(
                 proposal_id,
                 ProposalStatus.APPROVED,
@@ -170,10 +183,10 @@ class ProposalService:
                 uow.rebalancing.save_state([replace(rule, last_executed_at=now)], now)
             status = OutcomeStatus.SUCCESS if ids else OutcomeStatus.SKIPPED
             message = f"proposal approved{' and re-planned' if replanned else ''}"
-            entry = _outcome(proposal, status, message, decided_by, now, plan, ids)
-            uow.logs.resolve(entry, now)
-        announce("Rebalancing rule", [RuleResult.of(entry)])
-        submit_committed(self._broker, [o.order for o in orders])
+            outcome = _decided(proposal, status, message, decided_by, now, plan, orders)
+            record_outcomes(uow, [outcome], now)
+        announce("Rebalancing rule", [RuleResult.of(outcome.entry)])
+        submit_committed(self._broker, placed([outcome]))
         return self.get(proposal_id)
 
     def _pending(self, uow: UnitOfWork, proposal_id: str) -> Proposal:

@@ -152,7 +152,7 @@ class RebalancingRuleService:
             if rule.status is RebalancingStatus.CANCELLED:
                 raise Conflict(f"rebalancing rule {rule_id} is Cancelled")
             if (spec.client_id, spec.account_id) != (rule.client_id, rule.account_id):
-                raise InvalidInput("accountId", "a rule cannot move to another client or account")
+                raise InvalidInput("account_id", "a rule cannot move to another client or account")
             schedule = _schedule(spec, today)
             _check_references(uow, spec)
             if _same_recurrence(schedule, rule.schedule):
@@ -268,7 +268,7 @@ def _schedule(spec: RebalancingSpec, today: date) -> Schedule | None:
         raise InvalidInput("frequency", f"must be one of {allowed}, got {spec.frequency.value}")
     day = spec.day_of_month
     if day is not None and day != "last" and not (isinstance(day, int) and 1 <= day <= 31):
-        raise InvalidInput("dayOfMonth", f"must be 1 to 31 or 'last', got {day!r}")
+        raise InvalidInput("day_of_month", f"must be 1 to 31 or 'last', got {day!r}")
     return Schedule(frequency=spec.frequency, start_date=today, day_of_month=day)
 
 
@@ -279,15 +279,15 @@ def _check_fields(spec: RebalancingSpec) -> None:
         validation.symbol(f"targets[{i}].symbol", target.symbol)
         validation.percent_places(f"targets[{i}].weight", target.weight)
     validate_targets(spec.targets, "targets")
-    validate_threshold(spec.drift_threshold, "driftThreshold")
-    validation.percent_places("driftThreshold", spec.drift_threshold)
+    validate_threshold(spec.drift_threshold, "drift_threshold")
+    validation.percent_places("drift_threshold", spec.drift_threshold)
     if spec.relative_threshold is not None:
-        validate_threshold(spec.relative_threshold, "relativeThreshold")
-        validation.percent_places("relativeThreshold", spec.relative_threshold)
-    _cents_at_least_zero("minTradeAmount", spec.min_trade_amount)
-    _cents_at_least_zero("cashReserve", spec.cash_reserve)
+        validate_threshold(spec.relative_threshold, "relative_threshold")
+        validation.percent_places("relative_threshold", spec.relative_threshold)
+    _cents_at_least_zero("min_trade_amount", spec.min_trade_amount)
+    _cents_at_least_zero("cash_reserve", spec.cash_reserve)
     if spec.cooldown_days < 0:
-        raise InvalidInput("cooldownDays", f"must not be negative, got {spec.cooldown_days}")
+        raise InvalidInput("cooldown_days", f"must not be negative, got {spec.cooldown_days}")
 
 
 def _cents_at_least_zero(field: str, value: Decimal) -> None:
@@ -299,12 +299,12 @@ def _cents_at_least_zero(field: str, value: Decimal) -> None:
 def _check_references(uow: UnitOfWork, spec: RebalancingSpec) -> None:
     _check_fields(spec)
     if uow.clients.get(spec.client_id) is None:
-        raise InvalidInput("clientId", f"client {spec.client_id} does not exist")
+        raise InvalidInput("client_id", f"client {spec.client_id} does not exist")
     account = uow.accounts.get(spec.account_id)
     if account is None:
-        raise InvalidInput("accountId", f"account {spec.account_id} does not exist")
+        raise InvalidInput("account_id", f"account {spec.account_id} does not exist")
     if account.client_id != spec.client_id:
-        raise InvalidInput("accountId", f"account {spec.account_id} belongs to another client")
+        raise InvalidInput("account_id", f"account {spec.account_id} belongs to another client")
     symbols = [t.symbol for t in spec.targets if t.symbol != CASH]
     unknown = sorted(set(symbols) - uow.market.known_symbols(symbols))
     if unknown:

@@ -198,10 +198,10 @@ class TriggerOrderService:
         symbol = validation.security("symbol", spec.symbol)
         account = uow.accounts.get(spec.account_id)
         if account is None:
-            raise InvalidInput("accountId", f"account {spec.account_id} does not exist")
+            raise InvalidInput("account_id", f"account {spec.account_id} does not exist")
         if account.client_id != spec.client_id:
             raise InvalidInput(
-                "clientId", f"account {account.id} does not belong to client {spec.client_id}"
+                "client_id", f"account {account.id} does not belong to client {spec.client_id}"
             )
         price = self._price(uow, symbol)
         validate_template(spec.order)
@@ -323,9 +323,9 @@ def _marks_moved(
 
 
 def _check_expiry(at: datetime, now: datetime) -> None:
-    validation.moment("expiresAt", at)
+    validation.moment("expires_at", at)
     if at <= now:
-        raise InvalidInput("expiresAt", f"must be in the future, got {at.isoformat()}")
+        raise InvalidInput("expires_at", f"must be in the future, got {at.isoformat()}")
 
 
 def _refuse_expired(group: Sequence[TriggerOrderRecord], now: datetime) -> None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from autopilot.api.presenters import moment
-from autopilot.api.rebalancing_presenters import percent
+from autopilot.api.presenters.common import moment
+from autopilot.api.presenters.rebalancing import percent
 from autopilot.domain.money import CENT
 from autopilot.domain.orders import QUANTITY_STEP, Side
 from autopilot.domain.triggers.conditions import (

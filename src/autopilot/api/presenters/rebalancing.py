@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from autopilot.api.presenters import day, moment, text
+from autopilot.api.presenters.common import day, moment, text
 from autopilot.domain.money import to_cents
 from autopilot.domain.rebalancing.drift import Drift
 from autopilot.domain.rebalancing.plan import Plan

@@ -122,11 +122,11 @@ def execution_log(record: LogRecord) -> dict[str, Any]:
     e = record.entry
     return {
         "id": record.id,
-        "automationType": e.automation_type,
+        "automationType": e.automation_type.value,
         "automationId": e.automation_id,
         "clientId": e.client_id,
         "executionDate": day(e.execution_date),
-        "status": e.status,
+        "status": e.status.value,
         "orderIds": list(e.order_ids),
         "message": e.message,
         "error": e.error,
@@ -157,7 +157,7 @@ def order(record: OrderRecord) -> dict[str, Any]:
         "filledPrice": text(record.filled_price),
         "filledAmount": text(record.filled_amount),
         "rejectReason": record.reject_reason,
-        "automationType": record.automation_type,
+        "automationType": None if record.automation_type is None else record.automation_type.value,
         "automationId": record.automation_id,
         "createdAt": moment(record.created_at),
         "updatedAt": moment(record.updated_at),
