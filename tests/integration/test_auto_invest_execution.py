@@ -539,7 +539,7 @@ def test_a_second_outcome_for_the_same_occurrence_violates_the_unique_key(
     )
 
     with (
-        pytest.raises(RefusedByDatabase, match="uq_automation_execution_logs_outcome|UNIQUE"),
+        pytest.raises(RefusedByDatabase, match=r"uq_automation_execution_logs_outcome|UNIQUE"),
         services.uow() as uow,
     ):
         uow.logs.add_many([duplicate], now)
