@@ -153,3 +153,40 @@ def test_a_negative_zero_amount_shows_as_zero(start_server: StartServer) -> None
     who = drifted_account(api)
     rule = data(api.post(RULES, json=rule_body(who, minTradeAmount="-0", cashReserve="-0")), 201)
     assert (rule["minTradeAmount"], rule["cashReserve"]) == ("0.00", "0.00")
+
+
+def test_a_check_that_trades_nothing_leaves_the_day_for_a_later_drift(
+    start_server: StartServer,
+) -> None:
+    # The sequence: an account at its targets, a manual check, then VTI +50%.
+    api = start_server(AUTOMATION_SCHEDULER_ENABLED="false").client
+    who = funded_account(api, "10000.00", PRICES)
+    for symbol, quantity in (("VTI", "60"), ("BND", "60"), ("VXUS", "40")):
+        order = {"accountId": who.account_id, "symbol": symbol, "side": "buy"}
+        data(api.post("/api/orders", json={**order, "quantity": quantity}), 201)
+    rule = data(api.post(RULES, json=rule_body(who)), 201)
+    execute = {"type": "rebalancing", "ruleId": rule["id"]}
+
+    first = data(api.post(EXECUTE, json=execute))
+
+    assert first["counts"] == {"executed": 0, "skipped": 1, "failed": 0, "pendingApproval": 0}
+    assert first["skipped"][0]["message"] == "nothing to trade"
+    logs = "/api/automation/execution-logs"
+    [check] = data(api.get(logs, params={"automationId": rule["id"]}))["items"]
+    assert (check["status"], check["message"]) == ("Skipped", "nothing to trade")
+
+    data(api.post("/api/market/prices", json={"prices": [{"symbol": "VTI", "price": "150.00"}]}))
+    assert data(api.get(f"{RULES}/{rule['id']}/drift"))["drift"] == "9.23"
+    second = data(api.post(EXECUTE, json=execute))
+
+    assert second["counts"]["executed"] == 1, second
+    assert len(second["executed"][0]["orderIds"]) >= 2
+    assert data(api.get(f"{RULES}/{rule['id']}/drift"))["drift"] == "0.00"
+    statuses = [
+        r["status"] for r in data(api.get(logs, params={"automationId": rule["id"]}))["items"]
+    ]
+    assert statuses == ["Success", "Skipped"]  # newest first
+    # Still one rebalance a day: the day's outcome is taken now.
+    data(api.post("/api/market/prices", json={"prices": [{"symbol": "VTI", "price": "200.00"}]}))
+    refused = failure(api.post(EXECUTE, json=execute), 409)
+    assert "already has an outcome" in refused["message"]
