@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from autopilot.services.ports import DatabaseUnavailable, Refusal, RefusedByDatabase, StorageError
+from autopilot.services.ports import UnitOfWorkFactory as PortFactory
 from autopilot.storage.attempts_repo import Attempts
 from autopilot.storage.auto_invest_repo import AutoInvestRules
 from autopilot.storage.db import is_busy, is_unreachable
@@ -76,3 +78,9 @@ def _first_line(exc: SQLAlchemyError) -> str:
     # Driver errors span lines (the statement, hints, links); the first says what went wrong.
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+if TYPE_CHECKING:  # mypy proves the SQL adapters implement the services' ports
+
+    def _conforms(engine: Engine) -> PortFactory:
+        return UnitOfWorkFactory(engine)
