@@ -142,7 +142,7 @@ def run_once(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """One scheduler pass, for cron and for testing. Exit 1 if the pass failed, 3 if a rule did."""
-    from autopilot.api.presenters.results import pass_result
+    from autopilot.api.presenters.results import summary
     from autopilot.engine.scheduler import Scheduler
     from autopilot.services.execution.passes import ALL_KINDS, Kind
 
@@ -169,12 +169,12 @@ def run_once(
         report = scheduler.run_pass(
             ALL_KINDS if automation_type == "all" else (Kind(automation_type),)
         )
-    summary = pass_result(report.result) if report.result else {}
-    payload = {"type": automation_type, "error": report.error, **summary}
+    shown = summary(report.result).model_dump(by_alias=True) if report.result else {}
+    payload = {"type": automation_type, "error": report.error, **shown}
     if as_json:
         typer.echo(json.dumps(payload))
     else:
-        counts = summary.get("counts", {})
+        counts = shown.get("counts", {})
         typer.echo(
             f"executed {counts.get('executed', 0)}, skipped {counts.get('skipped', 0)}, "
             f"failed {counts.get('failed', 0)}, "
@@ -183,7 +183,7 @@ def run_once(
         )
     if report.error:
         raise typer.Exit(1)
-    if summary.get("counts", {}).get("failed"):
+    if shown.get("counts", {}).get("failed"):
         raise typer.Exit(3)
 
 
@@ -261,7 +261,7 @@ def demo() -> None:
             f"rules {', '.join(loaded.rule_ids)}"
         )
         report = Scheduler(services).run_pass()
-        counts = pass_counts(report.result) if report.result else {}
+        counts = pass_counts(report.result).model_dump(by_alias=True) if report.result else {}
         if not counts.get("executed"):
             typer.echo(
                 "today is not a trading day, so nothing is due: executing the demo rules "
@@ -283,7 +283,8 @@ def _execute_manually(services: Any, rule_ids: list[str]) -> dict[str, int]:
     for rule_id in rule_ids:
         command = ExecuteCommand(kind=Kind.AUTO_INVEST, rule_id=rule_id, triggered_by="demo")
         result.merge(services.passes.execute(command))
-    return counts(result)
+    shown: dict[str, int] = counts(result).model_dump(by_alias=True)
+    return shown
 
 
 def main() -> None:

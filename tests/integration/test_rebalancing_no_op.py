@@ -8,7 +8,6 @@ rebalances, on SQLite and on PostgreSQL, and the unique key still allows one reb
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -25,7 +24,7 @@ from autopilot.domain.schedule import Frequency
 from autopilot.engine.scheduler import Scheduler
 from autopilot.services.orders import PlaceOrder
 from autopilot.services.platform import PriceTick
-from autopilot.services.rebalancing.rules import RebalancingSpec, spec_of
+from autopilot.services.rebalancing.rules import RebalancingChanges, RebalancingSpec
 from tests.integration.conftest import START, Investor, SettableClock, logs_of, open_funded_account
 
 PRICES = {"VTI": Decimal("100.00"), "BND": Decimal("50.00"), "VXUS": Decimal("25.00")}
@@ -173,13 +172,6 @@ def test_repeated_no_op_checks_of_a_day_keep_one_row_and_a_new_day_adds_one(
         ("Skipped", True, (START + timedelta(days=1)).isoformat()),
     ]
     # The minimum lowered the same day: the next pass rebalances.
-    services.rebalancing_rules.update(
-        rule_id,
-        _with(services, rule_id, min_trade_amount=Decimal("1.00")),
-    )
+    services.rebalancing_rules.update(rule_id, RebalancingChanges(min_trade_amount=Decimal("1.00")))
     scheduler.run_pass()
     assert logs_of(services, rule_id)[-1].entry.status is OutcomeStatus.SUCCESS
-
-
-def _with(services: Services, rule_id: str, **fields: Any) -> RebalancingSpec:
-    return replace(spec_of(services.rebalancing_rules.get(rule_id).rule), **fields)

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from autopilot.bootstrap import Services
 from autopilot.domain.auto_invest.rule import Allocation, RuleStatus
 from autopilot.domain.errors import Conflict, InvalidInput, NotFound
 from autopilot.domain.schedule import Frequency
-from autopilot.services.auto_invest.rules import RuleSpec
+from autopilot.services.auto_invest import rules as rule_service
+from autopilot.services.auto_invest.rules import RuleChanges, RuleSpec
+from autopilot.storage.db import make_engine
 from tests.integration.conftest import (
     START,
     Investor,
+    MakeServices,
     SettableClock,
     count_rows,
     logs_of,
@@ -136,10 +142,9 @@ def test_invalid_update_is_refused_and_leaves_the_rule_unchanged(
     services: Services, investor: Investor
 ) -> None:
     record = services.rules.create(spec(investor))
-    bad: RuleSpec = replace(spec(investor), amount=Decimal("-1.00"))
 
     with pytest.raises(InvalidInput) as raised:
-        services.rules.update(record.rule.id, bad)
+        services.rules.update(record.rule.id, RuleChanges(amount=Decimal("-1.00")))
 
     assert raised.value.field == "amount"
     assert services.rules.get(record.rule.id).rule == record.rule
@@ -150,3 +155,61 @@ def test_unknown_rule_is_not_found(services: Services) -> None:
         services.rules.get("AUTO-20260601-000000000000000")
     with pytest.raises(NotFound):
         services.rules.pause("AUTO-20260601-000000000000000")
+
+
+def test_two_updates_at_once_apply_one_after_the_other_and_lose_nothing(
+    migrated_url: str,
+    make_services: MakeServices,
+    investor: Investor,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One update changes the name, another the amount, at the same moment: each reads the rule
+    under its row lock, so the second waits for the first and both changes stand."""
+    if not migrated_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one writer at a time: two updates cannot overlap there")
+    first, second = make_services(), make_services()
+    rule_id = first.rules.create(spec(investor)).rule.id
+    locked, second_waits = threading.Event(), threading.Event()
+    real_check = rule_service.AutoInvestRuleService._check_references
+
+    def check_then_hold(service: Any, uow: Any, checked: RuleSpec) -> None:
+        real_check(service, uow, checked)
+        if checked.name == "Renamed":  # the first update, holding the row lock
+            locked.set()
+            assert second_waits.wait(30), "the second update never queued behind the lock"
+
+    monkeypatch.setattr(rule_service.AutoInvestRuleService, "_check_references", check_then_hold)
+    renaming = threading.Thread(
+        target=first.rules.update, args=(rule_id, RuleChanges(name="Renamed"))
+    )
+    renaming.start()
+    assert locked.wait(30)
+    resizing = threading.Thread(
+        target=second.rules.update, args=(rule_id, RuleChanges(amount=Decimal("250.00")))
+    )
+    resizing.start()
+    engine = make_engine(migrated_url)
+    try:
+        wait_until_a_backend_waits_for_a_lock(engine)
+    finally:
+        engine.dispose()
+    second_waits.set()
+    renaming.join(30)
+    resizing.join(30)
+
+    rule = first.rules.get(rule_id).rule
+    assert (rule.name, rule.amount) == ("Renamed", Decimal("250.00"))
+
+
+def wait_until_a_backend_waits_for_a_lock(engine: Any, timeout_s: float = 30) -> None:
+    """PostgreSQL's own word that a session is queued on a row lock (no sleep-and-hope)."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
+    deadline = time.monotonic() + timeout_s
+    with engine.connect() as c:
+        while c.execute(query).scalar_one() == 0:
+            assert time.monotonic() < deadline, "no session ever waited for the rule's lock"
+            c.rollback()
+            time.sleep(0.01)

@@ -27,5 +27,5 @@ MAX_ID = 2**31 - 1
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 ClientIdQuery = Annotated[int | None, Query(alias="clientId", ge=1, le=MAX_ID)]
 AccountIdQuery = Annotated[int | None, Query(alias="accountId", ge=1, le=MAX_ID)]
-PageDep = Annotated[int, Query(ge=1, le=1_000_000)]
+PageDep = Annotated[int, Query(alias="page", ge=1, le=1_000_000)]
 PageSizeDep = Annotated[int, Query(alias="pageSize", ge=1, le=500)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic.alias_generators import to_camel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from autopilot.api.schemas.responses import Envelope
 from autopilot.domain.errors import AutopilotError, Conflict, InvalidInput, NotFound
 from autopilot.services.ports import (
     DatabaseUnavailable,
@@ -22,12 +23,15 @@ from autopilot.services.ports import (
 )
 
 log = logging.getLogger("autopilot.api")
+T = TypeVar("T")
 
 _STATUS = {InvalidInput: 422, NotFound: 404, Conflict: 409}
 
 
-def ok(data: Any, status_code: int = 200) -> JSONResponse:
-    return JSONResponse({"success": True, "data": data}, status_code=status_code)
+def ok(data: T) -> Envelope[T]:
+    """The success envelope around ``data`` (a public model); the route's response model
+    validates and serializes it."""
+    return Envelope[Any](data=data)
 
 
 def error(status_code: int, code: str, message: str, details: Any = None) -> JSONResponse:

@@ -2,36 +2,91 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Literal
 
+from autopilot.api.presenters.common import at, moment, on
+from autopilot.api.schemas.responses import (
+    Counts,
+    ExecutionPublic,
+    LastRunPublic,
+    PassSummaryPublic,
+    RuleResultPublic,
+    SchedulerStatusPublic,
+)
 from autopilot.domain.outcomes import OutcomeStatus
+from autopilot.engine.scheduler import PassReport
 from autopilot.services.execution.results import PassResult, RuleResult
 
-# The API's name of each status's list and count (DESIGN §6).
-STATUS_KEYS = {
-    OutcomeStatus.SUCCESS: "executed",
-    OutcomeStatus.SKIPPED: "skipped",
-    OutcomeStatus.FAILED: "failed",
-    OutcomeStatus.PENDING_APPROVAL: "pendingApproval",  # waiting for the client, not skipped
-}
+
+def rule_result(result: RuleResult) -> RuleResultPublic:
+    return RuleResultPublic(
+        rule_id=result.rule_id,
+        client_id=result.client_id,
+        execution_date=on(result.occurrence),
+        status=result.status.value,
+        order_ids=list(result.order_ids),
+        message=result.message,
+        error=result.error,
+    )
 
 
-def rule_result(result: RuleResult) -> dict[str, Any]:
-    return {
-        "ruleId": result.rule_id,
-        "clientId": result.client_id,
-        "executionDate": result.occurrence.isoformat(),
-        "status": result.status.value,
-        "orderIds": list(result.order_ids),
-        "message": result.message,
-        "error": result.error,
-    }
+def counts(result: PassResult) -> Counts:
+    return Counts(
+        executed=result.counts[OutcomeStatus.SUCCESS],
+        skipped=result.counts[OutcomeStatus.SKIPPED],
+        failed=result.counts[OutcomeStatus.FAILED],
+        pending_approval=result.counts[OutcomeStatus.PENDING_APPROVAL],
+    )
 
 
-def counts(result: PassResult) -> dict[str, int]:
-    return {key: result.counts[status] for status, key in STATUS_KEYS.items()}
+def summary(result: PassResult) -> PassSummaryPublic:
+    def listed(status: OutcomeStatus) -> list[RuleResultPublic]:
+        return [rule_result(r) for r in result.of(status)]
+
+    return PassSummaryPublic(
+        executed=listed(OutcomeStatus.SUCCESS),
+        skipped=listed(OutcomeStatus.SKIPPED),
+        failed=listed(OutcomeStatus.FAILED),
+        pending_approval=listed(OutcomeStatus.PENDING_APPROVAL),
+        counts=counts(result),
+        truncated=result.truncated,
+    )
 
 
-def pass_result(result: PassResult) -> dict[str, Any]:
-    lists = {key: [rule_result(r) for r in result.of(s)] for s, key in STATUS_KEYS.items()}
-    return {**lists, "counts": counts(result), "truncated": result.truncated}
+def execution(
+    kind: Literal["auto-invest", "rebalancing", "triggers"], result: PassResult
+) -> ExecutionPublic:
+    return ExecutionPublic(type=kind, **dict(summary(result)))
+
+
+def last_run(report: PassReport | None) -> LastRunPublic | None:
+    if report is None:
+        return None
+    shown = counts(report.result).model_dump() if report.result else {}
+    return LastRunPublic(
+        started_at=at(report.started_at),
+        finished_at=at(report.finished_at),
+        error=report.error,
+        **shown,
+    )
+
+
+def scheduler_status(
+    *,
+    is_running: bool,
+    check_interval_ms: int,
+    enabled: bool,
+    timezone: str,
+    last: PassReport | None,
+    next_at: datetime | None,
+) -> SchedulerStatusPublic:
+    return SchedulerStatusPublic(
+        is_running=is_running,
+        check_interval=str(check_interval_ms),
+        enabled=enabled,
+        timezone=timezone,
+        last_run_at=None if last is None else at(last.started_at),
+        next_run_at=moment(next_at),
+        last_run=last_run(last),
+    )

@@ -10,10 +10,16 @@ scale the database stores prices at.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
-from autopilot.api.presenters.common import moment
-from autopilot.api.presenters.rebalancing import percent
+from autopilot.api.presenters.common import at, moment, percent, percentage
+from autopilot.api.schemas.responses import (
+    PercentChangePublic,
+    PriceAbovePublic,
+    PriceBelowPublic,
+    TrailingStopPublic,
+    TriggerOrderPublic,
+    TriggerOrderTemplatePublic,
+)
 from autopilot.domain.money import CENT
 from autopilot.domain.orders import QUANTITY_STEP, Side
 from autopilot.domain.triggers.conditions import (
@@ -49,56 +55,65 @@ def quantity(value: Decimal | None) -> str | None:
     return _fixed(value, QUANTITY_STEP)
 
 
-def condition(value: Condition) -> dict[str, Any]:
+ConditionPublic = PriceAbovePublic | PriceBelowPublic | PercentChangePublic | TrailingStopPublic
+
+
+def condition(value: Condition) -> ConditionPublic:
     match value:
         case PriceAbove(level=level):
-            return {"type": "priceAbove", "level": price(level)}
+            return PriceAbovePublic(type="priceAbove", level=_price(level))
         case PriceBelow(level=level):
-            return {"type": "priceBelow", "level": price(level)}
+            return PriceBelowPublic(type="priceBelow", level=_price(level))
         case PercentChange():
-            return {
-                "type": "percentChange",
-                "percent": percent(value.percent),
-                "direction": value.direction.value,
-                "referencePrice": price(value.reference_price),
-            }
+            return PercentChangePublic(
+                type="percentChange",
+                percent=percentage(value.percent),
+                direction=value.direction.value,
+                reference_price=_price(value.reference_price),
+            )
         case TrailingStop():
-            return {
-                "type": "trailingStop",
-                "percent": percent(value.percent),
-                "amount": price(value.amount),
-                "activationPrice": price(value.activation_price),
-            }
+            return TrailingStopPublic(
+                type="trailingStop",
+                percent=percent(value.percent),
+                amount=price(value.amount),
+                activation_price=price(value.activation_price),
+            )
 
 
-def trigger_order(record: TriggerOrderRecord) -> dict[str, Any]:
+def _price(value: Decimal) -> str:
+    shown = price(value)
+    assert shown is not None
+    return shown
+
+
+def trigger_order(record: TriggerOrderRecord) -> TriggerOrderPublic:
     t = record.trigger
     o = record.order
     trail = t.condition if isinstance(t.condition, TrailingStop) else None
     mark = None if trail is None else trail.mark
-    return {
-        "id": t.id,
-        "clientId": record.client_id,
-        "accountId": t.account_id,
-        "symbol": t.symbol,
-        "condition": condition(t.condition),
-        "order": {
-            "side": o.side.value,
-            "type": o.order_type.value,
-            "quantity": "all" if o.sell_all else quantity(o.quantity),
-            "notional": cash(o.notional),
-            "limitPrice": price(o.limit_price),
-        },
-        "ocoGroup": t.oco_group,
-        "expiresAt": moment(t.expires_at),
-        "status": t.status.value,
-        "highWaterMark": price(mark) if trail is not None and trail.side is Side.SELL else None,
-        "lowWaterMark": price(mark) if trail is not None and trail.side is Side.BUY else None,
-        "stopLevel": price(stop_level(t)),
-        "triggeredAt": moment(record.triggered_at),
-        "triggerPrice": price(record.trigger_price),
-        "orderId": record.order_id,
-        "failureReason": record.failure_reason,
-        "createdAt": moment(record.created_at),
-        "updatedAt": moment(record.updated_at),
-    }
+    return TriggerOrderPublic(
+        id=t.id,
+        client_id=record.client_id,
+        account_id=t.account_id,
+        symbol=t.symbol,
+        condition=condition(t.condition),
+        order=TriggerOrderTemplatePublic(
+            side=o.side.value,
+            type=o.order_type.value,
+            quantity="all" if o.sell_all else quantity(o.quantity),
+            notional=cash(o.notional),
+            limit_price=price(o.limit_price),
+        ),
+        oco_group=t.oco_group,
+        expires_at=moment(t.expires_at),
+        status=t.status.value,
+        high_water_mark=price(mark) if trail is not None and trail.side is Side.SELL else None,
+        low_water_mark=price(mark) if trail is not None and trail.side is Side.BUY else None,
+        stop_level=price(stop_level(t)),
+        triggered_at=moment(record.triggered_at),
+        trigger_price=price(record.trigger_price),
+        order_id=record.order_id,
+        failure_reason=record.failure_reason,
+        created_at=at(record.created_at),
+        updated_at=at(record.updated_at),
+    )

@@ -5,21 +5,23 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
 
 from autopilot.api.deps import AccountIdQuery, ClientIdQuery, PageDep, PageSizeDep, ServicesDep
 from autopilot.api.envelope import ok
-from autopilot.api.presenters import common as presenters
-from autopilot.api.schemas import OrderCreate
+from autopilot.api.presenters import platform as shape
+from autopilot.api.presenters.common import page
+from autopilot.api.schemas.requests import OrderCreate
+from autopilot.api.schemas.responses import Envelope, OrderPublic, Page
 from autopilot.domain.orders import OrderType, Side
 from autopilot.services.orders import PlaceOrder
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 OrderStatusName = Literal["Pending", "Submitted", "Filled", "Rejected", "Cancelled"]
+One = Envelope[OrderPublic]
 
 
-@router.post("")
-def place(body: OrderCreate, services: ServicesDep) -> JSONResponse:
+@router.post("", status_code=201, response_model=One)
+def place(body: OrderCreate, services: ServicesDep) -> One:
     command = PlaceOrder(
         account_id=body.account_id,
         symbol=body.symbol,
@@ -29,10 +31,10 @@ def place(body: OrderCreate, services: ServicesDep) -> JSONResponse:
         notional=body.notional,
         limit_price=body.limit_price,
     )
-    return ok(presenters.order(services.orders.place(command)), 201)
+    return ok(shape.order(services.orders.place(command)))
 
 
-@router.get("")
+@router.get("", response_model=Envelope[Page[OrderPublic]])
 def search(
     services: ServicesDep,
     client_id: ClientIdQuery = None,
@@ -40,31 +42,31 @@ def search(
     status: Annotated[OrderStatusName | None, Query()] = None,
     symbol: Annotated[str | None, Query()] = None,
     automation_id: Annotated[str | None, Query(alias="automationId")] = None,
-    page: PageDep = 1,
+    page_number: PageDep = 1,
     page_size: PageSizeDep = 50,
-) -> JSONResponse:
+) -> Envelope[Page[OrderPublic]]:
     records, total = services.orders.search(
         client_id=client_id,
         account_id=account_id,
         status=status,
         symbol=symbol.upper() if symbol else None,
         automation_id=automation_id,
-        page=page,
+        page=page_number,
         page_size=page_size,
     )
-    return ok(presenters.page([presenters.order(r) for r in records], total, page, page_size))
+    return ok(page([shape.order(r) for r in records], total, page_number, page_size))
 
 
-@router.get("/{order_id}")
-def get(order_id: str, services: ServicesDep) -> JSONResponse:
-    return ok(presenters.order(services.orders.get(order_id)))
+@router.get("/{order_id}", response_model=One)
+def get(order_id: str, services: ServicesDep) -> One:
+    return ok(shape.order(services.orders.get(order_id)))
 
 
-@router.post("/{order_id}/cancel")
-def cancel(order_id: str, services: ServicesDep) -> JSONResponse:
-    return ok(presenters.order(services.orders.cancel(order_id)))
+@router.post("/{order_id}/cancel", response_model=One)
+def cancel(order_id: str, services: ServicesDep) -> One:
+    return ok(shape.order(services.orders.cancel(order_id)))
 
 
-@router.delete("/{order_id}")
-def delete(order_id: str, services: ServicesDep) -> JSONResponse:
-    return ok(presenters.order(services.orders.cancel(order_id)))
+@router.delete("/{order_id}", response_model=One)
+def delete(order_id: str, services: ServicesDep) -> One:
+    return ok(shape.order(services.orders.cancel(order_id)))

@@ -6,13 +6,21 @@ from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
 
 from autopilot.api.deps import ClientIdQuery, PageDep, PageSizeDep, SchedulerDep, ServicesDep
 from autopilot.api.envelope import ok
-from autopilot.api.presenters import common as presenters
-from autopilot.api.presenters.results import counts, pass_result
-from autopilot.api.schemas import ExecuteRequest
+from autopilot.api.presenters.common import page
+from autopilot.api.presenters.logs import execution_log
+from autopilot.api.presenters.results import execution, scheduler_status
+from autopilot.api.schemas.requests import ExecuteRequest
+from autopilot.api.schemas.responses import (
+    Envelope,
+    ExecutionLogPublic,
+    ExecutionPublic,
+    Page,
+    SchedulerStatusPublic,
+    SchedulerTogglePublic,
+)
 from autopilot.domain.errors import InvalidInput
 from autopilot.domain.outcomes import AutomationType, OutcomeStatus
 from autopilot.services.execution.passes import ExecuteCommand, Kind
@@ -22,55 +30,46 @@ router = APIRouter(prefix="/api/automation", tags=["scheduler"])
 
 AutomationTypeName = Literal["AutoInvest", "Rebalancing", "TriggerOrder"]
 LogStatus = Literal["Success", "Failed", "Skipped", "PendingApproval"]
+Toggle = Envelope[SchedulerTogglePublic]
 
 
-@router.post("/scheduler/execute")
-def execute(body: ExecuteRequest, services: ServicesDep) -> JSONResponse:
+@router.post("/scheduler/execute", response_model=Envelope[ExecutionPublic])
+def execute(body: ExecuteRequest, services: ServicesDep) -> Envelope[ExecutionPublic]:
     """Run due work now: one rule (`ruleId`) or every due rule of the type (what cron calls)."""
     command = ExecuteCommand(
         kind=Kind(body.type), rule_id=body.rule_id, client_id=body.client_id, triggered_by="api"
     )
-    result = services.passes.execute(command)
-    return ok({"type": body.type, **pass_result(result)})
+    return ok(execution(body.type, services.passes.execute(command)))
 
 
-@router.get("/scheduler/status")
-def status(scheduler: SchedulerDep, services: ServicesDep) -> JSONResponse:
-    last = scheduler.last_pass
-    last_run = None
-    if last is not None:
-        last_run = {
-            "startedAt": presenters.moment(last.started_at),
-            "finishedAt": presenters.moment(last.finished_at),
-            "error": last.error,
-            **(counts(last.result) if last.result else {}),
-        }
+@router.get("/scheduler/status", response_model=Envelope[SchedulerStatusPublic])
+def status(scheduler: SchedulerDep, services: ServicesDep) -> Envelope[SchedulerStatusPublic]:
+    settings = services.settings
     return ok(
-        {
-            "isRunning": scheduler.is_running,
-            "checkInterval": str(scheduler.check_interval_ms),
-            "enabled": services.settings.automation_scheduler_enabled,
-            "timezone": services.settings.automation_timezone,
-            "lastRunAt": presenters.moment(last.started_at) if last else None,
-            "nextRunAt": presenters.moment(scheduler.next_pass_at),
-            "lastRun": last_run,
-        }
+        scheduler_status(
+            is_running=scheduler.is_running,
+            check_interval_ms=scheduler.check_interval_ms,
+            enabled=settings.automation_scheduler_enabled,
+            timezone=settings.automation_timezone,
+            last=scheduler.last_pass,
+            next_at=scheduler.next_pass_at,
+        )
     )
 
 
-@router.post("/scheduler/start")
-def start(scheduler: SchedulerDep) -> JSONResponse:
+@router.post("/scheduler/start", response_model=Toggle)
+def start(scheduler: SchedulerDep) -> Toggle:
     started = scheduler.start()
-    return ok({"isRunning": scheduler.is_running, "changed": started})
+    return ok(SchedulerTogglePublic(is_running=scheduler.is_running, changed=started))
 
 
-@router.post("/scheduler/stop")
-def stop(scheduler: SchedulerDep) -> JSONResponse:
+@router.post("/scheduler/stop", response_model=Toggle)
+def stop(scheduler: SchedulerDep) -> Toggle:
     stopped = scheduler.stop()
-    return ok({"isRunning": scheduler.is_running, "changed": stopped})
+    return ok(SchedulerTogglePublic(is_running=scheduler.is_running, changed=stopped))
 
 
-@router.get("/execution-logs")
+@router.get("/execution-logs", response_model=Envelope[Page[ExecutionLogPublic]])
 def execution_logs(
     services: ServicesDep,
     client_id: ClientIdQuery = None,
@@ -79,9 +78,9 @@ def execution_logs(
     status: Annotated[LogStatus | None, Query()] = None,
     date_from: Annotated[date | None, Query(alias="from")] = None,
     date_to: Annotated[date | None, Query(alias="to")] = None,
-    page: PageDep = 1,
+    page_number: PageDep = 1,
     page_size: PageSizeDep = 50,
-) -> JSONResponse:
+) -> Envelope[Page[ExecutionLogPublic]]:
     if date_from and date_to and date_to < date_from:
         raise InvalidInput("to", "must not be before from")
     where = LogFilter(
@@ -92,6 +91,5 @@ def execution_logs(
         date_from=date_from,
         date_to=date_to,
     )
-    records, total = services.logs.search(where, page=page, page_size=page_size)
-    items = [presenters.execution_log(r) for r in records]
-    return ok(presenters.page(items, total, page, page_size))
+    records, total = services.logs.search(where, page=page_number, page_size=page_size)
+    return ok(page([execution_log(r) for r in records], total, page_number, page_size))

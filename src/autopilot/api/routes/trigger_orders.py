@@ -8,14 +8,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
 from autopilot.api.deps import AccountIdQuery, ClientIdQuery, PageDep, PageSizeDep, ServicesDep
 from autopilot.api.envelope import ok
-from autopilot.api.presenters import common as presenters
 from autopilot.api.presenters import triggers as shape
-from autopilot.api.schemas import TriggerCreate, TriggerUpdate
+from autopilot.api.presenters.common import page
+from autopilot.api.schemas.requests import TriggerCreate, TriggerUpdate
+from autopilot.api.schemas.responses import Envelope, Page, TriggerOrderPublic
 from autopilot.domain.orders import OrderType, Side
 from autopilot.domain.triggers.conditions import Direction
 from autopilot.domain.triggers.order import OrderTemplate
@@ -23,6 +23,8 @@ from autopilot.services.triggers.orders import ConditionSpec, TriggerChange, Tri
 
 router = APIRouter(prefix="/api/automation/trigger-orders", tags=["trigger orders"])
 StatusName = Literal["Active", "Paused", "Triggered", "Cancelled", "Expired", "Failed"]
+One = Envelope[TriggerOrderPublic]
+Created = Envelope[TriggerOrderPublic | list[TriggerOrderPublic]]
 _CREATE = TypeAdapter(TriggerCreate | list[TriggerCreate])
 
 
@@ -85,8 +87,8 @@ def _spec(body: TriggerCreate) -> TriggerSpec:
     )
 
 
-@router.post("", openapi_extra=_CREATE_OPENAPI)
-def create(services: ServicesDep, body: Annotated[Any, Body()]) -> JSONResponse:
+@router.post("", status_code=201, response_model=Created, openapi_extra=_CREATE_OPENAPI)
+def create(services: ServicesDep, body: Annotated[Any, Body()]) -> Created:
     """One trigger order, or a list created together (a bracket shares one ``ocoGroup``)."""
     try:
         parsed = _CREATE.validate_python(body)
@@ -102,40 +104,40 @@ def create(services: ServicesDep, body: Annotated[Any, Body()]) -> JSONResponse:
     bodies = parsed if isinstance(parsed, list) else [parsed]
     records = services.trigger_orders.create([_spec(b) for b in bodies])
     shaped = [shape.trigger_order(r) for r in records]
-    return ok(shaped if isinstance(parsed, list) else shaped[0], 201)
+    return ok(shaped if isinstance(parsed, list) else shaped[0])
 
 
-@router.get("")
+@router.get("", response_model=Envelope[Page[TriggerOrderPublic]])
 def search(
     services: ServicesDep,
     client_id: ClientIdQuery = None,
     account_id: AccountIdQuery = None,
     symbol: Annotated[str | None, Query(max_length=16)] = None,
     status: Annotated[StatusName | None, Query()] = None,
-    page: PageDep = 1,
+    page_number: PageDep = 1,
     page_size: PageSizeDep = 50,
-) -> JSONResponse:
+) -> Envelope[Page[TriggerOrderPublic]]:
     records, total = services.trigger_orders.search(
         client_id=client_id,
         account_id=account_id,
         symbol=symbol,
         status=status,
-        page=page,
+        page=page_number,
         page_size=page_size,
     )
     items = [shape.trigger_order(r) for r in records]
-    return ok(presenters.page(items, total, page, page_size))
+    return ok(page(items, total, page_number, page_size))
 
 
-@router.get("/{trigger_id}")
-def get(trigger_id: str, services: ServicesDep) -> JSONResponse:
+@router.get("/{trigger_id}", response_model=One)
+def get(trigger_id: str, services: ServicesDep) -> One:
     return ok(shape.trigger_order(services.trigger_orders.get(trigger_id)))
 
 
 # PUT and PATCH both change only the fields given; each has its own OpenAPI operation.
-@router.put("/{trigger_id}", operation_id="update_trigger_order_put")
-@router.patch("/{trigger_id}", operation_id="update_trigger_order")
-def update(trigger_id: str, body: TriggerUpdate, services: ServicesDep) -> JSONResponse:
+@router.put("/{trigger_id}", operation_id="update_trigger_order_put", response_model=One)
+@router.patch("/{trigger_id}", operation_id="update_trigger_order", response_model=One)
+def update(trigger_id: str, body: TriggerUpdate, services: ServicesDep) -> One:
     c = body.condition
     change = TriggerChange(
         level=None if c is None else c.level,
@@ -148,23 +150,23 @@ def update(trigger_id: str, body: TriggerUpdate, services: ServicesDep) -> JSONR
     return ok(shape.trigger_order(services.trigger_orders.update(trigger_id, change)))
 
 
-@router.post("/{trigger_id}/pause")
-def pause(trigger_id: str, services: ServicesDep) -> JSONResponse:
+@router.post("/{trigger_id}/pause", response_model=One)
+def pause(trigger_id: str, services: ServicesDep) -> One:
     """Pause the trigger (and its OCO group): it does not fire until resumed."""
     return ok(shape.trigger_order(services.trigger_orders.pause(trigger_id)))
 
 
-@router.post("/{trigger_id}/resume")
-def resume(trigger_id: str, services: ServicesDep) -> JSONResponse:
+@router.post("/{trigger_id}/resume", response_model=One)
+def resume(trigger_id: str, services: ServicesDep) -> One:
     """Resume a paused trigger (and its OCO group); a trailing stop's mark catches up."""
     return ok(shape.trigger_order(services.trigger_orders.resume(trigger_id)))
 
 
-@router.post("/{trigger_id}/cancel")
-def cancel(trigger_id: str, services: ServicesDep) -> JSONResponse:
+@router.post("/{trigger_id}/cancel", response_model=One)
+def cancel(trigger_id: str, services: ServicesDep) -> One:
     return ok(shape.trigger_order(services.trigger_orders.cancel(trigger_id)))
 
 
-@router.delete("/{trigger_id}")
-def delete(trigger_id: str, services: ServicesDep) -> JSONResponse:
+@router.delete("/{trigger_id}", response_model=One)
+def delete(trigger_id: str, services: ServicesDep) -> One:
     return ok(shape.trigger_order(services.trigger_orders.cancel(trigger_id)))

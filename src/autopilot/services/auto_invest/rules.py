@@ -13,6 +13,7 @@ from autopilot.domain.calendar import TradingCalendar
 from autopilot.domain.errors import Conflict, InvalidInput, NotFound
 from autopilot.domain.schedule import Frequency, HolidayRule, Schedule, next_occurrence
 from autopilot.services import validation
+from autopilot.services.changes import KEEP, Keep, given
 from autopilot.services.ids import new_id
 from autopilot.services.ports import Clock, UnitOfWorkFactory, market_today
 from autopilot.services.records import RuleRecord
@@ -40,6 +41,35 @@ class RuleSpec:
     end_date: date | None = None
     max_total_amount: Decimal | None = None
     is_enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuleChanges:
+    """An update of a rule: the fields given; those left at :data:`KEEP` keep their values."""
+
+    name: str | Keep = KEEP
+    amount: Decimal | Keep = KEEP
+    allocations: tuple[Allocation, ...] | Keep = KEEP
+    frequency: Frequency | Keep = KEEP
+    start_date: date | Keep = KEEP
+    day_of_week: int | Keep | None = KEEP
+    day_of_month: int | Literal["last"] | Keep | None = KEEP
+    holiday_rule: HolidayRule | Keep = KEEP
+    end_date: date | Keep | None = KEEP
+    max_total_amount: Decimal | Keep | None = KEEP
+    is_enabled: bool | Keep = KEEP
+
+    def applied_to(self, spec: RuleSpec) -> RuleSpec:
+        """``spec`` with these changes. A new frequency drops the day its old one ran on
+        (a weekly rule's weekday means nothing monthly), unless the update gives one."""
+        changes = given(self)
+        frequency = changes.get("frequency", spec.frequency)
+        assert isinstance(frequency, Frequency)
+        if not frequency.takes_day_of_week and "day_of_week" not in changes:
+            changes["day_of_week"] = None
+        if not frequency.takes_day_of_month and "day_of_month" not in changes:
+            changes["day_of_month"] = None
+        return replace(spec, **changes)
 
 
 def spec_of(rule: AutoInvestRule) -> RuleSpec:
@@ -119,15 +149,15 @@ class AutoInvestRuleService:
                 limit=page_size,
             )
 
-    def update(self, rule_id: str, spec: RuleSpec) -> RuleRecord:
-        """Replace what the client chose; a changed schedule restarts from today."""
-        schedule = _schedule(spec)
+    def update(self, rule_id: str, changes: RuleChanges) -> RuleRecord:
+        """Change what the client chose, read and written under the rule's row lock (two
+        updates at once apply one after the other); a changed schedule restarts from today."""
         with self._uow() as uow:
             rule = self._locked(uow, rule_id)
             if rule.status in (RuleStatus.CANCELLED, RuleStatus.COMPLETED):
                 raise Conflict(f"auto-invest rule {rule_id} is {rule.status.value}")
-            if (spec.client_id, spec.account_id) != (rule.client_id, rule.account_id):
-                raise InvalidInput("account_id", "a rule cannot move to another client or account")
+            spec = changes.applied_to(spec_of(rule))
+            schedule = _schedule(spec)
             self._check_references(uow, spec)
             updated = replace(
                 rule,

@@ -27,6 +27,7 @@ from autopilot.domain.rebalancing.rule import (
 )
 from autopilot.domain.schedule import Frequency, Schedule
 from autopilot.services import validation
+from autopilot.services.changes import KEEP, Keep, given
 from autopilot.services.ids import new_id
 from autopilot.services.ports import Clock, UnitOfWorkFactory, market_today
 from autopilot.services.rebalancing.accounts import AccountPicture, pictures
@@ -59,6 +60,28 @@ class RebalancingSpec:
     cash_reserve: Decimal = Decimal("0.00")
     cooldown_days: int = 0
     is_enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RebalancingChanges:
+    """An update of a rule: the fields given; those left at :data:`KEEP` keep their values."""
+
+    name: str | Keep = KEEP
+    targets: tuple[Target, ...] | Keep = KEEP
+    trigger_mode: TriggerMode | Keep = KEEP
+    drift_threshold: Decimal | Keep = KEEP
+    relative_threshold: Decimal | Keep | None = KEEP
+    frequency: Frequency | Keep | None = KEEP
+    day_of_month: int | Literal["last"] | Keep | None = KEEP
+    require_confirmation: bool | Keep = KEEP
+    min_trade_amount: Decimal | Keep = KEEP
+    allow_sells: bool | Keep = KEEP
+    cash_reserve: Decimal | Keep = KEEP
+    cooldown_days: int | Keep = KEEP
+    is_enabled: bool | Keep = KEEP
+
+    def applied_to(self, spec: RebalancingSpec) -> RebalancingSpec:
+        return replace(spec, **given(self))
 
 
 def spec_of(rule: RebalancingRule) -> RebalancingSpec:
@@ -144,15 +167,15 @@ class RebalancingRuleService:
                 limit=page_size,
             )
 
-    def update(self, rule_id: str, spec: RebalancingSpec) -> RebalancingRuleRecord:
-        """Replace what the client chose; a changed schedule restarts from today."""
+    def update(self, rule_id: str, changes: RebalancingChanges) -> RebalancingRuleRecord:
+        """Change what the client chose, read and written under the rule's row lock; a changed
+        schedule restarts from today."""
         today = market_today(self._clock, self._zone)
         with self._uow() as uow:
             rule = self._locked(uow, rule_id)
             if rule.status is RebalancingStatus.CANCELLED:
                 raise Conflict(f"rebalancing rule {rule_id} is Cancelled")
-            if (spec.client_id, spec.account_id) != (rule.client_id, rule.account_id):
-                raise InvalidInput("account_id", "a rule cannot move to another client or account")
+            spec = changes.applied_to(spec_of(rule))
             schedule = _schedule(spec, today)
             _check_references(uow, spec)
             if _same_recurrence(schedule, rule.schedule):
