@@ -114,7 +114,9 @@ def serve(
         )
         # Uvicorn says where it listens only for sockets it binds itself.
         shown = f"[{config.host}]" if ":" in config.host else config.host
-        logging.getLogger("autopilot").info("Listening on http://%s:%d", shown, config.port)
+        logging.getLogger("autopilot").info(
+            "Listening on http://%s:%d", shown, config.port, extra={"action": "server.listening"}
+        )
         uvicorn.Server(config).run(sockets=[listening])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -34,6 +35,7 @@ from tests.integration.conftest import (
     refuse_orders_for,
     spec,
 )
+from tests.support.logs import action_of
 
 WEEKLY_MONDAYS = {"frequency": Frequency.WEEKLY, "day_of_week": 0}
 
@@ -399,6 +401,32 @@ def test_error_in_one_rule_fails_it_while_the_others_execute_and_the_next_pass_r
     rule = rule_of(services, broken)
     assert rule.next_execution_date == date(2026, 6, 8)
     assert (rule.execution_count, failed_attempts(services, broken)) == (1, 0)
+
+
+def test_an_error_in_a_rule_is_logged_once_with_its_traceback_and_the_others_go_on(
+    services: Services,
+    investor: Investor,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broken = services.rules.create(spec(investor, **WEEKLY_MONDAYS)).rule.id
+    healthy = services.rules.create(spec(investor, **WEEKLY_MONDAYS)).rule.id
+    _failing_for(monkeypatch, broken, [True])
+    caplog.set_level(logging.INFO, logger="autopilot.scheduler")
+
+    services.auto_invest.run_due(START, triggered_by="scheduler")
+
+    failed = [r for r in caplog.records if action_of(r) == "execution.failed"]
+    assert [getattr(r, "rule_id", None) for r in failed] == [broken]
+    [record] = failed
+    assert record.exc_info is not None and isinstance(record.exc_info[1], RuntimeError)
+    # The guide's failure line, with the rule and the reason (DESIGN §7).
+    assert record.getMessage() == (
+        f"[Automation Scheduler] Auto-invest rule {broken} failed: "
+        "RuntimeError: quote feed exploded"
+    )
+    succeeded = [r for r in caplog.records if action_of(r) == "execution.succeeded"]
+    assert [getattr(r, "rule_id", None) for r in succeeded] == [healthy]
 
 
 def test_rule_that_keeps_failing_is_given_up_after_max_attempts_and_moves_on(

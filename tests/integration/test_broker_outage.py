@@ -11,10 +11,13 @@ import pytest
 
 from autopilot.bootstrap import Services
 from autopilot.brokers.memory import InMemoryBroker
-from autopilot.domain.orders import OrderStatus
+from autopilot.domain.orders import OrderStatus, Side
+from autopilot.domain.triggers.conditions import TriggerStatus
+from autopilot.domain.triggers.order import OrderTemplate
 from autopilot.engine.scheduler import Scheduler
 from autopilot.services import submission
 from autopilot.services.platform import PriceTick
+from autopilot.services.triggers.orders import ConditionSpec, TriggerSpec
 from tests.integration.conftest import (
     OPENING_CASH,
     PRICES,
@@ -26,6 +29,7 @@ from tests.integration.conftest import (
     open_funded_account,
     spec,
 )
+from tests.support.logs import action_of, actions
 
 
 @pytest.fixture
@@ -43,10 +47,6 @@ def investor(services: Services) -> Investor:
     # The broker is down: price updates reach it and fail, which must not lose the prices.
     services.platform.record_prices([PriceTick(symbol=s, price=p) for s, p in PRICES.items()])
     return open_funded_account(services)
-
-
-def scheduler_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "autopilot.scheduler"]
 
 
 def statuses(services: Services, order_ids: tuple[str, ...]) -> set[OrderStatus]:
@@ -76,12 +76,10 @@ def test_a_rule_executes_while_the_broker_is_down_and_its_orders_go_out_once_it_
     assert statuses(services, entry.order_ids) == {OrderStatus.PENDING}
     assert cash(services, investor) == OPENING_CASH - Decimal("100.00")  # held for the orders
     assert broker.accepted == []
-    assert any(
-        line.startswith("[Automation Scheduler] submitting 2 order(s) failed (ORD-")
-        and all(i in line for i in entry.order_ids)
-        and "left Pending for the next pass: BrokerUnavailable" in line
-        for line in scheduler_lines(caplog)
-    )
+    [refused] = [r for r in caplog.records if action_of(r) == "orders.submit_failed"]
+    assert getattr(refused, "count", None) == 2
+    assert all(i in refused.getMessage() for i in entry.order_ids)  # it names the orders
+    assert "BrokerUnavailable" in refused.getMessage()
 
     broker.down = False
     after = scheduler.run_pass()
@@ -95,7 +93,9 @@ def test_a_rule_executes_while_the_broker_is_down_and_its_orders_go_out_once_it_
     assert sorted(broker.handed) == sorted(entry.order_ids * 2)
     assert [r.entry.status for r in logs_of(services, rule_id)] == ["Success"]
     assert services.rules.get(rule_id).rule.execution_count == 1
-    assert "[Automation Scheduler] Resubmitting 2 pending order(s)" in scheduler_lines(caplog)
+    assert [
+        getattr(r, "count", None) for r in caplog.records if action_of(r) == "orders.resubmitting"
+    ] == [2, 2]
 
 
 def test_an_order_placed_while_the_broker_is_down_is_kept_pending_not_lost(
@@ -131,3 +131,35 @@ def test_resubmission_offers_each_pending_order_once_per_pass_however_many_there
     assert report.error is None
     assert sorted(broker.accepted_ids()) == sorted(placed)
     assert broker.calls == 3  # chunks of 2, 2 and 1
+
+
+def test_a_price_the_broker_fails_on_still_fires_the_stops_it_crosses(
+    services: Services,
+    broker: InMemoryBroker,
+    investor: Investor,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A buy-the-dip order needs no position (the broker is down: nothing fills).
+    [dip] = services.trigger_orders.create(
+        [
+            TriggerSpec(
+                client_id=investor.client_id,
+                account_id=investor.account_id,
+                symbol="AAA",
+                condition=ConditionSpec(type="priceBelow", level=Decimal("90.00")),
+                order=OrderTemplate(side=Side.BUY, notional=Decimal("100.00")),
+            )
+        ]
+    )
+    caplog.set_level(logging.INFO)
+
+    services.platform.record_prices([PriceTick(symbol="AAA", price=Decimal("89.00"))])
+
+    fired = services.trigger_orders.get(dip.trigger.id)
+    assert fired.trigger.status is TriggerStatus.TRIGGERED
+    assert fired.order_id is not None
+    assert services.orders.get(fired.order_id).order.status is OrderStatus.PENDING
+    assert cash(services, investor) == OPENING_CASH - Decimal("100.00")  # held for the order
+    [broker_failed] = [r for r in caplog.records if action_of(r) == "prices.broker_failed"]
+    assert broker_failed.exc_info is not None  # logged with its traceback, once
+    assert actions(caplog).count("orders.submit_failed") == 1  # the fired order waits Pending

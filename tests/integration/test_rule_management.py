@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from autopilot.bootstrap import Services
 from autopilot.domain.auto_invest.rule import Allocation, RuleStatus
@@ -29,6 +27,7 @@ from tests.integration.conftest import (
     open_funded_account,
     spec,
 )
+from tests.support.waiting import wait_for_a_lock_wait
 
 
 def _weights(**weights: str) -> tuple[Allocation, ...]:
@@ -190,7 +189,7 @@ def test_two_updates_at_once_apply_one_after_the_other_and_lose_nothing(
     resizing.start()
     engine = make_engine(migrated_url)
     try:
-        wait_until_a_backend_waits_for_a_lock(engine)
+        wait_for_a_lock_wait(engine, what="the second update to queue behind the row lock")
     finally:
         engine.dispose()
     second_waits.set()
@@ -199,17 +198,3 @@ def test_two_updates_at_once_apply_one_after_the_other_and_lose_nothing(
 
     rule = first.rules.get(rule_id).rule
     assert (rule.name, rule.amount) == ("Renamed", Decimal("250.00"))
-
-
-def wait_until_a_backend_waits_for_a_lock(engine: Any, timeout_s: float = 30) -> None:
-    """PostgreSQL's own word that a session is queued on a row lock (no sleep-and-hope)."""
-    query = text(
-        "SELECT count(*) FROM pg_stat_activity "
-        "WHERE wait_event_type = 'Lock' AND datname = current_database()"
-    )
-    deadline = time.monotonic() + timeout_s
-    with engine.connect() as c:
-        while c.execute(query).scalar_one() == 0:
-            assert time.monotonic() < deadline, "no session ever waited for the rule's lock"
-            c.rollback()
-            time.sleep(0.01)

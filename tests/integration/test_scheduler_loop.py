@@ -4,7 +4,6 @@ database outage and stops when asked (DESIGN §5 "Failures", §7)."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 
@@ -25,18 +24,15 @@ from tests.integration.conftest import (
     spec,
 )
 from tests.pg import ThrowawayPostgres
+from tests.support.logs import action_of, actions
+from tests.support.waiting import wait_for
 
 DEADLINE_S = 20.0
 FAST = {"automation_check_interval": 50}
 
 
 def eventually(condition: Callable[[], bool], what: str) -> None:
-    """Wait until `condition()` holds, failing with `what` after a generous deadline."""
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.02)
+    wait_for(condition, what=what, timeout_s=DEADLINE_S)
 
 
 def messages(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -118,7 +114,7 @@ def test_loop_survives_a_database_outage_and_executes_the_due_rule_once_it_is_ba
     try:
         scheduler.start()
         eventually(
-            lambda: sum("Scheduled checks failed" in m for m in messages(caplog)) >= 2,
+            lambda: actions(caplog).count("pass.failed") >= 2,
             "two failed passes during the outage",
         )
         assert scheduler.is_running
@@ -131,8 +127,13 @@ def test_loop_survives_a_database_outage_and_executes_the_due_rule_once_it_is_ba
 
     assert not scheduler.is_running
     assert [r.entry.status for r in logs_of(services, rule_id)] == ["Success"]
-    failed = [m for m in messages(caplog) if "Scheduled checks failed" in m]
-    assert all(m.startswith("[Automation Scheduler] Scheduled checks failed: ") for m in failed)
+    failed = [r for r in caplog.records if action_of(r) == "pass.failed"]
+    assert all(
+        r.getMessage().startswith("[Automation Scheduler] Scheduled checks failed: ")
+        and "DatabaseUnavailable" in r.getMessage()
+        for r in failed
+    )
+    assert all(r.exc_info is None for r in failed)  # an outage is expected: one line each
 
 
 def test_pass_resubmits_orders_left_pending_by_a_crash(
@@ -156,4 +157,33 @@ def test_pass_resubmits_orders_left_pending_by_a_crash(
     filled = services.orders.get(order.id)
     assert filled.order.status is OrderStatus.FILLED
     assert filled.filled_quantity == Decimal("10.000000")
-    assert "[Automation Scheduler] Resubmitting 1 pending order(s)" in messages(caplog)
+    resubmitted = [r for r in caplog.records if action_of(r) == "orders.resubmitting"]
+    assert [getattr(r, "count", None) for r in resubmitted] == [1]
+
+
+def test_an_unexpected_error_in_a_pass_is_logged_with_its_traceback_and_the_loop_goes_on(
+    scheduled: tuple[Services, Scheduler],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    caplog.set_level(logging.INFO, logger="autopilot.scheduler")
+    services, scheduler = scheduled
+    _, rule_id = _seed(services)
+    broken = [True]
+    real_run_all = services.triggers.run_all
+
+    def run_all(**kwargs: object) -> object:
+        if broken[0]:
+            raise RuntimeError("the trigger index is corrupt")
+        return real_run_all(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(services.triggers, "run_all", run_all)
+
+    report = scheduler.run_pass()
+
+    assert report.error == "the trigger index is corrupt"
+    [failed] = [r for r in caplog.records if action_of(r) == "pass.failed"]
+    assert failed.exc_info is not None and isinstance(failed.exc_info[1], RuntimeError)
+    assert _executed(services, rule_id)  # the auto-invest part of the pass had committed
+    broken[0] = False
+    assert scheduler.run_pass().error is None

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from autopilot.bootstrap import Services
 from autopilot.domain.errors import Conflict, InvalidInput, NotFound
@@ -39,6 +39,8 @@ from tests.integration.test_trigger_orders import (
     status,
     trigger,
 )
+from tests.support.logs import action_of
+from tests.support.waiting import wait_for, wait_for_a_lock_wait
 
 ACTIVE, PAUSED = TriggerStatus.ACTIVE, TriggerStatus.PAUSED
 
@@ -418,6 +420,24 @@ def test_a_pause_and_a_resume_racing_leave_the_index_as_the_last_commit_left_the
     assert status(services, record) is TriggerStatus.TRIGGERED
 
 
+def firing_queues(services: Services) -> Callable[[], None]:
+    """A wait for the moment the "firing" thread is queued behind another transaction:
+    PostgreSQL says a session waits for a row lock; SQLite's one writer makes the firing's
+    first transaction wait at its BEGIN IMMEDIATE (seen as its connection is taken)."""
+    engine = services.engine
+    assert engine is not None
+    if engine.dialect.name == "postgresql":
+        return lambda: wait_for_a_lock_wait(engine, what="the firing to wait for the group")
+    beginning = threading.Event()
+
+    def on_connect(connection: Any) -> None:
+        if threading.current_thread().name == "firing":
+            beginning.set()
+
+    event.listen(engine, "engine_connect", on_connect)
+    return lambda: wait_for(beginning.is_set, what="the firing's transaction to begin")
+
+
 def test_pausing_a_bracket_while_a_price_fires_it_queues_instead_of_deadlocking(
     make_services: MakeServices,
     services: Services,
@@ -453,15 +473,16 @@ def test_pausing_a_bracket_while_a_price_fires_it_queues_instead_of_deadlocking(
     pauser = threading.Thread(target=pause, name="pauser")
     pauser.start()
     assert locked.wait(10)
-    firing = threading.Thread(target=price, args=(evaluating, "AAA", "89.00"))
+    queued = firing_queues(evaluating)
+    firing = threading.Thread(target=price, args=(evaluating, "AAA", "89.00"), name="firing")
     firing.start()
-    time.sleep(0.3)  # the firing now waits for the group's rows
+    queued()  # the firing now waits behind the pause's hold on the group's rows
     go_on.set()
     pauser.join(20)
     firing.join(20)
 
     assert errors == []
-    assert not [r for r in caplog.records if "failed" in r.getMessage()]
+    assert [action_of(r) for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert {status(services, stop), status(services, take)} == {PAUSED}  # paused first: no fire
 
 

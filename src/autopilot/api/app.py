@@ -38,6 +38,7 @@ def create_app(services: Services, *, run_scheduler: bool | None = None) -> Fast
                 "%s Scheduler disabled (AUTOMATION_SCHEDULER_ENABLED=false): passes run from"
                 " `autopilot run-once` or POST /api/automation/scheduler/execute",
                 PREFIX,
+                extra={"action": "scheduler.disabled"},
             )
         try:
             yield

@@ -118,7 +118,13 @@ def _storage(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, RefusedByDatabase) and exc.refusal is Refusal.OUT_OF_RANGE:
         # A value the request led to (an amount of 10^24, say) does not fit its column: the
         # transaction rolled back, so nothing was written. The client's input, not our bug.
-        log.warning("value out of range on %s %s: %s", request.method, request.url.path, exc)
+        log.warning(
+            "value out of range on %s %s: %s",
+            request.method,
+            request.url.path,
+            exc,
+            extra={"action": "api.out_of_range"},
+        )
         return error(
             422, "out_of_range", "a value is beyond what the service can hold; nothing was changed"
         )
@@ -127,7 +133,12 @@ def _storage(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    log.exception(
+        "unexpected error on %s %s",
+        request.method,
+        request.url.path,
+        extra={"action": "api.unexpected_error"},
+    )
     return error(500, "internal_error", "an unexpected error occurred; it has been logged")
 
 

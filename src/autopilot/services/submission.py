@@ -36,6 +36,7 @@ def submit_committed(broker: Broker, orders: Sequence[Order]) -> bool:
             more,
             type(exc).__name__,
             lines[0] if lines else "",
+            extra={"action": "orders.submit_failed", "count": len(orders)},
         )
         return False
     return True
@@ -55,7 +56,12 @@ def resubmit_pending(uow: UnitOfWorkFactory, broker: Broker) -> None:
             pending = unit.orders.pending(after=after, limit=RESUBMIT_CHUNK)
         if not pending:
             return
-        log.info("%s Resubmitting %d pending order(s)", PREFIX, len(pending))
+        log.info(
+            "%s Resubmitting %d pending order(s)",
+            PREFIX,
+            len(pending),
+            extra={"action": "orders.resubmitting", "count": len(pending)},
+        )
         if not submit_committed(broker, pending) or len(pending) < RESUBMIT_CHUNK:
             return
         after = pending[-1]

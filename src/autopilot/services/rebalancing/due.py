@@ -95,6 +95,7 @@ def drifted(uow: UnitOfWork, rules: Sequence[RebalancingRule]) -> list[Rebalanci
                 PREFIX,
                 rule.id,
                 ", ".join(missing),
+                extra={"action": "rebalancing.unpriced", "rule_id": rule.id},
             )
             continue
         symbols = tuple(p.symbol for p in held)
