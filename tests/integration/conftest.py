@@ -1,56 +1,35 @@
-"""Integration fixtures: a migrated database (SQLite and PostgreSQL), services on a settable clock,
-and a funded investor with priced securities."""
+"""Integration fixtures: a migrated database (SQLite and PostgreSQL), services on a settable
+clock, a funded investor with priced securities, and real `autopilot` processes.
+
+The helpers these fixtures build on live in :mod:`tests.support` (imported by the tests too);
+this file holds fixtures only.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import date, datetime, time
-from decimal import Decimal
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, time
+from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import text
 
 from autopilot.bootstrap import Services, build
 from autopilot.config import load_settings
-from autopilot.domain.auto_invest.rule import Allocation
-from autopilot.domain.orders import OrderType, Side
-from autopilot.domain.schedule import Frequency
-from autopilot.services.auto_invest.rules import RuleSpec
-from autopilot.services.orders import PlaceOrder
 from autopilot.services.platform import PriceTick
 from autopilot.services.ports import Broker
-from autopilot.services.records import LogFilter, LogRecord
 from autopilot.storage.migrate import upgrade
-
-MARKET = ZoneInfo("America/New_York")
-START = date(2026, 6, 1)  # a Monday and a trading day
-
-# Explicit values, so that an AUTOMATION_* variable in the environment cannot change a test.
-DEFAULT_SETTINGS: dict[str, Any] = {
-    "automation_catch_up": "coalesce",
-    "automation_max_attempts": 3,
-    "automation_min_order_amount": Decimal("1.00"),
-    "automation_timezone": "America/New_York",
-    "automation_market_calendar": "XNYS",
-    "automation_check_interval": 3_600_000,
-}
-
-
-class SettableClock:
-    """A clock the test moves: `on(day)` puts it at noon of that market day."""
-
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
-
-    def on(self, day: date) -> SettableClock:
-        self.at = datetime.combine(day, time(12, 0), tzinfo=MARKET)
-        return self
+from tests.support.processes import AS_OF, Processes, Worker
+from tests.support.services import (
+    DEFAULT_SETTINGS,
+    MARKET,
+    PRICES,
+    START,
+    Investor,
+    MakeServices,
+    SettableClock,
+    open_funded_account,
+)
 
 
 @pytest.fixture
@@ -62,9 +41,6 @@ def clock() -> SettableClock:
 def migrated_url(db_url: str) -> str:
     upgrade(db_url)
     return db_url
-
-
-MakeServices = Callable[..., Services]
 
 
 @pytest.fixture
@@ -89,27 +65,6 @@ def services(make_services: MakeServices) -> Services:
     return make_services()
 
 
-@dataclass(frozen=True, slots=True)
-class Investor:
-    client_id: int
-    account_id: int
-
-
-# The counts of a pass that found nothing to do.
-NOTHING_DONE = {"executed": 0, "skipped": 0, "failed": 0, "pendingApproval": 0}
-
-PRICES = {"AAA": Decimal("100.00"), "BBB": Decimal("30.00"), "CCC": Decimal("7.00")}
-OPENING_CASH = Decimal("10000.00")
-
-
-def open_funded_account(services: Services, cash: Decimal = OPENING_CASH) -> Investor:
-    client = services.platform.create_client("Ada Investor", "ada@example.com")
-    account = services.platform.open_account(client.id, "USD")
-    if cash > 0:
-        services.platform.deposit(account.id, cash)
-    return Investor(client_id=client.id, account_id=account.id)
-
-
 @pytest.fixture
 def investor(services: Services) -> Investor:
     """A client with one USD account holding 10,000.00, and prices for AAA, BBB and CCC."""
@@ -119,83 +74,32 @@ def investor(services: Services) -> Investor:
     return open_funded_account(services)
 
 
-def market_buy(investor: Investor, symbol: str, notional: str) -> PlaceOrder:
-    return PlaceOrder(
-        account_id=investor.account_id,
-        symbol=symbol,
-        side=Side.BUY,
-        order_type=OrderType.MARKET,
-        notional=Decimal(notional),
-    )
+@pytest.fixture
+def procs(tmp_path: Path) -> Iterator[Processes]:
+    """Start `python -m autopilot ARGS...` processes; any still running at the end are killed."""
+    started = Processes(tmp_path)
+    try:
+        yield started
+    finally:
+        started.stop_all()
 
 
-def spec(
-    investor: Investor,
-    *,
-    amount: str = "100.00",
-    weights: dict[str, str] | None = None,
-    frequency: Frequency = Frequency.MONTHLY,
-    start_date: date = START,
-    **fields: Any,
-) -> RuleSpec:
-    allocations = tuple(
-        Allocation(symbol=s, weight=Decimal(w)) for s, w in (weights or {"AAA": "100"}).items()
-    )
-    return RuleSpec(
-        client_id=investor.client_id,
-        account_id=investor.account_id,
-        name="Monthly DCA",
-        amount=Decimal(amount),
-        allocations=allocations,
-        frequency=frequency,
-        start_date=start_date,
-        **fields,
-    )
+@pytest.fixture
+def workers(procs: Processes) -> Callable[..., Worker]:
+    """Start `autopilot run-once` passes as of AS_OF, printing their summary as JSON."""
 
+    def start(
+        url: str, *, batch_size: int, argv: Sequence[str] | None = None, **env: str
+    ) -> Worker:
+        return procs(
+            url,
+            "run-once",
+            "--as-of",
+            AS_OF.isoformat(),
+            "--json",
+            program=("-m", "autopilot") if argv is None else tuple(argv),
+            AUTOMATION_BATCH_SIZE=str(batch_size),
+            **env,
+        )
 
-def refuse_orders_for(services: Services, symbol: str) -> None:
-    """Make the database itself refuse every order for `symbol`, as an audit trigger would: on
-    PostgreSQL a raised exception (not a constraint violation), on SQLite an ABORT."""
-    with services.uow() as uow:
-        c = uow.connection
-        if c.dialect.name == "postgresql":
-            c.execute(
-                text(
-                    "CREATE FUNCTION refuse_orders() RETURNS trigger AS $$ BEGIN "
-                    f"IF NEW.symbol = '{symbol}' THEN RAISE EXCEPTION 'refused by audit'; "
-                    "END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
-                )
-            )
-            c.execute(
-                text(
-                    "CREATE TRIGGER refuse_orders BEFORE INSERT ON orders "
-                    "FOR EACH ROW EXECUTE FUNCTION refuse_orders()"
-                )
-            )
-        else:
-            c.execute(
-                text(
-                    f"CREATE TRIGGER refuse_orders BEFORE INSERT ON orders "
-                    f"WHEN NEW.symbol = '{symbol}' BEGIN SELECT RAISE(ABORT, 'refused by audit'); "
-                    "END"
-                )
-            )
-
-
-def logs_of(services: Services, rule_id: str) -> list[LogRecord]:
-    """The rule's execution-log rows, oldest first."""
-    with services.uow() as uow:
-        records, _ = uow.logs.search(LogFilter(automation_id=rule_id), offset=0, limit=1000)
-    return sorted(records, key=lambda r: r.id)
-
-
-def failed_attempts(services: Services, automation_id: str) -> int:
-    """The failed attempts counted so far at the automation's pending occurrence."""
-    with services.uow() as uow:
-        found = uow.attempts.of([automation_id]).get(automation_id)
-    return 0 if found is None else found.count
-
-
-def count_rows(services: Services, table: str) -> int:
-    with services.uow() as uow:
-        return int(uow.connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+    return start

@@ -21,7 +21,8 @@ from autopilot.services.auto_invest import execution as auto_invest_execution
 from autopilot.services.platform import PriceTick
 from autopilot.services.ports import RefusedByDatabase
 from autopilot.services.records import LogEntry, OrderRecord
-from tests.integration.conftest import (
+from tests.support.logs import action_of
+from tests.support.services import (
     OPENING_CASH,
     PRICES,
     START,
@@ -35,7 +36,6 @@ from tests.integration.conftest import (
     refuse_orders_for,
     spec,
 )
-from tests.support.logs import action_of
 
 WEEKLY_MONDAYS = {"frequency": Frequency.WEEKLY, "day_of_week": 0}
 

@@ -18,7 +18,8 @@ from autopilot.engine.scheduler import Scheduler
 from autopilot.services import submission
 from autopilot.services.platform import PriceTick
 from autopilot.services.triggers.orders import ConditionSpec, TriggerSpec
-from tests.integration.conftest import (
+from tests.support.logs import action_of, actions
+from tests.support.services import (
     OPENING_CASH,
     PRICES,
     START,
@@ -29,7 +30,6 @@ from tests.integration.conftest import (
     open_funded_account,
     spec,
 )
-from tests.support.logs import action_of, actions
 
 
 @pytest.fixture

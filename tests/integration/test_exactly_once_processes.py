@@ -12,27 +12,19 @@ Each rule invests 100.00 monthly on the 1st, 60% AAA and 40% BBB, so an executio
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from datetime import time as dtime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
+from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, create_engine, insert, select, text
+from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.pool import NullPool
 
 from autopilot.bootstrap import build
 from autopilot.config import load_settings
@@ -43,30 +35,28 @@ from autopilot.services.platform import PriceTick
 from autopilot.services.ports import FixedClock
 from autopilot.storage import tables
 from autopilot.storage.migrate import upgrade
-from tests.integration.conftest import NOTHING_DONE
+from tests.support.processes import (
+    AS_OF,
+    MARKET,
+    SETTINGS,
+    Worker,
+    count_rows,
+    finish,
+    kill_after_first_batch,
+    other_backends,
+    test_engine,
+    wait_for_no_worker_backends,
+)
+from tests.support.services import NOTHING_DONE
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(240)]
 
-ROOT = Path(__file__).resolve().parents[2]
-SRC = ROOT / "src"
-MARKET = ZoneInfo("America/New_York")
-AS_OF = date(2026, 6, 1)  # a Monday and a trading day: the occurrence every seeded rule is due for
 NEXT = date(2026, 7, 1)  # the next 1st of the month, a Wednesday and a trading day
 AMOUNT = Decimal("100.00")
 LEGS = {"AAA": Decimal("60.00"), "BBB": Decimal("40.00")}
 PRICES = {"AAA": Decimal("100.00"), "BBB": Decimal("30.00")}
 ZERO = Decimal("0.00")
-TEST_APP = "autopilot-test"  # application_name of the test's own connections
-# Explicit values, so that an AUTOMATION_* variable in the environment cannot change a test.
-SETTINGS: dict[str, str] = {
-    "AUTOMATION_CATCH_UP": "coalesce",
-    "AUTOMATION_MAX_ATTEMPTS": "3",
-    "AUTOMATION_MIN_ORDER_AMOUNT": "1.00",
-    "AUTOMATION_TIMEZONE": "America/New_York",
-    "AUTOMATION_MARKET_CALENDAR": "XNYS",
-    "AUTOMATION_SCHEDULER_ENABLED": "false",
-}
-T = TypeVar("T")
 
 
 # --- seeding -----------------------------------------------------------------------------------
@@ -77,10 +67,6 @@ class Seeded:
     rule_ids: tuple[str, ...]  # in claim order: (next_execution_date, id)
     deposits: dict[int, Decimal]  # account id -> cash put in
     rule_account: dict[str, int]
-
-
-def _engine(url: str) -> Engine:
-    return create_engine(url, poolclass=NullPool, connect_args={"application_name": TEST_APP})
 
 
 def seed(url: str, *, rules: int, rules_per_account: int, sentinel: bool = False) -> Seeded:
@@ -119,7 +105,7 @@ def seed(url: str, *, rules: int, rules_per_account: int, sentinel: bool = False
         services.close()
 
     n_accounts = -(-(rules - int(sentinel)) // rules_per_account) + int(sentinel)
-    engine = _engine(url)
+    engine = test_engine(url)
     try:
         with engine.begin() as c:
             # The template rule is not part of the test: it is replaced by the seeded ones.
@@ -191,180 +177,6 @@ def seed(url: str, *, rules: int, rules_per_account: int, sentinel: bool = False
         deposits=dict.fromkeys(account_ids, cash_each),
         rule_account={r["id"]: r["account_id"] for r in rule_rows},
     )
-
-
-# --- processes ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Worker:
-    proc: subprocess.Popen[bytes]
-    out: Path
-    err: Path
-
-    def stdout(self) -> str:
-        return self.out.read_text()
-
-    def stderr(self) -> str:
-        return self.err.read_text()
-
-    def payload(self) -> dict[str, Any]:
-        lines = [line for line in self.stdout().splitlines() if line.startswith("{")]
-        assert lines, f"no JSON on stdout; stderr:\n{self.stderr()[-3000:]}"
-        result: dict[str, Any] = json.loads(lines[-1])
-        return result
-
-    def describe(self) -> str:
-        return (
-            f"pid {self.proc.pid} exit {self.proc.returncode}\n"
-            f"stdout (tail): {self.stdout()[-1000:]}\nstderr (tail): {self.stderr()[-3000:]}"
-        )
-
-
-@pytest.fixture
-def procs(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
-    """Start `python -m autopilot ARGS...` (or `python PROGRAM... ARGS...`) on a database, with
-    extra environment variables; any still running at the end are killed."""
-    started: list[Worker] = []
-
-    def start(
-        url: str, *args: str, program: Sequence[str] = ("-m", "autopilot"), **env: str
-    ) -> Worker:
-        n = len(started)
-        environ = {
-            **os.environ,
-            **SETTINGS,
-            "DATABASE_URL": url,
-            "PYTHONPATH": os.pathsep.join(
-                [str(SRC), str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
-            ),
-            **env,
-        }
-        out, err = tmp_path / f"proc{n}.out", tmp_path / f"proc{n}.err"
-        with out.open("wb") as o, err.open("wb") as e:
-            proc = subprocess.Popen(
-                [sys.executable, *program, *args],
-                cwd=tmp_path,  # no stray .env from the repository
-                env=environ,
-                stdin=subprocess.DEVNULL,
-                stdout=o,
-                stderr=e,
-            )
-        worker = Worker(proc, out, err)
-        started.append(worker)
-        return worker
-
-    try:
-        yield start
-    finally:
-        for w in started:
-            if w.proc.poll() is None:
-                w.proc.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                w.proc.wait(timeout=10)
-
-
-@pytest.fixture
-def workers(procs: Callable[..., Worker]) -> Callable[..., Worker]:
-    """Start `autopilot run-once` passes as of AS_OF, printing their summary as JSON."""
-
-    def start(
-        url: str, *, batch_size: int, argv: Sequence[str] | None = None, **env: str
-    ) -> Worker:
-        return procs(
-            url,
-            "run-once",
-            "--as-of",
-            AS_OF.isoformat(),
-            "--json",
-            program=("-m", "autopilot") if argv is None else tuple(argv),
-            AUTOMATION_BATCH_SIZE=str(batch_size),
-            **env,
-        )
-
-    return start
-
-
-def kill_after_first_batch(engine: Engine, held_account: int, start: Callable[[], Worker]) -> None:
-    """Start a worker and kill -9 it once its first batch has committed.
-
-    The test holds ``held_account``'s row (the account of the last rule in claim order), so the
-    pass cannot finish before the kill: at worst the worker waits in its last batch.
-    """
-    with engine.connect() as guard:
-        tx = guard.begin()
-        guard.execute(text("SELECT id FROM accounts WHERE id = :a FOR UPDATE"), {"a": held_account})
-        worker = start()
-        wait_for(
-            "the first batch to commit",
-            lambda: count_rows(engine, "automation_execution_logs") > 0,
-            alive=[worker],
-        )
-        os.kill(worker.proc.pid, signal.SIGKILL)
-        worker.proc.wait(timeout=30)
-        assert worker.proc.returncode == -signal.SIGKILL
-        tx.rollback()
-    wait_for_no_worker_backends(engine)
-
-
-def finish(worker: Worker, timeout: float = 120) -> dict[str, Any]:
-    """Wait for a worker to exit; it must exit 0 with a JSON summary and no pass error."""
-    try:
-        worker.proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        worker.proc.kill()
-        worker.proc.wait()
-        pytest.fail(f"run-once did not finish within {timeout}s\n{worker.describe()}")
-    assert worker.proc.returncode == 0, worker.describe()
-    payload = worker.payload()
-    assert payload["error"] is None, worker.describe()
-    return payload
-
-
-def wait_for(
-    what: str, probe: Callable[[], T | None], *, timeout: float = 60, alive: Sequence[Worker] = ()
-) -> T:
-    """Poll `probe` until it returns a truthy value; fail after `timeout` seconds, or as soon as
-    one of `alive` exits early."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        for w in alive:
-            if w.proc.poll() is not None:
-                pytest.fail(f"worker exited while waiting for {what}\n{w.describe()}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
-
-
-def other_backends(c: Connection, *, waiting_on_lock: bool = False) -> int:
-    """Connections to this database other than the test's own (those of workers, or of their
-    backends that outlive a killed worker)."""
-    sql = (
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-        "AND backend_type = 'client backend' AND application_name <> :me"
-    )
-    if waiting_on_lock:
-        sql += " AND wait_event_type = 'Lock'"
-    return int(c.execute(text(sql), {"me": TEST_APP}).scalar_one())
-
-
-def wait_for_no_worker_backends(engine: Engine, timeout: float = 60) -> None:
-    """After a kill, PostgreSQL ends the dead client's backend (rolling back its transaction)
-    only when it next talks to the socket; wait until it has, so the state read is final."""
-
-    def gone() -> bool:
-        with engine.connect() as c:
-            return other_backends(c) == 0
-
-    wait_for("the killed worker's backends to end", gone, timeout=timeout)
-
-
-def count_rows(engine: Engine, table: str) -> int:
-    with engine.connect() as c:
-        return int(c.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
 
 
 # --- the database, read back -------------------------------------------------------------------
@@ -513,7 +325,7 @@ def test_four_concurrent_workers_execute_every_rule_exactly_once(
     pg_url: str, workers: Callable[..., Worker]
 ) -> None:
     seeded = seed(pg_url, rules=2000, rules_per_account=5)
-    engine = _engine(pg_url)
+    engine = test_engine(pg_url)
     try:
         # A start line: the test holds every account row, so each worker claims its first batch
         # (SKIP LOCKED: four disjoint batches) and then waits for the accounts. Once all four
@@ -527,7 +339,7 @@ def test_four_concurrent_workers_execute_every_rule_exactly_once(
                 with engine.connect() as c:
                     return other_backends(c, waiting_on_lock=True) >= 4
 
-            wait_for("four workers to claim a batch each", all_waiting, alive=started)
+            wait_for(what="four workers to claim a batch each", probe=all_waiting, alive=started)
             with engine.connect() as c:
                 # Rows this connection cannot lock are the ones the workers hold.
                 free = c.execute(
@@ -570,7 +382,7 @@ def test_kill_9_mid_pass_leaves_no_half_written_rule_and_a_rerun_completes(
 ) -> None:
     seeded = seed(pg_url, rules=6000, rules_per_account=10, sentinel=True)
     sentinel_account = seeded.rule_account[seeded.rule_ids[-1]]
-    engine = _engine(pg_url)
+    engine = test_engine(pg_url)
     try:
         kill_after_first_batch(engine, sentinel_account, lambda: workers(pg_url, batch_size=200))
 
@@ -648,7 +460,7 @@ def test_kill_at_a_chosen_point_then_rerun(
     seeded = seed(pg_url, rules=400, rules_per_account=4)
     script = tmp_path / "crashing_cli.py"
     script.write_text(CRASHING_CLI)
-    engine = _engine(pg_url)
+    engine = test_engine(pg_url)
     try:
         worker = workers(
             pg_url,
@@ -691,7 +503,7 @@ def test_kill_at_a_chosen_point_then_rerun(
 
 def test_unique_key_refuses_a_second_outcome_but_allows_repeated_failures(pg_url: str) -> None:
     upgrade(pg_url)
-    engine = _engine(pg_url)
+    engine = test_engine(pg_url)
     at = datetime.combine(AS_OF, dtime(12, 0), tzinfo=MARKET)
 
     def row(status: str, rule_id: str = "AUTO-20260601-000000000000001") -> dict[str, Any]:
@@ -746,12 +558,12 @@ def test_sigterm_commits_the_batch_in_hand_then_the_pass_ends_cleanly(
     pg_url: str, workers: Callable[..., Worker]
 ) -> None:
     seeded = seed(pg_url, rules=3000, rules_per_account=10)
-    engine = _engine(pg_url)
+    engine = test_engine(pg_url)
     try:
         worker = workers(pg_url, batch_size=100)
         wait_for(
-            "the first batch to commit",
-            lambda: count_rows(engine, "automation_execution_logs") > 0,
+            what="the first batch to commit",
+            probe=lambda: count_rows(engine, "automation_execution_logs") > 0,
             alive=[worker],
         )
         worker.proc.send_signal(signal.SIGTERM)

@@ -12,7 +12,7 @@ from autopilot.domain.orders import Order, OrderStatus, OrderType, Side, notiona
 from autopilot.services.orders import PlaceOrder
 from autopilot.services.platform import PriceTick
 from autopilot.services.records import NewOrder
-from tests.integration.conftest import OPENING_CASH, Investor, SettableClock, market_buy
+from tests.support.services import OPENING_CASH, Investor, SettableClock, market_buy
 
 
 def cash_of(services: Services, investor: Investor) -> Decimal:

@@ -27,7 +27,7 @@ from autopilot.services.rebalancing.rules import RebalancingSpec
 from autopilot.storage.db import make_engine
 from autopilot.storage.migrate import upgrade
 from autopilot.storage.tables import metadata
-from tests.integration.conftest import (
+from tests.support.services import (
     START,
     Investor,
     SettableClock,

@@ -25,7 +25,7 @@ from autopilot.engine.scheduler import Scheduler
 from autopilot.services.orders import PlaceOrder
 from autopilot.services.platform import PriceTick
 from autopilot.services.rebalancing.rules import RebalancingChanges, RebalancingSpec
-from tests.integration.conftest import START, Investor, SettableClock, logs_of, open_funded_account
+from tests.support.services import START, Investor, SettableClock, logs_of, open_funded_account
 
 PRICES = {"VTI": Decimal("100.00"), "BND": Decimal("50.00"), "VXUS": Decimal("25.00")}
 AT_TARGETS = {"VTI": "60", "BND": "60", "VXUS": "40"}  # 6,000 / 3,000 / 1,000

@@ -34,22 +34,18 @@ from autopilot.services.ports import FixedClock
 from autopilot.services.rebalancing.rules import RebalancingSpec
 from autopilot.storage import tables
 from autopilot.storage.migrate import upgrade
-from tests.integration.conftest import NOTHING_DONE
-from tests.integration.test_exactly_once_processes import (
+from tests.support.processes import (
     AS_OF,
     MARKET,
     SETTINGS,
     Worker,
-    _engine,
     finish,
     kill_after_first_batch,
     other_backends,
-    procs,
-    wait_for,
-    workers,
+    test_engine,
 )
-
-__all__ = ["procs", "workers"]  # the fixtures, imported so that pytest finds them here
+from tests.support.services import NOTHING_DONE
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(240)]
 
@@ -117,7 +113,7 @@ def seed(url: str, *, rules: int) -> Seeded:
         services.close()
 
     at = datetime.combine(AS_OF, dtime(12, 0), tzinfo=MARKET)
-    engine = _engine(url)
+    engine = test_engine(url)
     try:
         with engine.begin() as c:
             t = tables.rebalancing_rules
@@ -350,7 +346,7 @@ def test_concurrent_workers_rebalance_every_account_exactly_once(
     pg_url: str, workers: Callable[..., Worker]
 ) -> None:
     seeded = seed(pg_url, rules=400)
-    engine = _engine(pg_url)
+    engine = test_engine(pg_url)
     batch, n = 25, 4
     try:
         # A start line, as in the auto-invest test: the test holds every account row, so each
@@ -365,7 +361,7 @@ def test_concurrent_workers_rebalance_every_account_exactly_once(
                 with engine.connect() as c:
                     return other_backends(c, waiting_on_lock=True) >= n
 
-            wait_for(f"{n} workers to claim a batch each", all_waiting, alive=started)
+            wait_for(what=f"{n} workers to claim a batch each", probe=all_waiting, alive=started)
             with engine.connect() as c:
                 free = c.execute(
                     text(
@@ -396,7 +392,7 @@ def test_kill_9_mid_pass_leaves_no_half_rebalanced_account_and_a_rerun_completes
 ) -> None:
     seeded = seed(pg_url, rules=400)
     sentinel = seeded.rule_account[seeded.rule_ids[-1]]
-    engine = _engine(pg_url)
+    engine = test_engine(pg_url)
     try:
         kill_after_first_batch(engine, sentinel, lambda: workers(pg_url, batch_size=20))
 

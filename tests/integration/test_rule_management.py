@@ -17,7 +17,7 @@ from autopilot.domain.schedule import Frequency
 from autopilot.services.auto_invest import rules as rule_service
 from autopilot.services.auto_invest.rules import RuleChanges, RuleSpec
 from autopilot.storage.db import make_engine
-from tests.integration.conftest import (
+from tests.support.services import (
     START,
     Investor,
     MakeServices,

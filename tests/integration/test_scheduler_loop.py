@@ -14,7 +14,9 @@ from autopilot.domain.orders import OrderStatus, notional_buy
 from autopilot.engine.scheduler import Scheduler
 from autopilot.services.platform import PriceTick
 from autopilot.services.records import NewOrder
-from tests.integration.conftest import (
+from tests.pg import ThrowawayPostgres
+from tests.support.logs import action_of, actions
+from tests.support.services import (
     PRICES,
     START,
     Investor,
@@ -23,8 +25,6 @@ from tests.integration.conftest import (
     open_funded_account,
     spec,
 )
-from tests.pg import ThrowawayPostgres
-from tests.support.logs import action_of, actions
 from tests.support.waiting import wait_for
 
 DEADLINE_S = 20.0

@@ -28,7 +28,7 @@ from autopilot.services.rebalancing.rules import RebalancingSpec
 from autopilot.services.records import LogFilter
 from autopilot.services.triggers.orders import ConditionSpec, TriggerSpec
 from autopilot.storage.memory.store import InMemoryStore
-from tests.integration.conftest import DEFAULT_SETTINGS, START, SettableClock
+from tests.support.services import DEFAULT_SETTINGS, START, SettableClock
 
 
 @pytest.fixture

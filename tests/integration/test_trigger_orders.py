@@ -19,56 +19,26 @@ from autopilot.domain.triggers.conditions import Direction, TrailingStop, Trigge
 from autopilot.domain.triggers.order import OrderTemplate
 from autopilot.services.orders import PlaceOrder
 from autopilot.services.platform import PriceTick
-from autopilot.services.records import TriggerOrderRecord
-from autopilot.services.triggers.orders import ConditionSpec, TriggerChange, TriggerSpec
+from autopilot.services.triggers.orders import TriggerChange, TriggerSpec
 from autopilot.storage.trigger_repo import TriggerOrders
-from tests.integration.conftest import (
+from tests.support.services import (
     Investor,
     MakeServices,
     SettableClock,
     count_rows,
     logs_of,
 )
-
-SELL_ALL = OrderTemplate(side=Side.SELL, sell_all=True)
-BUY_TEN = OrderTemplate(side=Side.BUY, quantity=Decimal("10"))
-
-
-def price(services: Services, symbol: str, value: str) -> None:
-    services.platform.record_prices([PriceTick(symbol=symbol, price=Decimal(value))])
-
-
-def hold(services: Services, who: Investor, symbol: str = "AAA", quantity: str = "10") -> None:
-    services.orders.place(
-        PlaceOrder(
-            account_id=who.account_id,
-            symbol=symbol,
-            side=Side.BUY,
-            order_type=OrderType.MARKET,
-            quantity=Decimal(quantity),
-        )
-    )
-
-
-def trigger(
-    who: Investor, kind: str, order: OrderTemplate = SELL_ALL, symbol: str = "AAA", **fields: Any
-) -> TriggerSpec:
-    return TriggerSpec(
-        client_id=who.client_id,
-        account_id=who.account_id,
-        symbol=symbol,
-        condition=ConditionSpec(type=kind, **fields),
-        order=order,
-        oco_group=fields.pop("oco_group", None) if "oco_group" in fields else None,
-    )
-
-
-def create(services: Services, spec: TriggerSpec) -> TriggerOrderRecord:
-    return services.trigger_orders.create([spec])[0]
-
-
-def status(services: Services, record: TriggerOrderRecord) -> TriggerStatus:
-    return services.trigger_orders.get(record.trigger.id).trigger.status
+from tests.support.triggers import (
+    BUY_TEN,
+    SELL_ALL,
+    bracket,
+    create,
+    fields_of,
+    hold,
+    price,
+    status,
+    trigger,
+)
 
 
 @pytest.mark.parametrize(
@@ -147,21 +117,6 @@ def test_the_trailing_mark_is_stored_and_survives_a_restart(
     assert reread.trigger.condition.mark == Decimal("130.00")
     price(fresh, "AAA", "117.00")  # the stop at 117.00 of the stored mark, in a new process
     assert status(fresh, record) is TriggerStatus.TRIGGERED
-
-
-def bracket(services: Services, who: Investor) -> list[TriggerOrderRecord]:
-    stop = trigger(who, "priceBelow", level=Decimal("90.00"))
-    take = trigger(who, "priceAbove", level=Decimal("120.00"))
-    return services.trigger_orders.create(
-        [
-            TriggerSpec(**{**_fields(stop), "oco_group": "bracket"}),
-            TriggerSpec(**{**_fields(take), "oco_group": "bracket"}),
-        ]
-    )
-
-
-def _fields(spec: TriggerSpec) -> dict[str, Any]:
-    return {name: getattr(spec, name) for name in spec.__slots__}
 
 
 def test_when_one_leg_of_a_bracket_fires_the_other_is_cancelled(
@@ -252,7 +207,7 @@ def test_bad_trigger_orders_are_refused_naming_the_field_and_write_nothing(
         **{k: v for k, v in values.items() if k != "account_id" and v is not None},
     )
     if "account_id" in values:
-        spec = TriggerSpec(**{**_fields(spec), "account_id": values["account_id"]})
+        spec = TriggerSpec(**{**fields_of(spec), "account_id": values["account_id"]})
     with pytest.raises(InvalidInput) as raised:
         services.trigger_orders.create([spec])
     assert raised.value.field == field
@@ -272,9 +227,11 @@ def test_an_oco_group_across_accounts_is_refused(services: Services, investor: I
     second = services.platform.open_account(investor.client_id, "USD")
     services.platform.deposit(second.id, Decimal("1000.00"))
     spec = trigger(investor, "priceAbove", BUY_TEN, level=Decimal("120.00"))
-    other = TriggerSpec(**{**_fields(spec), "account_id": second.id, "oco_group": "g"})
+    other = TriggerSpec(**{**fields_of(spec), "account_id": second.id, "oco_group": "g"})
     with pytest.raises(InvalidInput) as raised:
-        services.trigger_orders.create([TriggerSpec(**{**_fields(spec), "oco_group": "g"}), other])
+        services.trigger_orders.create(
+            [TriggerSpec(**{**fields_of(spec), "oco_group": "g"}), other]
+        )
     assert raised.value.field == "oco_group"
     assert count_rows(services, "trigger_orders") == 0
 
@@ -362,7 +319,7 @@ def test_a_trigger_past_its_expiry_becomes_expired_and_is_logged(
 ) -> None:
     hold(services, investor)
     spec = trigger(investor, "priceBelow", level=Decimal("90.00"))
-    spec = TriggerSpec(**{**_fields(spec), "expires_at": clock.at + timedelta(hours=1)})
+    spec = TriggerSpec(**{**fields_of(spec), "expires_at": clock.at + timedelta(hours=1)})
     record = create(services, spec)
     price(services, "AAA", "95.00")
     assert status(services, record) is TriggerStatus.ACTIVE

@@ -22,24 +22,24 @@ from autopilot.domain.triggers.conditions import Direction, TrailingStop, Trigge
 from autopilot.services.records import TriggerOrderRecord
 from autopilot.services.triggers.orders import TriggerChange, TriggerSpec
 from autopilot.storage.trigger_repo import TriggerOrders
-from tests.integration.conftest import (
+from tests.support.logs import action_of
+from tests.support.services import (
     Investor,
     MakeServices,
     SettableClock,
     count_rows,
     logs_of,
 )
-from tests.integration.test_trigger_orders import (
+from tests.support.triggers import (
     BUY_TEN,
-    _fields,
     bracket,
     create,
+    fields_of,
     hold,
     price,
     status,
     trigger,
 )
-from tests.support.logs import action_of
 from tests.support.waiting import wait_for, wait_for_a_lock_wait
 
 ACTIVE, PAUSED = TriggerStatus.ACTIVE, TriggerStatus.PAUSED
@@ -202,7 +202,7 @@ def test_when_a_member_fires_its_paused_siblings_are_cancelled(
     stop, take = bracket(services, investor)
     services.trigger_orders.pause(stop.trigger.id)
     third = trigger(investor, "priceAbove", level=Decimal("110.00"))
-    added = create(services, TriggerSpec(**{**_fields(third), "oco_group": "bracket"}))
+    added = create(services, TriggerSpec(**{**fields_of(third), "oco_group": "bracket"}))
     price(services, "AAA", "111.00")
     assert status(services, added) is TriggerStatus.TRIGGERED
     assert (status(services, stop), status(services, take)) == (
@@ -346,7 +346,7 @@ def test_a_price_update_that_expires_one_trigger_and_fires_another_logs_each_onc
     hold(services, investor)
     spec = trigger(investor, "priceBelow", level=Decimal("80.00"))
     expiring = create(
-        services, TriggerSpec(**{**_fields(spec), "expires_at": clock.at + timedelta(hours=1)})
+        services, TriggerSpec(**{**fields_of(spec), "expires_at": clock.at + timedelta(hours=1)})
     )
     firing = stop_loss(services, investor, "95.00")
     price(services, "AAA", "99.00")
@@ -492,7 +492,7 @@ def test_a_paused_trigger_whose_expiry_moves_earlier_expires_and_cannot_resume(
     hold(services, investor)
     spec = trigger(investor, "priceBelow", level=Decimal("90.00"))
     record = create(
-        services, TriggerSpec(**{**_fields(spec), "expires_at": clock.at + timedelta(days=10)})
+        services, TriggerSpec(**{**fields_of(spec), "expires_at": clock.at + timedelta(days=10)})
     )
     price(services, "AAA", "95.00")  # the index knows the later expiry
     services.trigger_orders.pause(record.trigger.id)

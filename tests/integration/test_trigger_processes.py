@@ -40,20 +40,17 @@ from autopilot.services.ports import FixedClock
 from autopilot.services.triggers.orders import ConditionSpec, TriggerSpec
 from autopilot.storage import tables
 from autopilot.storage.migrate import upgrade
-from tests.integration.conftest import NOTHING_DONE
-from tests.integration.test_exactly_once_processes import (
+from tests.support.processes import (
     AS_OF,
     MARKET,
     SETTINGS,
     Worker,
-    _engine,
     other_backends,
-    procs,
-    wait_for,
+    test_engine,
     wait_for_no_worker_backends,
 )
-
-__all__ = ["procs"]  # the fixture, imported so that pytest finds it here
+from tests.support.services import NOTHING_DONE
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(180)]
 
@@ -142,7 +139,7 @@ def seed(url: str, levels: Sequence[Decimal], *, sentinel: Decimal | None = None
 
 def store_price(url: str, price: Decimal, at: datetime) -> None:
     """Store a price without evaluating anything in this process (the workers must do it)."""
-    engine = _engine(url)
+    engine = test_engine(url)
     try:
         with engine.begin() as c:
             c.execute(tables.prices.insert(), [{"symbol": SYMBOL, "price": price, "as_of": at}])
@@ -327,7 +324,7 @@ def test_concurrent_passes_and_imports_fire_each_trigger_once_and_one_leg_per_br
     store_price(pg_url, price, SEEDED_AT + timedelta(hours=1))
     prices = csv_file(tmp_path / "prices.csv", [(price, None)])
 
-    engine = _engine(pg_url)
+    engine = test_engine(pg_url)
     try:
         # A start line: the test holds every account row, so each process evaluates, locks the
         # fired triggers (or queues for them) and waits. Then all four go at once.
@@ -342,7 +339,9 @@ def test_concurrent_passes_and_imports_fire_each_trigger_once_and_one_leg_per_br
                 with engine.connect() as c:
                     return other_backends(c, waiting_on_lock=True) >= len(started)
 
-            wait_for("all processes to queue on the fired rows", all_waiting, alive=started)
+            wait_for(
+                what="all processes to queue on the fired rows", probe=all_waiting, alive=started
+            )
             tx.rollback()
         payloads = [run_once(w) for w in passes]
         for w in imports:
@@ -396,7 +395,7 @@ def test_a_replay_killed_mid_way_leaves_each_trigger_whole_and_a_rerun_fires_the
     ]
     replay = csv_file(tmp_path / "replay.csv", ticks)
 
-    engine = _engine(pg_url)
+    engine = test_engine(pg_url)
     try:
         # The test holds the sentinel account's row: the replay fires every tick down to 71 and
         # commits each, then stalls inside the transaction of tick 70, where it is killed.
@@ -411,7 +410,9 @@ def test_a_replay_killed_mid_way_leaves_each_trigger_whole_and_a_rerun_fires_the
                 with engine.connect() as c:
                     return other_backends(c, waiting_on_lock=True) >= 1
 
-            wait_for("the replay to stall on the sentinel account", stalled, alive=[worker])
+            wait_for(
+                what="the replay to stall on the sentinel account", probe=stalled, alive=[worker]
+            )
             os.kill(worker.proc.pid, signal.SIGKILL)
             worker.proc.wait(timeout=30)
             assert worker.proc.returncode == -signal.SIGKILL
