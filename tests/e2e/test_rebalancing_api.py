@@ -173,7 +173,11 @@ def test_a_check_that_trades_nothing_leaves_the_day_for_a_later_drift(
     assert first["skipped"][0]["message"] == "nothing to trade"
     logs = "/api/automation/execution-logs"
     [check] = data(api.get(logs, params={"automationId": rule["id"]}))["items"]
-    assert (check["status"], check["message"]) == ("Skipped", "nothing to trade")
+    assert (check["status"], check["message"], check["noOp"]) == (
+        "Skipped",
+        "nothing to trade",
+        True,
+    )
 
     data(api.post("/api/market/prices", json={"prices": [{"symbol": "VTI", "price": "150.00"}]}))
     assert data(api.get(f"{RULES}/{rule['id']}/drift"))["drift"] == "9.23"
@@ -182,10 +186,8 @@ def test_a_check_that_trades_nothing_leaves_the_day_for_a_later_drift(
     assert second["counts"]["executed"] == 1, second
     assert len(second["executed"][0]["orderIds"]) >= 2
     assert data(api.get(f"{RULES}/{rule['id']}/drift"))["drift"] == "0.00"
-    statuses = [
-        r["status"] for r in data(api.get(logs, params={"automationId": rule["id"]}))["items"]
-    ]
-    assert statuses == ["Success", "Skipped"]  # newest first
+    items = data(api.get(logs, params={"automationId": rule["id"]}))["items"]  # newest first
+    assert [(r["status"], r["noOp"]) for r in items] == [("Success", False), ("Skipped", True)]
     # Still one rebalance a day: the day's outcome is taken now.
     data(api.post("/api/market/prices", json={"prices": [{"symbol": "VTI", "price": "200.00"}]}))
     refused = failure(api.post(EXECUTE, json=execute), 409)

@@ -26,4 +26,5 @@ def execution_log(record: LogRecord) -> ExecutionLogPublic:
         started_at=at(e.started_at),
         finished_at=at(e.finished_at),
         created_at=at(record.created_at),
+        no_op=e.no_op,
     )

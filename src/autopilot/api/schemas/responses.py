@@ -151,6 +151,10 @@ class ExecutionLogPublic(Public):
     started_at: Moment
     finished_at: Moment
     created_at: Moment
+    no_op: bool = Field(
+        description="A check that traded nothing; it leaves the day open (repeated ones of a "
+        "day share this row)."
+    )
 
 
 class RuleResultPublic(Public):
