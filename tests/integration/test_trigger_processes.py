@@ -55,7 +55,8 @@ from tests.integration.test_exactly_once_processes import (
 
 __all__ = ["procs"]  # the fixture, imported so that pytest finds it here
 
-pytestmark = [pytest.mark.postgres, pytest.mark.timeout(180)]
+# `run-once` without --as-of, `prices import` and `prices replay` read the real clock.
+pytestmark = [pytest.mark.postgres, pytest.mark.real_clock, pytest.mark.timeout(180)]
 
 SYMBOL = "AAA"
 OPENING = Decimal("100.00")
