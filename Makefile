@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench migrate demo clean
+.PHONY: run test test-dates lint format bench migrate demo clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -18,6 +18,32 @@ run: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+
+# The tests marked real_clock read the real clock (directly, or through a server or CLI they
+# start), so what they see depends on the day. `make test-dates` runs them under libfaketime
+# (Debian: apt-get install faketime) at a Saturday, an XNYS holiday (Christmas), a month-end
+# trading day and an ordinary Tuesday, at 15:00 UTC: 10:00 in New York, the same date in both.
+# `faketime DATE` hands every process the same offset from the real clock, so servers and CLIs
+# the tests start agree with them (FAKETIME="@DATE" would restart each new process at DATE),
+# and the clock runs on. Only the wall clock is faked (--exclude-monotonic): Python's timed lock
+# waits hang on a faked monotonic clock; tests/libfaketime/sitecustomize.py works around what
+# that costs time.sleep in libfaketime 0.9.10. The offset is fixed, so libfaketime's cache of it
+# (FAKETIME_NO_CACHE) is harmless. PostgreSQL stays on the real clock (tests/pg.py), and
+# tests/e2e/test_today.py fails the run unless the tests and their servers are on the faked date
+# (AUTOPILOT_FAKED_DATE).
+TEST_DATES ?= 2026-12-05 2026-12-25 2026-12-31 2026-12-08
+
+test-dates: $(STAMP)
+	@command -v faketime >/dev/null || { echo "need faketime on PATH (Debian: apt-get install faketime)"; exit 1; }
+	@failed=""; \
+	for day in $(TEST_DATES); do \
+		echo "==> pytest -m real_clock at $$day 15:00:00 UTC"; \
+		AUTOPILOT_FAKED_DATE=$$day PYTHONPATH=$(CURDIR)/tests/libfaketime \
+			faketime --exclude-monotonic "$$day 15:00:00 UTC" $(BIN)/python -m pytest -q -m real_clock; \
+		rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; \
+		if [ $$rc -ne 0 ]; then failed="$$failed $$day"; fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "real-clock tests failed at:$$failed"; exit 1; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

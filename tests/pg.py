@@ -5,6 +5,12 @@ free port on 127.0.0.1 and on a private Unix socket directory, with durability
 switched off (fsync, synchronous_commit, full_page_writes) because the data is
 thrown away.  PostgreSQL refuses to run as root, so when the tests run as root the
 server commands are run as the ``postgres`` OS user via ``runuser``.
+
+The server always runs on the real clock, also when the tests run under libfaketime
+(``make test-dates``): Autopilot never asks the database for the time (every timestamp
+and "today" come from its own clock), and under libfaketime PostgreSQL's processes
+disagree about the time (the postmaster logs some lines at the real time, some at the
+faked one) and cannot open the root-owned shared memory libfaketime keeps for them.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import glob
 import itertools
 import os
 import pwd
+import re
 import shutil
 import socket
 import stat
@@ -71,6 +78,17 @@ def _as_postgres(cmd: Sequence[str]) -> list[str]:
     return list(cmd)
 
 
+def _real_clock_env() -> dict[str, str]:
+    """This process's environment without libfaketime (its FAKETIME* settings and its
+    library in LD_PRELOAD), for the server commands."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAKETIME")}
+    preload = [p for p in re.split(r"[:\s]+", env.pop("LD_PRELOAD", "")) if p]
+    kept = [p for p in preload if "libfaketime" not in p]
+    if kept:
+        env["LD_PRELOAD"] = " ".join(kept)
+    return env
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((HOST, 0))
@@ -123,6 +141,7 @@ class ThrowawayPostgres:
         proc = subprocess.run(
             cmd,
             cwd=self._root(),  # the postgres user may not be able to enter our cwd
+            env=_real_clock_env(),
             capture_output=True,
             text=True,
             stdin=subprocess.DEVNULL,

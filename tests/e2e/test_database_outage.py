@@ -10,7 +10,7 @@ import pytest
 from tests.e2e.conftest import StartServer
 from tests.pg import ThrowawayPostgres
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.real_clock]
 
 RULES = "/api/automation/auto-invest-rules"
 

@@ -1,4 +1,8 @@
-"""Validation, rule lifecycle and orders, over real HTTP to one shared running server."""
+"""Validation, rule lifecycle and orders, over real HTTP to one shared running server.
+
+The server reads the real clock: a rule's next execution date is computed here from the real date
+and the XNYS calendar.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +14,21 @@ import pytest
 
 from tests.e2e.conftest import RunningServer
 from tests.e2e.support import (
+    README_START,
     Funded,
     data,
     failure,
+    first_run_of_rule_body,
     funded_account,
+    market_today,
+    monthly_run_on_or_after,
     position_quantities,
     post_prices,
     rule_body,
+    weekly_run_on_or_after,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.real_clock]
 
 RULES = "/api/automation/auto-invest-rules"
 EXECUTE = "/api/automation/scheduler/execute"
@@ -189,6 +198,8 @@ def test_order_for_unknown_account_is_refused(api: httpx.Client) -> None:
 def test_rule_lifecycle_pause_resume_update_cancel(api: httpx.Client, who: Funded) -> None:
     rule = data(api.post(RULES, json=rule_body(who)), 201)
     url = f"{RULES}/{rule['id']}"
+    first_run = first_run_of_rule_body(market_today()).isoformat()
+    assert rule["nextExecutionDate"] == first_run
 
     assert data(api.post(f"{url}/pause"))["status"] == "Paused"
     error = failure(api.post(EXECUTE, json={"type": "auto-invest", "ruleId": rule["id"]}), 409)
@@ -198,7 +209,8 @@ def test_rule_lifecycle_pause_resume_update_cancel(api: httpx.Client, who: Funde
 
     resumed = data(api.post(f"{url}/resume"))
     assert resumed["status"] == "Active"
-    assert resumed["nextExecutionDate"]
+    # Resuming restarts from today: the same first run as a rule made today.
+    assert resumed["nextExecutionDate"] == first_run
 
     updated = data(api.patch(url, json={"amount": "750.00"}))
     assert updated["amount"] == "750.00"
@@ -221,14 +233,19 @@ def test_rule_lifecycle_pause_resume_update_cancel(api: httpx.Client, who: Funde
 def test_a_rule_shows_the_day_it_runs_on_and_drops_it_when_the_frequency_changes(
     api: httpx.Client, who: Funded
 ) -> None:
-    weekly = rule_body(who, frequency="weekly", startDate="2026-12-01")  # a Tuesday
+    weekly = rule_body(who, frequency="weekly")  # from README_START, a Tuesday
     del weekly["dayOfMonth"]
     rule = data(api.post(RULES, json=weekly), 201)
     assert (rule["dayOfWeek"], rule["dayOfMonth"]) == ("tuesday", None)
-    assert rule["nextExecutionDate"] == "2026-12-01"
+    # The first Tuesday on or after today (the next trading day when that Tuesday is a holiday).
+    first_run = weekly_run_on_or_after(README_START, max(README_START, market_today()))
+    assert rule["nextExecutionDate"] == first_run.isoformat()
 
     monthly = data(api.patch(f"{RULES}/{rule['id']}", json={"frequency": "monthly"}))
     assert (monthly["dayOfWeek"], monthly["dayOfMonth"]) == (None, 1)
+    # A changed schedule restarts from today: the first 1st of a month on or after it.
+    first_run = monthly_run_on_or_after(README_START, 1, max(README_START, market_today()))
+    assert monthly["nextExecutionDate"] == first_run.isoformat()
 
     chosen = data(api.patch(f"{RULES}/{rule['id']}", json={"dayOfMonth": "last"}))
     assert chosen["dayOfMonth"] == "last"

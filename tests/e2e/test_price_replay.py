@@ -27,7 +27,7 @@ from autopilot.services.triggers.orders import ConditionSpec, TriggerSpec
 from autopilot.storage.migrate import upgrade
 from tests.e2e.conftest import child_env, run_cli
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.real_clock]
 
 CLOCK = FixedClock(datetime(2026, 6, 1, 14, 0, tzinfo=UTC))
 

@@ -12,11 +12,19 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import StartServer, child_env, run_cli
-from tests.e2e.support import data, funded_account, position_quantities, rule_body
+from tests.e2e.support import (
+    data,
+    first_run_of_rule_body,
+    funded_account,
+    market_today,
+    position_quantities,
+    rule_body,
+)
 
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.real_clock
 def test_sigterm_stops_the_server_cleanly(start_server: StartServer) -> None:
     server = start_server(AUTOMATION_CHECK_INTERVAL="200")
     assert data(server.client.get("/api/automation/scheduler/status"))["isRunning"] is True
@@ -116,29 +124,33 @@ def test_run_once_with_the_database_unreachable_exits_1_with_one_line_and_its_js
     assert summary["type"] == "all" and "DATABASE_URL" in summary["error"]
 
 
+@pytest.mark.real_clock
 def test_run_once_as_of_prints_the_pass_as_json(start_server: StartServer, tmp_path: Path) -> None:
     server = start_server(AUTOMATION_SCHEDULER_ENABLED="false")
     who = funded_account(server.client, "10000.00", {"VTI": "250.00", "BND": "72.50"})
     rule = data(server.client.post("/api/automation/auto-invest-rules", json=rule_body(who)), 201)
-    assert rule["nextExecutionDate"] == "2026-12-31"
+    first_run = first_run_of_rule_body(market_today()).isoformat()  # the server's today decides
+    assert rule["nextExecutionDate"] == first_run
     server.stop()
 
     env = child_env(DATABASE_URL=server.database_url)
-    result = run_cli(["run-once", "--as-of", "2026-12-31", "--json"], cwd=server.workdir, env=env)
+    as_of = ["run-once", "--as-of", first_run, "--json"]
+    result = run_cli(as_of, cwd=server.workdir, env=env)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert {"executed", "skipped", "failed"} <= set(summary)
     assert summary["error"] is None
     assert [r["ruleId"] for r in summary["executed"]] == [rule["id"]]
-    assert summary["executed"][0]["executionDate"] == "2026-12-31"
+    assert summary["executed"][0]["executionDate"] == first_run
     assert (summary["skipped"], summary["failed"]) == ([], [])
 
     # The same occurrence never runs twice.
-    again = run_cli(["run-once", "--as-of", "2026-12-31", "--json"], cwd=server.workdir, env=env)
+    again = run_cli(as_of, cwd=server.workdir, env=env)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["executed"] == []
 
 
+@pytest.mark.real_clock
 def test_run_once_type_chooses_the_automations_and_refuses_an_unknown_one(tmp_path: Path) -> None:
     env = child_env(DATABASE_URL=f"sqlite:///{tmp_path}/autopilot.db")
     for kind in ("all", "auto-invest", "rebalancing", "triggers"):
@@ -159,6 +171,7 @@ def test_run_once_with_a_bad_as_of_names_the_value(tmp_path: Path, value: str) -
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.real_clock
 def test_prices_import_refuses_a_bad_line_then_imports_a_good_file(
     start_server: StartServer, tmp_path: Path
 ) -> None:
@@ -194,6 +207,7 @@ def test_prices_import_refuses_a_bad_line_then_imports_a_good_file(
     assert position_quantities(account) == {"VTI": "0.400000"}
 
 
+@pytest.mark.real_clock
 def test_serve_on_a_port_in_use_stops_with_one_line_before_running_anything(
     start_server: StartServer, tmp_path: Path
 ) -> None:

@@ -6,9 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.e2e.conftest import StartServer
 from tests.e2e.support import Funded, data, failure, funded_account
+
+pytestmark = [pytest.mark.e2e, pytest.mark.real_clock]
 
 PRICES = {"VTI": "100.00", "BND": "50.00", "VXUS": "25.00"}
 RULES = "/api/automation/rebalancing-rules"

@@ -4,6 +4,12 @@ Rules created over HTTP start on or after today, and today (America/New_York) ma
 day, so the database is prepared before the server starts: migrated by `python -m autopilot db
 upgrade`, then filled through the services with a clock set to a past trading day, which leaves a
 daily rule whose next execution date is in the past.
+
+The server reads the real clock, so what it executes depends on the day the test runs on: the
+occurrences before today are missed ones (the catch-up setting decides which of them run), and
+today's, when today is a trading day, is not missed and executes. Every expectation is computed
+from the real date and the XNYS calendar (`make test-dates` runs these tests at a Saturday, a
+holiday, a month-end and an ordinary Tuesday).
 """
 
 from __future__ import annotations
@@ -13,7 +19,6 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -22,19 +27,16 @@ from autopilot.config import load_settings
 from autopilot.domain.auto_invest.rule import Allocation
 from autopilot.domain.orders import notional_buy
 from autopilot.domain.schedule import Frequency
-from autopilot.market.calendar import market_calendar
 from autopilot.services.auto_invest.rules import RuleSpec
 from autopilot.services.platform import PriceTick
 from autopilot.services.ports import FixedClock
 from autopilot.services.records import NewOrder
 from autopilot.storage.migrate import upgrade
 from tests.e2e.conftest import StartServer, child_env, run_cli
-from tests.e2e.support import data, wait_for
+from tests.e2e.support import MARKET, XNYS, data, market_today, wait_for
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.real_clock]
 
-ZONE = ZoneInfo("America/New_York")
-CALENDAR = market_calendar("XNYS")
 DEADLINE_S = 20.0
 EXECUTE = "/api/automation/scheduler/execute"
 
@@ -47,7 +49,24 @@ class Prepared:
     account_id: int
     rule_id: str
     start: date
+    today: date  # the market date the rule was prepared on: the server's today too
     occurrences: list[date]  # trading days from start through today: all are due
+
+    @property
+    def missed(self) -> list[date]:
+        """The occurrences before today."""
+        return [d for d in self.occurrences if d < self.today]
+
+    @property
+    def todays(self) -> list[date]:
+        """Today's occurrence, when today is a trading day (the rule is daily): not a missed one."""
+        return [d for d in self.occurrences if d == self.today]
+
+    @property
+    def next_run(self) -> date:
+        """Where the rule moves once a pass has dealt with everything due: the first trading
+        day after today."""
+        return XNYS.trading_day_after(self.today)
 
 
 def prepare_due_rule(workdir: Path, *, migrate_with_cli: bool = False) -> Prepared:
@@ -61,10 +80,9 @@ def prepare_due_rule(workdir: Path, *, migrate_with_cli: bool = False) -> Prepar
     else:
         upgrade(url)
 
-    today = datetime.now(ZONE).date()
-    start = CALENDAR.previous_trading_day(today - timedelta(days=7))
-    clock = FixedClock(datetime.combine(start, time(10, 0), tzinfo=ZONE))
-    services = build(load_settings(database_url=url), clock=clock)
+    today = market_today()
+    start = XNYS.previous_trading_day(today - timedelta(days=7))
+    services = build(load_settings(database_url=url), clock=at_ten(start))
     try:
         client = services.platform.create_client("Grace Hopper", None)
         account = services.platform.open_account(client.id, "USD")
@@ -100,8 +118,15 @@ def prepare_due_rule(workdir: Path, *, migrate_with_cli: bool = False) -> Prepar
         account_id=account.id,
         rule_id=record.rule.id,
         start=start,
-        occurrences=[d for d in days if CALENDAR.is_trading_day(d)],
+        today=today,
+        occurrences=[d for d in days if XNYS.is_trading_day(d)],
     )
+
+
+def at_ten(day: date) -> FixedClock:
+    """A clock at 10:00 in New York on `day`, for writing to the database before a server
+    starts."""
+    return FixedClock(datetime.combine(day, time(10, 0), tzinfo=MARKET))
 
 
 def logs_of(api: Any, rule_id: str) -> list[dict[str, Any]]:
@@ -128,14 +153,17 @@ def test_in_process_scheduler_executes_a_due_rule_by_itself(
         deadline_s=DEADLINE_S,
         what="the scheduler's Success row",
     )
-    (row,) = rows  # coalesce (the default): the latest missed occurrence, once
+    # coalesce (the default): one execution for everything due, the latest occurrence: today's
+    # when today is a trading day, else the last one missed; the others are Skipped.
+    (row,) = rows
     assert row["triggeredBy"] == "scheduler"
-    assert row["executionDate"] == prepared.occurrences[-1].isoformat()
+    latest = (prepared.todays or prepared.missed)[-1]
+    assert row["executionDate"] == latest.isoformat()
     assert len(row["orderIds"]) == 2
     skipped = sorted(
         r["executionDate"] for r in logs_of(api, prepared.rule_id) if r["status"] == "Skipped"
     )
-    assert skipped == [d.isoformat() for d in prepared.occurrences[:-1]]
+    assert skipped == [d.isoformat() for d in prepared.occurrences if d != latest]
     for order_id in row["orderIds"]:
         assert data(api.get(f"/api/orders/{order_id}"))["status"] == "Filled"
 
@@ -144,7 +172,7 @@ def test_in_process_scheduler_executes_a_due_rule_by_itself(
 
     rule = data(api.get(f"/api/automation/auto-invest-rules/{prepared.rule_id}"))
     assert rule["executionCount"] == 1
-    assert date.fromisoformat(rule["nextExecutionDate"]) > prepared.occurrences[-1]
+    assert rule["nextExecutionDate"] == prepared.next_run.isoformat()
 
     status = data(api.get("/api/automation/scheduler/status"))
     assert status["isRunning"] is True
@@ -190,28 +218,35 @@ def test_catch_up_setting_decides_which_missed_occurrences_run(
         AUTOMATION_CATCH_UP=catch_up,
     )
     api = server.client
-    expected = [d.isoformat() for d in prepared.occurrences]
+    due = [d.isoformat() for d in prepared.occurrences]
 
     def settled() -> list[dict[str, Any]] | None:
         rows = logs_of(api, prepared.rule_id)
-        return rows if len(rows) >= len(expected) else None
+        return rows if len(rows) >= len(due) else None
 
-    rows = wait_for(settled, deadline_s=DEADLINE_S, what=f"{len(expected)} log rows")
+    rows = wait_for(settled, deadline_s=DEADLINE_S, what=f"{len(due)} log rows")
     by_status: dict[str, list[str]] = {}
     for row in rows:
         by_status.setdefault(row["status"], []).append(row["executionDate"])
+    # Today's occurrence is not a missed one: whatever the setting, it executes when today is a
+    # trading day. `all` executes each missed one too; `skip` logs them Skipped.
     if catch_up == "all":
-        assert sorted(by_status.get("Success", [])) == expected, rows
-        executions = len(expected)
+        executed, skipped = prepared.occurrences, []
     else:
-        assert "Success" not in by_status, rows
-        assert sorted(by_status.get("Skipped", [])) == expected, rows
-        executions = 0
+        executed, skipped = prepared.todays, prepared.missed
+    assert len(rows) == len(due), rows  # one row per occurrence, none twice
+    assert sorted(by_status.get("Success", [])) == [d.isoformat() for d in executed], rows
+    assert sorted(by_status.get("Skipped", [])) == [d.isoformat() for d in skipped], rows
+    assert set(by_status) <= {"Success", "Skipped"}, rows
+    for row in rows:
+        assert row["triggeredBy"] == "scheduler"
+        if row["status"] == "Skipped":
+            assert "catch-up: skip" in row["message"], row
     rule = data(api.get(f"/api/automation/auto-invest-rules/{prepared.rule_id}"))
-    assert rule["executionCount"] == executions
-    assert date.fromisoformat(rule["nextExecutionDate"]) > datetime.now(ZONE).date()
+    assert rule["executionCount"] == len(executed)
+    assert rule["nextExecutionDate"] == prepared.next_run.isoformat()
     account = data(api.get(f"/api/accounts/{prepared.account_id}"))
-    assert Decimal(account["cash"]) == Decimal("10000.00") - 100 * executions
+    assert Decimal(account["cash"]) == Decimal("10000.00") - 100 * len(executed)
 
 
 def test_disabled_scheduler_does_not_run_but_can_be_started(
@@ -232,11 +267,12 @@ def test_disabled_scheduler_does_not_run_but_can_be_started(
     assert logs_of(api, prepared.rule_id) == []
 
     assert data(api.post("/api/automation/scheduler/start"))["isRunning"] is True
-    wait_for(
+    (row,) = wait_for(
         lambda: [r for r in logs_of(api, prepared.rule_id) if r["status"] == "Success"],
         deadline_s=DEADLINE_S,
         what="the Success row after a manual start",
     )
+    assert row["executionDate"] == (prepared.todays or prepared.missed)[-1].isoformat()
 
 
 @pytest.mark.parametrize("kind", ["auto-invest", "rebalancing", "triggers"])
@@ -247,7 +283,9 @@ def test_a_cron_post_of_execute_also_hands_the_broker_orders_a_crash_left_pendin
     stranded = notional_buy(
         "ORD-20260601-000000000000009", prepared.account_id, "VTI", Decimal("250.00")
     )
-    services = build(load_settings(database_url=prepared.database_url))
+    services = build(
+        load_settings(database_url=prepared.database_url), clock=at_ten(prepared.start)
+    )
     try:  # written with its cash held, then the process died before submitting it
         with services.uow() as uow:
             now = services.clock.now()

@@ -7,9 +7,12 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.e2e.conftest import StartServer
 from tests.e2e.support import Funded, data, failure, funded_account, post_prices
+
+pytestmark = [pytest.mark.e2e, pytest.mark.real_clock]
 
 TRIGGERS = "/api/automation/trigger-orders"
 

@@ -1,17 +1,31 @@
-"""The README walk-through over real HTTP, against SQLite and against PostgreSQL."""
+"""The README walk-through over real HTTP, against SQLite and against PostgreSQL.
+
+The server reads the real clock: the rule (monthly on the 31st from 2026-12-01) first runs on the
+first month-end trading day on or after today, 2026-12-31 as the README says until that day has
+passed, and manual execution runs that occurrence whatever today is.
+"""
 
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import httpx
 import pytest
 
 from tests.e2e.conftest import StartServer
-from tests.e2e.support import data, funded_account, position_quantities, rule_body
+from tests.e2e.support import (
+    README_START,
+    data,
+    first_run_of_rule_body,
+    funded_account,
+    market_today,
+    monthly_run_on_or_after,
+    position_quantities,
+    rule_body,
+)
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.real_clock]
 
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -19,12 +33,13 @@ DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 def walk_through(api: httpx.Client) -> None:
     who = funded_account(api, "10000.00", {"VTI": "250.00", "BND": "72.50"})
 
+    today = market_today()
     rule = data(api.post("/api/automation/auto-invest-rules", json=rule_body(who)), 201)
-    assert rule["id"].startswith("AUTO-")
+    assert rule["id"].startswith(f"AUTO-{today:%Y%m%d}-")
     assert rule["status"] == "Active"
     assert DATE.match(rule["nextExecutionDate"]), rule
     first_date = date.fromisoformat(rule["nextExecutionDate"])
-    assert first_date >= date(2026, 12, 1)
+    assert first_date == first_run_of_rule_body(today)
     assert rule["amount"] == "500.00"
     assert rule["maxTotalAmount"] == "6000.00"
     assert rule["totalInvested"] == "0.00"
@@ -62,7 +77,8 @@ def walk_through(api: httpx.Client) -> None:
     assert after["totalInvested"] == "500.00"
     assert after["status"] == "Active"
     assert DATE.match(after["nextExecutionDate"])
-    assert date.fromisoformat(after["nextExecutionDate"]) > first_date
+    next_date = monthly_run_on_or_after(README_START, 31, first_date + timedelta(days=1))
+    assert after["nextExecutionDate"] == next_date.isoformat()
 
     logs = data(
         api.get(

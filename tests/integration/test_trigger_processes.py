@@ -52,7 +52,8 @@ from tests.support.processes import (
 from tests.support.services import NOTHING_DONE
 from tests.support.waiting import wait_for
 
-pytestmark = [pytest.mark.postgres, pytest.mark.timeout(180)]
+# `run-once` without --as-of, `prices import` and `prices replay` read the real clock.
+pytestmark = [pytest.mark.postgres, pytest.mark.real_clock, pytest.mark.timeout(180)]
 
 SYMBOL = "AAA"
 OPENING = Decimal("100.00")
