@@ -3,12 +3,11 @@ line per request instead of a traceback, and recovers by itself when the databas
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from tests.e2e.conftest import StartServer
 from tests.pg import ThrowawayPostgres
+from tests.support.server import StartServer
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.real_clock]
 
@@ -35,9 +34,11 @@ def test_a_database_outage_is_a_503_to_retry_and_the_server_recovers(
         body = response.json()
         assert body["success"] is False
         assert body["error"]["code"] == "database_unavailable"
-    deadline = time.monotonic() + 30
-    while api.get(RULES).status_code != 200:  # the pool replaces the dead connections
-        assert time.monotonic() < deadline, "the server did not recover"
-        time.sleep(0.1)
+    wait_for(  # the pool replaces the dead connections
+        lambda: api.get(RULES).status_code == 200,
+        what="the server to recover",
+        timeout_s=30,
+        interval_s=0.1,
+    )
     assert "Traceback" not in server.stderr
     assert "database unavailable on GET /api/automation/auto-invest-rules" in server.stderr

@@ -19,8 +19,8 @@ from autopilot.bootstrap import build
 from autopilot.config import load_settings
 from autopilot.services.ports import FixedClock
 from autopilot.services.records import LogFilter
-from tests.e2e.conftest import child_env, run_cli
-from tests.e2e.support import MARKET, XNYS, market_today
+from tests.support.http import MARKET, XNYS, market_today
+from tests.support.server import child_env, run_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.real_clock]
 

@@ -12,8 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import RunningServer
-from tests.e2e.support import (
+from tests.support.http import (
     README_START,
     Funded,
     data,
@@ -27,6 +26,7 @@ from tests.e2e.support import (
     rule_body,
     weekly_run_on_or_after,
 )
+from tests.support.server import RunningServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.real_clock]
 

@@ -25,7 +25,7 @@ from autopilot.services.platform import PriceTick
 from autopilot.services.ports import FixedClock
 from autopilot.services.triggers.orders import ConditionSpec, TriggerSpec
 from autopilot.storage.migrate import upgrade
-from tests.e2e.conftest import child_env, run_cli
+from tests.support.server import child_env, run_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.real_clock]
 

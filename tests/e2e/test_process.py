@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import StartServer, child_env, run_cli
-from tests.e2e.support import (
+from tests.support.http import (
     data,
     first_run_of_rule_body,
     funded_account,
@@ -20,6 +19,7 @@ from tests.e2e.support import (
     position_quantities,
     rule_body,
 )
+from tests.support.server import StartServer, child_env, run_cli
 
 pytestmark = pytest.mark.e2e
 

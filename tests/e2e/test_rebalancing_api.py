@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import StartServer
-from tests.e2e.support import Funded, data, failure, funded_account
+from tests.support.http import Funded, data, failure, funded_account
+from tests.support.server import StartServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.real_clock]
 

@@ -32,8 +32,9 @@ from autopilot.services.platform import PriceTick
 from autopilot.services.ports import FixedClock
 from autopilot.services.records import NewOrder
 from autopilot.storage.migrate import upgrade
-from tests.e2e.conftest import StartServer, child_env, run_cli
-from tests.e2e.support import MARKET, XNYS, data, market_today, wait_for
+from tests.support.http import MARKET, XNYS, data, market_today
+from tests.support.server import StartServer, child_env, run_cli
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.real_clock]
 
@@ -150,7 +151,7 @@ def test_in_process_scheduler_executes_a_due_rule_by_itself(
 
     rows = wait_for(
         lambda: [r for r in logs_of(api, prepared.rule_id) if r["status"] == "Success"],
-        deadline_s=DEADLINE_S,
+        timeout_s=DEADLINE_S,
         what="the scheduler's Success row",
     )
     # coalesce (the default): one execution for everything due, the latest occurrence: today's
@@ -183,7 +184,7 @@ def test_in_process_scheduler_executes_a_due_rule_by_itself(
     first_run = status["lastRunAt"]
     wait_for(
         lambda: data(api.get("/api/automation/scheduler/status"))["lastRunAt"] != first_run,
-        deadline_s=DEADLINE_S,
+        timeout_s=DEADLINE_S,
         what="another scheduler pass",
     )
     assert [r for r in logs_of(api, prepared.rule_id) if r["status"] == "Success"] == rows
@@ -224,7 +225,7 @@ def test_catch_up_setting_decides_which_missed_occurrences_run(
         rows = logs_of(api, prepared.rule_id)
         return rows if len(rows) >= len(due) else None
 
-    rows = wait_for(settled, deadline_s=DEADLINE_S, what=f"{len(due)} log rows")
+    rows = wait_for(settled, timeout_s=DEADLINE_S, what=f"{len(due)} log rows")
     by_status: dict[str, list[str]] = {}
     for row in rows:
         by_status.setdefault(row["status"], []).append(row["executionDate"])
@@ -269,7 +270,7 @@ def test_disabled_scheduler_does_not_run_but_can_be_started(
     assert data(api.post("/api/automation/scheduler/start"))["isRunning"] is True
     (row,) = wait_for(
         lambda: [r for r in logs_of(api, prepared.rule_id) if r["status"] == "Success"],
-        deadline_s=DEADLINE_S,
+        timeout_s=DEADLINE_S,
         what="the Success row after a manual start",
     )
     assert row["executionDate"] == (prepared.todays or prepared.missed)[-1].isoformat()

@@ -11,8 +11,14 @@ from decimal import Decimal
 
 import pytest
 
-from tests.e2e.conftest import StartServer
-from tests.e2e.support import data, funded_account, market_today, monthly_run_on_or_after, rule_body
+from tests.support.http import (
+    data,
+    funded_account,
+    market_today,
+    monthly_run_on_or_after,
+    rule_body,
+)
+from tests.support.server import StartServer
 
 RULES = 20
 RULES_PATH = "/api/automation/auto-invest-rules"

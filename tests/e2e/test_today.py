@@ -13,8 +13,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from tests.e2e.conftest import StartServer
-from tests.e2e.support import XNYS, data, funded_account, market_date, market_today, rule_body
+from tests.support.http import XNYS, data, funded_account, market_date, market_today, rule_body
+from tests.support.server import StartServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.real_clock]
 

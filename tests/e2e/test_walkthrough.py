@@ -13,8 +13,7 @@ from datetime import date, timedelta
 import httpx
 import pytest
 
-from tests.e2e.conftest import StartServer
-from tests.e2e.support import (
+from tests.support.http import (
     README_START,
     data,
     first_run_of_rule_body,
@@ -24,6 +23,7 @@ from tests.e2e.support import (
     position_quantities,
     rule_body,
 )
+from tests.support.server import StartServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.real_clock]
 

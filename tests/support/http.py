@@ -8,18 +8,14 @@ from `market_today()` and the XNYS calendar with the naive scans below, never fr
 from __future__ import annotations
 
 import calendar
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 
 from autopilot.market.calendar import market_calendar
-
-T = TypeVar("T")
 
 MARKET = ZoneInfo("America/New_York")  # the servers' default AUTOMATION_TIMEZONE
 XNYS = market_calendar("XNYS")  # and AUTOMATION_MARKET_CALENDAR
@@ -80,20 +76,6 @@ def failure(response: httpx.Response, status: int) -> dict[str, Any]:
     error: dict[str, Any] = body["error"]
     assert error["code"] and error["message"], body
     return error
-
-
-def wait_for(
-    probe: Callable[[], T | None], *, deadline_s: float, what: str, interval_s: float = 0.1
-) -> T:
-    """Poll `probe` until it returns something truthy; fail naming `what` after the deadline."""
-    end = time.monotonic() + deadline_s
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {deadline_s}s waiting for {what}")
-        time.sleep(interval_s)
 
 
 @dataclass(frozen=True)
