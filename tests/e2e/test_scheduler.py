@@ -63,6 +63,12 @@ class Prepared:
         """Today's occurrence, when today is a trading day (the rule is daily): not a missed one."""
         return [d for d in self.occurrences if d == self.today]
 
+    def executed_by(self, catch_up: str) -> list[date]:
+        """What a pass executes: today's occurrence whatever the setting, and of the missed ones
+        the latest (`coalesce`), each (`all`) or none (`skip`)."""
+        missed = {"coalesce": self.missed[-1:], "all": self.missed, "skip": []}[catch_up]
+        return [*missed, *self.todays]
+
     @property
     def next_run(self) -> date:
         """Where the rule moves once a pass has dealt with everything due: the first trading
@@ -138,6 +144,10 @@ def logs_of(api: Any, rule_id: str) -> list[dict[str, Any]]:
     return items
 
 
+def successes(api: Any, rule_id: str) -> list[dict[str, Any]]:
+    return [r for r in logs_of(api, rule_id) if r["status"] == "Success"]
+
+
 def test_in_process_scheduler_executes_a_due_rule_by_itself(
     start_server: StartServer, tmp_path: Path
 ) -> None:
@@ -149,30 +159,31 @@ def test_in_process_scheduler_executes_a_due_rule_by_itself(
     )
     api = server.client
 
-    rows = wait_for(
-        lambda: [r for r in logs_of(api, prepared.rule_id) if r["status"] == "Success"],
+    # coalesce (the default): the latest missed occurrence once, and today's when today is a
+    # trading day (it is not a missed one); the other missed ones are Skipped.
+    executed = prepared.executed_by("coalesce")
+    wait_for(
+        lambda: len(successes(api, prepared.rule_id)) >= len(executed),
         timeout_s=DEADLINE_S,
-        what="the scheduler's Success row",
+        what=f"the scheduler's {len(executed)} Success row(s)",
     )
-    # coalesce (the default): one execution for everything due, the latest occurrence: today's
-    # when today is a trading day, else the last one missed; the others are Skipped.
-    (row,) = rows
-    assert row["triggeredBy"] == "scheduler"
-    latest = (prepared.todays or prepared.missed)[-1]
-    assert row["executionDate"] == latest.isoformat()
-    assert len(row["orderIds"]) == 2
+    rows = successes(api, prepared.rule_id)
+    assert sorted(r["executionDate"] for r in rows) == [d.isoformat() for d in executed]
+    for row in rows:
+        assert row["triggeredBy"] == "scheduler"
+        assert len(row["orderIds"]) == 2
+        for order_id in row["orderIds"]:
+            assert data(api.get(f"/api/orders/{order_id}"))["status"] == "Filled"
     skipped = sorted(
         r["executionDate"] for r in logs_of(api, prepared.rule_id) if r["status"] == "Skipped"
     )
-    assert skipped == [d.isoformat() for d in prepared.occurrences if d != latest]
-    for order_id in row["orderIds"]:
-        assert data(api.get(f"/api/orders/{order_id}"))["status"] == "Filled"
+    assert skipped == [d.isoformat() for d in prepared.occurrences if d not in executed]
 
     account = data(api.get(f"/api/accounts/{prepared.account_id}"))
-    assert account["cash"] == "9900.00"
+    assert Decimal(account["cash"]) == Decimal("10000.00") - 100 * len(executed)
 
     rule = data(api.get(f"/api/automation/auto-invest-rules/{prepared.rule_id}"))
-    assert rule["executionCount"] == 1
+    assert rule["executionCount"] == len(executed)
     assert rule["nextExecutionDate"] == prepared.next_run.isoformat()
 
     status = data(api.get("/api/automation/scheduler/status"))
@@ -187,7 +198,9 @@ def test_in_process_scheduler_executes_a_due_rule_by_itself(
         timeout_s=DEADLINE_S,
         what="another scheduler pass",
     )
-    assert [r for r in logs_of(api, prepared.rule_id) if r["status"] == "Success"] == rows
+    assert sorted(
+        r["id"] for r in logs_of(api, prepared.rule_id) if r["status"] == "Success"
+    ) == sorted(r["id"] for r in rows)
 
     stopped = data(api.post("/api/automation/scheduler/stop"))
     assert stopped["isRunning"] is False
@@ -207,7 +220,7 @@ def test_in_process_scheduler_executes_a_due_rule_by_itself(
     assert "[Automation Scheduler] Scheduled checks completed" in log
 
 
-@pytest.mark.parametrize("catch_up", ["all", "skip"])
+@pytest.mark.parametrize("catch_up", ["coalesce", "all", "skip"])
 def test_catch_up_setting_decides_which_missed_occurrences_run(
     start_server: StartServer, tmp_path: Path, catch_up: str
 ) -> None:
@@ -230,11 +243,10 @@ def test_catch_up_setting_decides_which_missed_occurrences_run(
     for row in rows:
         by_status.setdefault(row["status"], []).append(row["executionDate"])
     # Today's occurrence is not a missed one: whatever the setting, it executes when today is a
-    # trading day. `all` executes each missed one too; `skip` logs them Skipped.
-    if catch_up == "all":
-        executed, skipped = prepared.occurrences, []
-    else:
-        executed, skipped = prepared.todays, prepared.missed
+    # trading day. Of the missed ones `coalesce` executes the latest, `all` each, `skip` none;
+    # the others are logged Skipped with the setting that skipped them.
+    executed = prepared.executed_by(catch_up)
+    skipped = [d for d in prepared.occurrences if d not in executed]
     assert len(rows) == len(due), rows  # one row per occurrence, none twice
     assert sorted(by_status.get("Success", [])) == [d.isoformat() for d in executed], rows
     assert sorted(by_status.get("Skipped", [])) == [d.isoformat() for d in skipped], rows
@@ -242,7 +254,7 @@ def test_catch_up_setting_decides_which_missed_occurrences_run(
     for row in rows:
         assert row["triggeredBy"] == "scheduler"
         if row["status"] == "Skipped":
-            assert "catch-up: skip" in row["message"], row
+            assert f"catch-up: {catch_up}" in row["message"], row
     rule = data(api.get(f"/api/automation/auto-invest-rules/{prepared.rule_id}"))
     assert rule["executionCount"] == len(executed)
     assert rule["nextExecutionDate"] == prepared.next_run.isoformat()
@@ -268,12 +280,14 @@ def test_disabled_scheduler_does_not_run_but_can_be_started(
     assert logs_of(api, prepared.rule_id) == []
 
     assert data(api.post("/api/automation/scheduler/start"))["isRunning"] is True
-    (row,) = wait_for(
-        lambda: [r for r in logs_of(api, prepared.rule_id) if r["status"] == "Success"],
+    executed = prepared.executed_by("coalesce")
+    wait_for(
+        lambda: len(successes(api, prepared.rule_id)) >= len(executed),
         timeout_s=DEADLINE_S,
-        what="the Success row after a manual start",
+        what="the Success rows after a manual start",
     )
-    assert row["executionDate"] == (prepared.todays or prepared.missed)[-1].isoformat()
+    rows = successes(api, prepared.rule_id)
+    assert sorted(r["executionDate"] for r in rows) == [d.isoformat() for d in executed]
 
 
 @pytest.mark.parametrize("kind", ["auto-invest", "rebalancing", "triggers"])
@@ -305,8 +319,10 @@ def test_a_cron_post_of_execute_also_hands_the_broker_orders_a_crash_left_pendin
     order = data(server.client.get(f"/api/orders/{stranded.id}"))
     assert (order["status"], order["filledQuantity"]) == ("Filled", "1.000000")
     account = data(server.client.get(f"/api/accounts/{prepared.account_id}"))
-    if kind == "auto-invest":  # 250.00 for the stranded order, 100.00 for the due rule
-        assert (result["counts"]["executed"], account["cash"]) == (1, "9650.00")
+    if kind == "auto-invest":  # 250.00 for the stranded order, 100.00 per execution
+        executed = len(prepared.executed_by("coalesce"))
+        cash = Decimal("9750.00") - 100 * executed
+        assert (result["counts"]["executed"], Decimal(account["cash"])) == (executed, cash)
     else:
         assert (result["counts"]["executed"], account["cash"]) == (0, "9750.00")
     # The guide's first troubleshooting step: the start-up lines say why nothing runs by itself.

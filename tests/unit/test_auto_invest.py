@@ -131,12 +131,28 @@ def test_the_cap_makes_the_last_execution_partial_then_completes_the_rule() -> N
     assert execution.rule.next_execution_date is None
 
 
-def test_coalesce_runs_the_latest_missed_occurrence_once_and_logs_the_others() -> None:
+def test_coalesce_runs_the_latest_missed_occurrence_once_and_todays_and_logs_the_others() -> None:
     execution = run(rule(next_execution_date=MONDAY - timedelta(days=7)), catch_up="coalesce")
     statuses = [(o.occurrence, o.status.value) for o in execution.outcomes]
-    assert statuses[-1] == (MONDAY, "Success")
-    assert [s for _, s in statuses[:-1]] == ["Skipped"] * 5
+    friday = MONDAY - timedelta(days=3)
+    assert statuses[-2:] == [(friday, "Success"), (MONDAY, "Success")]
+    assert [s for _, s in statuses[:-2]] == ["Skipped"] * 4
+    assert all("coalesced into " + friday.isoformat() in o.message for o in execution.outcomes[:4])
+    assert execution.rule.execution_count == 2
     assert execution.rule.next_execution_date == MONDAY + timedelta(days=1)
+
+
+def test_coalesce_on_a_day_without_an_occurrence_runs_the_latest_missed_one_alone() -> None:
+    weekly = Schedule(frequency=Frequency.WEEKLY, start_date=MONDAY - timedelta(days=21))
+    late = rule(schedule=weekly, next_execution_date=MONDAY - timedelta(days=21))
+    execution = run(late, today=MONDAY + timedelta(days=2), catch_up="coalesce")
+    assert [(o.occurrence, o.status.value) for o in execution.outcomes] == [
+        (MONDAY - timedelta(days=21), "Skipped"),
+        (MONDAY - timedelta(days=14), "Skipped"),
+        (MONDAY - timedelta(days=7), "Skipped"),
+        (MONDAY, "Success"),
+    ]
+    assert execution.rule.next_execution_date == MONDAY + timedelta(days=7)
 
 
 def test_catch_up_all_runs_every_missed_occurrence_in_order() -> None:

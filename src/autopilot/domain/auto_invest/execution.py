@@ -78,9 +78,10 @@ def execute_auto_invest(
 ) -> Execution:
     """Execute what is due of `rule` on `today` (the market's date).
 
-    Due occurrences are those from `next_execution_date` through `today`; the catch-up policy
-    decides which of them run (`coalesce`: the latest, `all`: each, `skip`: today's alone) and the
-    others come back as `Skipped` outcomes. With `force` (manual execution) a rule that is not yet
+    Due occurrences are those from `next_execution_date` through `today`. Those before `today`
+    are missed, and the catch-up policy decides which of them run (`coalesce`: the latest, `all`:
+    each, `skip`: none); the others come back as `Skipped` outcomes. Today's occurrence is not a
+    missed one: it runs whatever the policy. With `force` (manual execution) a rule that is not yet
     due executes its next occurrence now. Afterwards the rule's next date is the first occurrence
     after both `today` and the last occurrence handled; a schedule that has ended, or a cap that
     leaves less than the minimum order, completes the rule.
@@ -114,16 +115,21 @@ def execute_auto_invest(
 def _apply_catch_up(
     due: Sequence[date], today: date, policy: CatchUpPolicy
 ) -> tuple[list[date], list[Outcome]]:
-    if policy == "all":
-        return list(due), []
-    if policy == "coalesce":
-        latest = due[-1]
-        reason = f"missed occurrence coalesced into {latest.isoformat()} (catch-up: coalesce)"
-        return [latest], [_skipped(d, reason) for d in due[:-1]]
+    """The occurrences to run, and the missed ones the policy skips (logged with the reason).
+
+    Only occurrences before ``today`` are missed; today's (or a manual execution's next one)
+    always runs, whatever the policy.
+    """
     missed = [d for d in due if d < today]
+    current = [d for d in due if d >= today]
+    if policy == "all" or not missed:
+        return [*missed, *current], []
+    if policy == "coalesce":
+        latest = missed[-1]
+        reason = f"missed occurrence coalesced into {latest.isoformat()} (catch-up: coalesce)"
+        return [latest, *current], [_skipped(d, reason) for d in missed[:-1]]
     reason = "missed occurrence not executed (catch-up: skip)"
-    runnable = [d for d in due if d >= today]
-    return runnable, [_skipped(d, reason) for d in missed]
+    return current, [_skipped(d, reason) for d in missed]
 
 
 def _skipped(occurrence: date, reason: str) -> Outcome:
