@@ -25,6 +25,7 @@ from autopilot.services.rebalancing.execution import RebalancingExecution, Rebal
 from autopilot.services.rebalancing.proposals import ProposalService
 from autopilot.services.rebalancing.rules import RebalancingRuleService
 from autopilot.services.triggers.evaluation import TriggerEvaluator
+from autopilot.services.triggers.firing import TriggerPolicy
 from autopilot.services.triggers.orders import TriggerOrderService
 from autopilot.storage.db import make_engine
 from autopilot.storage.unit_of_work import UnitOfWorkFactory as SqlUnitOfWorkFactory
@@ -112,7 +113,9 @@ def build(
         ),
         heading="Processing rebalancing rules...",
     )
-    triggers = TriggerEvaluator(uow=uow, driver=driver, clock=clock, zone=zone)
+    triggers = TriggerEvaluator(
+        uow=uow, driver=driver, clock=clock, policy=TriggerPolicy(zone=zone)
+    )
     return Services(
         settings=settings,
         engine=engine,

@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from autopilot.domain.money import to_cents
+from autopilot.domain.money import ZERO, to_cents
 from autopilot.domain.orders import (
+    NO_QUANTITY,
     Fill,
     Order,
     OrderStatus,
@@ -24,9 +25,6 @@ from autopilot.domain.orders import (
 from autopilot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from autopilot.services.records import OrderChange, PositionRecord
 
-ZERO_QTY = Decimal("0.000000")
-ZERO_CASH = Decimal("0.00")
-
 
 @dataclass(slots=True)
 class _Book:
@@ -37,12 +35,12 @@ class _Book:
 
     def held(self, account_id: int, symbol: str) -> Decimal:
         position = self.holdings.get((account_id, symbol))
-        return position.quantity if position else ZERO_QTY
+        return position.quantity if position else NO_QUANTITY
 
     def apply(self, order: Order, fill: Fill) -> None:
         key = (order.account_id, order.symbol)
         current = self.holdings.get(key) or PositionRecord(
-            symbol=order.symbol, quantity=ZERO_QTY, cost_basis=ZERO_CASH
+            symbol=order.symbol, quantity=NO_QUANTITY, cost_basis=ZERO
         )
         if order.side is Side.BUY:
             self.cash[order.account_id] += order.reserved_amount - fill.amount
@@ -54,7 +52,7 @@ class _Book:
             return
         self.cash[order.account_id] += fill.amount
         left = current.quantity - fill.quantity
-        basis = ZERO_CASH
+        basis = ZERO
         if current.quantity > 0 and left > 0:
             basis = to_cents(current.cost_basis * left / current.quantity)
         self.holdings[key] = PositionRecord(symbol=order.symbol, quantity=left, cost_basis=basis)

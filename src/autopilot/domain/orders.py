@@ -10,6 +10,7 @@ from autopilot.domain.money import CENT
 from autopilot.domain.quotes import Quote
 
 QUANTITY_STEP = Decimal("0.000001")
+NO_QUANTITY = Decimal("0.000000")  # none of a security, at the scale quantities are kept
 
 
 class OrderStatus(StrEnum):

@@ -43,14 +43,16 @@ def price(field: str, value: Decimal) -> Decimal:
 
 PERCENT_STEP = Decimal("0.0001")
 # Dates the service works with: far-off years overflow the conversion to UTC or the calendar.
-EARLIEST_DAY, LAST_DAY = date(1970, 1, 1), date(2199, 12, 31)
+FIRST_SUPPORTED_DAY, LAST_SUPPORTED_DAY = date(1970, 1, 1), date(2199, 12, 31)
 # A price stamped later than this ahead of the clock would stay "latest" until then.
 CLOCK_SKEW = timedelta(minutes=5)
 
 
 def day(field: str, value: date) -> date:
-    if not EARLIEST_DAY <= value <= LAST_DAY:
-        raise InvalidInput(field, f"must be from {EARLIEST_DAY} to {LAST_DAY}, got {value}")
+    if not FIRST_SUPPORTED_DAY <= value <= LAST_SUPPORTED_DAY:
+        raise InvalidInput(
+            field, f"must be from {FIRST_SUPPORTED_DAY} to {LAST_SUPPORTED_DAY}, got {value}"
+        )
     return value
 
 

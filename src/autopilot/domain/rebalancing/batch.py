@@ -21,10 +21,8 @@ from decimal import Decimal, Inexact, localcontext
 from itertools import repeat
 from operator import gt, mul, sub
 
+from autopilot.domain.money import HUNDRED, ZERO
 from autopilot.domain.rebalancing.drift import CASH, Holding, Target, drift_exceeds, measure_drift
-
-HUNDRED = Decimal(100)
-ZERO = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -22,10 +22,10 @@ from decimal import Decimal
 from fractions import Fraction
 
 from autopilot.domain.errors import InvalidInput
+from autopilot.domain.money import HUNDRED
 from autopilot.domain.orders import MAX_ORDER_AMOUNT
 
 CASH = "CASH"
-HUNDRED = Decimal(100)
 PP_STEP = Decimal("0.01")
 
 

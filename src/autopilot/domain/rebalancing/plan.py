@@ -19,8 +19,6 @@ from autopilot.domain.money import CENT
 from autopilot.domain.orders import QUANTITY_STEP, Side
 from autopilot.domain.rebalancing.drift import CASH, Holding, Target, validate_holdings
 
-ZERO = Fraction(0)
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Trade:
@@ -128,7 +126,7 @@ def _positions(
 ) -> tuple[list[_Position], Fraction]:
     by_symbol = {h.symbol: h for h in holdings}
     weights = {t.symbol: Fraction(t.weight) for t in targets}
-    cash_target = total * weights.pop(CASH, ZERO) / 100
+    cash_target = total * weights.pop(CASH, Fraction(0)) / 100
     positions = [
         _Position(
             symbol=symbol,
@@ -147,7 +145,7 @@ def _positions(
 
 
 def _value(holding: Holding | None) -> Fraction:
-    return ZERO if holding is None else Fraction(holding.value)
+    return Fraction(0) if holding is None else Fraction(holding.value)
 
 
 def _sellable(
@@ -209,8 +207,11 @@ def _trimmed(
 ) -> dict[str, Fraction]:
     # A needed sell below the minimum trade is raised to it (within the excess) rather than
     # skipped, so the trimmed sells still cover the need.
-    shares = water_fill(excess, max(need, ZERO))
-    return {s: min(max(share, floor), excess[s]) if share else ZERO for s, share in shares.items()}
+    shares = water_fill(excess, max(need, Fraction(0)))
+    return {
+        s: min(max(share, floor), excess[s]) if share else Fraction(0)
+        for s, share in shares.items()
+    }
 
 
 def _sell_quantity(position: _Position, amount: Fraction, *, round_up: bool) -> Decimal:
@@ -316,17 +317,17 @@ def water_fill(gaps: Mapping[str, Fraction], amount: Fraction) -> dict[str, Frac
     equally. This is "most underweight first" (and, for sells, "most overweight first") in the
     sense that minimises the largest gap left.
     """
-    total = sum(gaps.values(), ZERO)
+    total = sum(gaps.values(), Fraction(0))
     if amount >= total:
         return dict(gaps)
     ordered = sorted(gaps.values(), reverse=True)
-    prefix, level = ZERO, ZERO
+    prefix, level = Fraction(0), Fraction(0)
     for k, gap in enumerate(ordered, start=1):
         prefix += gap
         level = (prefix - amount) / k
         if k == len(ordered) or level >= ordered[k]:
             break
-    return {symbol: max(gap - level, ZERO) for symbol, gap in gaps.items()}
+    return {symbol: max(gap - level, Fraction(0)) for symbol, gap in gaps.items()}
 
 
 def apply_plan(

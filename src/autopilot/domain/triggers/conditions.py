@@ -30,7 +30,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
 
 from autopilot.domain.errors import InvalidInput
-from autopilot.domain.money import CENT
+from autopilot.domain.money import CENT, HUNDRED
 from autopilot.domain.orders import Side
 
 PRICE_PLACES = 4
@@ -38,7 +38,6 @@ PRICE_PLACES = 4
 PERCENT_PLACES = 4
 """Decimal places a percent may carry (7.5 and 2.3333 are fine, 2.33333 is not)."""
 TICK = Decimal(1).scaleb(-PRICE_PLACES)
-HUNDRED = Decimal(100)
 
 
 class TriggerStatus(StrEnum):

@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from decimal import ROUND_FLOOR, Decimal
 
 from autopilot.domain.errors import InvalidInput
+from autopilot.domain.money import HUNDRED
 from autopilot.domain.triggers.conditions import (
-    HUNDRED,
     PERCENT_PLACES,
     PRICE_PLACES,
     TICK,

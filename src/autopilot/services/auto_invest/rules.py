@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from autopilot.domain.auto_invest.rule import Allocation, AutoInvestRule, RuleStatus
 from autopilot.domain.calendar import TradingCalendar
 from autopilot.domain.errors import Conflict, InvalidInput, NotFound
+from autopilot.domain.money import HUNDRED
 from autopilot.domain.schedule import Frequency, HolidayRule, Schedule, next_occurrence
 from autopilot.services import validation
 from autopilot.services.changes import KEEP, Keep, given
@@ -20,8 +21,6 @@ from autopilot.services.records import RuleRecord
 
 if TYPE_CHECKING:
     from autopilot.services.ports import UnitOfWork
-
-HUNDRED = Decimal(100)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

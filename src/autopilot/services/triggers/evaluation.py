@@ -19,7 +19,6 @@ import threading
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from zoneinfo import ZoneInfo
 
 from autopilot.domain.outcomes import AutomationType, OutcomeStatus
 from autopilot.domain.triggers.conditions import OPEN_STATUSES, TICK, TriggerStatus
@@ -28,7 +27,7 @@ from autopilot.services.execution.driver import PassDriver
 from autopilot.services.execution.outcomes import Occurrence, Outcome, record_outcomes
 from autopilot.services.execution.results import PREFIX, PassResult, RuleResult, announce
 from autopilot.services.ports import Clock, UnitOfWorkFactory
-from autopilot.services.triggers.firing import Fired, FiredTriggers
+from autopilot.services.triggers.firing import Fired, FiredTriggers, TriggerPolicy
 
 log = logging.getLogger("autopilot.scheduler")
 PriceUpdate = tuple[str, Decimal, datetime]  # symbol, price, as of
@@ -42,12 +41,13 @@ def tick_price(price: Decimal) -> Decimal:
 
 class TriggerEvaluator:
     def __init__(
-        self, *, uow: UnitOfWorkFactory, driver: PassDriver, clock: Clock, zone: ZoneInfo
+        self, *, uow: UnitOfWorkFactory, driver: PassDriver, clock: Clock, policy: TriggerPolicy
     ) -> None:
         self._uow = uow
         self._driver = driver
         self._clock = clock
-        self._zone = zone
+        self._policy = policy
+        self._zone = policy.zone
         self._lock = threading.RLock()
         self._index: TriggerIndex | None = None
         self._next_expiry: datetime | None = None
@@ -151,7 +151,7 @@ class TriggerEvaluator:
     def _fire(self, index: TriggerIndex, fired: list[Fired], triggered_by: str) -> PassResult:
         """Persist the index's moved trailing marks, then fire what fired on the driver."""
         marks = [(i, c.mark) for c in index.marks_changed_since_last_flush() for i in c.trigger_ids]
-        firing = FiredTriggers(fired, clock=self._clock, zone=self._zone)
+        firing = FiredTriggers(fired, clock=self._clock, policy=self._policy)
         try:
             if marks:
                 with self._uow() as uow:

@@ -36,6 +36,12 @@ class Fired:
     at: datetime
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TriggerPolicy:
+    zone: ZoneInfo
+    """The market's zone: a fire's log row is dated in it."""
+
+
 @dataclass(slots=True)
 class _Book:
     """What the fires of one batch share, read and locked once: the triggers with their OCO
@@ -54,11 +60,11 @@ class FiredTriggers(Automation[Fired]):
     automation_type: ClassVar[AutomationType] = AutomationType.TRIGGER_ORDER
     subject: ClassVar[str] = "Trigger order"
 
-    def __init__(self, fired: Sequence[Fired], *, clock: Clock, zone: ZoneInfo) -> None:
+    def __init__(self, fired: Sequence[Fired], *, clock: Clock, policy: TriggerPolicy) -> None:
         self._fired = list(fired)
         self._first = {f.trigger_id: f for f in reversed(self._fired)}
         self._clock = clock
-        self._zone = zone
+        self._zone = policy.zone
         self.fired = 0
         self.closed: set[str] = set()
 
