@@ -26,7 +26,9 @@ from tests.support.services import (
     MakeServices,
     SettableClock,
     count_rows,
+    failed_attempts,
     logs_of,
+    refuse_orders_for,
 )
 from tests.support.triggers import (
     BUY_TEN,
@@ -389,3 +391,38 @@ def test_a_buy_fired_early_in_a_multi_price_update_holds_enough_for_the_fill_at_
     placed = services.orders.get(fired.order_id)
     assert placed.order.status is OrderStatus.FILLED, placed.reject_reason
     assert placed.filled_amount == Decimal("1105.00")
+
+
+def test_a_fire_the_database_refuses_is_a_failed_attempt_retried_then_given_up(
+    services: Services, investor: Investor
+) -> None:
+    """Its order refused (as an audit trigger would), the stop is counted a failed attempt and
+    stays Active for the next price; the third attempt gives it up. The others fire meanwhile."""
+    hold(services, investor)
+    hold(services, investor, symbol="BBB")
+    refused = create(services, trigger(investor, "priceBelow", level=Decimal("90.00")))
+    healthy = create(services, trigger(investor, "priceBelow", symbol="BBB", level=Decimal("25")))
+    refuse_orders_for(services, "AAA")
+
+    services.platform.record_prices(
+        [
+            PriceTick(symbol="AAA", price=Decimal("89.00")),
+            PriceTick(symbol="BBB", price=Decimal("24.00")),
+        ]
+    )
+
+    assert status(services, healthy) is TriggerStatus.TRIGGERED
+    assert status(services, refused) is TriggerStatus.ACTIVE
+    assert failed_attempts(services, refused.trigger.id) == 1
+    price(services, "AAA", "88.00")  # the index still holds it: the next price tries again
+    assert failed_attempts(services, refused.trigger.id) == 2
+    price(services, "AAA", "87.00")
+
+    gave_up = services.trigger_orders.get(refused.trigger.id)
+    assert gave_up.trigger.status is TriggerStatus.FAILED
+    assert gave_up.failure_reason is not None and "refused" in gave_up.failure_reason
+    assert failed_attempts(services, refused.trigger.id) == 0
+    rows = [(r.entry.status.value, r.entry.attempt) for r in logs_of(services, refused.trigger.id)]
+    assert rows == [("Failed", 1), ("Failed", 2), ("Failed", 3), ("Skipped", 3)]
+    price(services, "AAA", "80.00")  # given up: nothing more
+    assert len(logs_of(services, refused.trigger.id)) == 4

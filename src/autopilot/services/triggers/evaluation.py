@@ -164,7 +164,13 @@ class TriggerEvaluator:
             self._index = None
             raise
         self._fired += firing.fired
-        self.refresh(sorted(set(firing.trigger_ids) | firing.closed))
+        # What this evaluation took out of Active leaves the index; a fired trigger it did not
+        # close (claimed elsewhere, or its attempt failed and it is Active still) is read back.
+        current = self._index
+        if current is not None:
+            for trigger_id in firing.closed:
+                current.remove(trigger_id)
+        self.refresh(sorted(set(firing.trigger_ids) - firing.closed))
         return result
 
     def _expire(self, triggered_by: str) -> PassResult:

@@ -67,12 +67,14 @@ class FiredTriggers(Automation[Fired]):
         self._zone = policy.zone
         self.fired = 0
         self.closed: set[str] = set()
+        self._closing: set[str] = set()  # closed by the batch in hand, once it commits
 
     @property
     def trigger_ids(self) -> list[str]:
         return [f.trigger_id for f in self._fired]
 
     def claim(self, uow: UnitOfWork, today: date, page: object | None, limit: int) -> Claim[Fired]:
+        self._closing = set()  # every batch's transaction starts with its claim
         start = page if isinstance(page, int) else 0
         chunk = self._fired[start : start + limit]
         more = start + limit < len(self._fired)
@@ -81,6 +83,7 @@ class FiredTriggers(Automation[Fired]):
     def claim_one(
         self, uow: UnitOfWork, automation_id: str, today: date, *, forced: bool
     ) -> list[Work[Fired]]:
+        self._closing = set()
         first = self._first.get(automation_id)
         return [] if first is None else self._work(uow, [first])
 
@@ -99,6 +102,7 @@ class FiredTriggers(Automation[Fired]):
 
     def committed(self, batch: Batch) -> None:
         # Counted once committed: a batch the database refused is executed again one by one.
+        self.closed |= self._closing
         self.fired += sum(
             1
             for o in batch.outcomes
@@ -116,7 +120,7 @@ class FiredTriggers(Automation[Fired]):
             uow.triggers.set_outcome(
                 trigger_id, now, order_id=None, failure="gave up: its writes were refused"
             )
-            self.closed.add(trigger_id)
+            self._closing.add(trigger_id)
 
     def _work(self, uow: UnitOfWork, fired: Sequence[Fired]) -> list[Work[Fired]]:
         known = uow.triggers.many(f.trigger_id for f in fired)
@@ -156,7 +160,7 @@ class FiredTriggers(Automation[Fired]):
     ) -> None:
         trigger = record.trigger
         now = self._clock.now()
-        self.closed.add(trigger.id)
+        self._closing.add(trigger.id)
         siblings = [
             r.trigger.id
             for r in book.locked.values()
@@ -166,7 +170,7 @@ class FiredTriggers(Automation[Fired]):
             and r.trigger.id != trigger.id
         ]
         cancelled = uow.triggers.close_open(siblings, TriggerStatus.CANCELLED, now)
-        self.closed.update(cancelled)
+        self._closing.update(cancelled)
         key = (trigger.account_id, trigger.symbol)
         # The broker fills at the latest stored price, which a later tick of the same update
         # may have moved past the firing price: a buy holds cash for the higher of the two.
