@@ -12,11 +12,14 @@ from autopilot.config import Settings
 from autopilot.domain.auto_invest.rule import AutoInvestRule
 from autopilot.domain.calendar import TradingCalendar
 from autopilot.market.calendar import market_calendar
+from autopilot.services.audit import AuditTrail
 from autopilot.services.auto_invest.execution import AutoInvestExecution, AutoInvestPolicy
 from autopilot.services.auto_invest.rules import AutoInvestRuleService
 from autopilot.services.execution.driver import DriverPolicy, PassDriver, Runner
 from autopilot.services.execution.passes import PassService
 from autopilot.services.execution_logs import ExecutionLogService
+from autopilot.services.keys import ApiKeyService
+from autopilot.services.limits import RateLimiter
 from autopilot.services.orders import OrderService
 from autopilot.services.platform import PlatformService
 from autopilot.services.ports import Broker, Clock, SystemClock, UnitOfWorkFactory
@@ -52,6 +55,9 @@ class Services:
     triggers: TriggerEvaluator
     trigger_orders: TriggerOrderService
     passes: PassService
+    keys: ApiKeyService
+    limiter: RateLimiter
+    audit: AuditTrail
 
     def close(self) -> None:
         if self.engine is not None:
@@ -150,4 +156,7 @@ def build(
             rebalancing=rebalancing,
             triggers=triggers,
         ),
+        keys=ApiKeyService(uow=uow, clock=clock),
+        limiter=RateLimiter(uow=uow, clock=clock),
+        audit=AuditTrail(uow=uow, clock=clock),
     )

@@ -9,6 +9,7 @@ import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,8 +22,10 @@ from autopilot.config import ConfigError, Settings, load_settings
 app = typer.Typer(help="Autopilot: automation engine for investing.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 prices_app = typer.Typer(help="Market prices.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys (on the database directly).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(prices_app, name="prices")
+app.add_typer(keys_app, name="keys")
 err = Console(stderr=True)
 
 
@@ -104,6 +107,13 @@ def serve(
     listening = _listen(settings.automation_host, settings.automation_port)
     _configure_logging()
     with _services(settings) as services:
+        written = services.keys.ensure_admin_key(Path(settings.automation_admin_key_file))
+        if written is not None:  # the path, never the key
+            logging.getLogger("autopilot").info(
+                "No admin key existed: wrote the first one to %s (mode 0600)",
+                written,
+                extra={"action": "keys.first_admin"},
+            )
         api = create_app(services)
         config = uvicorn.Config(
             api,
@@ -247,6 +257,108 @@ def prices_replay(
     typer.echo(f"replayed {count} price(s) from {file}; {fired} trigger(s) fired")
 
 
+ROLES = ("admin", "operator", "client", "market-data")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="admin, operator, client or market-data.")],
+    name: Annotated[str, typer.Option(help="What the key is for (shown in lists and audits).")],
+    client_id: Annotated[
+        int | None, typer.Option("--client-id", help="The client of a client key.")
+    ] = None,
+    expires_in_days: Annotated[
+        int | None, typer.Option("--expires-in-days", help="Valid this many days (default: ever).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the key as JSON.")] = False,
+) -> None:
+    """Make a key and print it, this once (only its hash is kept)."""
+    from autopilot.domain.errors import AutopilotError
+    from autopilot.services.access import Role
+
+    if role not in ROLES:
+        _fail(f"--role {role!r}: expected {', '.join(ROLES)}")
+    settings = _settings()
+    with _services(settings) as services:
+        try:
+            made = services.keys.create(
+                name=name,
+                role=Role(role),
+                client_id=client_id,
+                expires_in_days=expires_in_days,
+            )
+        except AutopilotError as exc:
+            _fail(_option_message(exc))
+    record = made.record
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {"id": record.id, "key": made.key, "role": role, "clientId": record.client_id}
+            )
+        )
+        return
+    typer.echo(made.key)
+    err.print(
+        f"key {record.id} ({role}{f', client {record.client_id}' if record.client_id else ''})"
+        ": shown this once, keep it safe",
+        highlight=False,
+    )
+
+
+@keys_app.command("list")
+def keys_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the keys as JSON.")] = False,
+) -> None:
+    """Every key (never the key itself)."""
+    settings = _settings()
+    with _services(settings) as services:
+        records, _ = services.keys.search(page=1, page_size=10_000)
+    rows = [
+        {
+            "id": r.id,
+            "name": r.name,
+            "role": r.role.value,
+            "clientId": r.client_id,
+            "createdAt": r.created_at.isoformat(),
+            "expiresAt": None if r.expires_at is None else r.expires_at.isoformat(),
+            "revokedAt": None if r.revoked_at is None else r.revoked_at.isoformat(),
+            "lastUsedAt": None if r.last_used_at is None else r.last_used_at.isoformat(),
+        }
+        for r in records
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    for row in rows:
+        state = "revoked" if row["revokedAt"] else "active"
+        client = f" client {row['clientId']}" if row["clientId"] else ""
+        typer.echo(f"{row['id']}\t{row['role']}{client}\t{state}\t{row['name']}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[int, typer.Argument(help="The key's id.")]) -> None:
+    """Revoke a key: it is refused from the next request on."""
+    from autopilot.domain.errors import NotFound
+
+    settings = _settings()
+    with _services(settings) as services:
+        try:
+            record = services.keys.revoke(key_id)
+        except NotFound:
+            _fail(f"no API key {key_id}")
+            raise AssertionError("unreachable") from None
+    typer.echo(f"key {record.id} revoked")
+
+
+def _option_message(exc: Exception) -> str:
+    """A service's refusal in the CLI's words (field client_id is the option --client-id)."""
+    from autopilot.domain.errors import InvalidInput
+
+    if isinstance(exc, InvalidInput):
+        return f"--{exc.field.replace('_', '-')}: {exc.reason}"
+    return str(exc)
+
+
 @app.command()
 def demo() -> None:
     """Load a small sample (a client, cash, prices, rules due today) and run a pass on it."""
@@ -278,12 +390,15 @@ def demo() -> None:
 
 def _execute_manually(services: Any, rule_ids: list[str]) -> dict[str, int]:
     from autopilot.api.presenters.results import counts
+    from autopilot.services.access import SYSTEM
     from autopilot.services.execution.passes import ExecuteCommand, Kind
     from autopilot.services.execution.results import PassResult
 
+    DEMO = replace(SYSTEM, name="demo")
+
     result = PassResult()
     for rule_id in rule_ids:
-        command = ExecuteCommand(kind=Kind.AUTO_INVEST, rule_id=rule_id, triggered_by="demo")
+        command = ExecuteCommand(kind=Kind.AUTO_INVEST, rule_id=rule_id, caller=DEMO)
         result.merge(services.passes.execute(command))
     shown: dict[str, int] = counts(result).model_dump(by_alias=True)
     return shown

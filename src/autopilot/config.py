@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,6 +17,8 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+
+from autopilot.services.limits import RateLimit
 
 CatchUp = Literal["coalesce", "all", "skip"]
 
@@ -43,7 +46,23 @@ _ACCEPTS: dict[str, str] = {
     "automation_host": "a host name or IP address, such as 127.0.0.1",
     "automation_port": "an integer port from 1 to 65535",
     "automation_batch_size": "a positive integer",
+    "automation_admin_key_file": "a file path such as ./autopilot-admin.key",
+    "automation_rate_limit_execute": "a rate such as 30/minute (per second, minute, hour or day)",
+    "automation_rate_limit_api": "a rate such as 600/minute (per second, minute, hour or day)",
+    "automation_rate_limit_auth_failures": (
+        "a rate such as 20/minute (per second, minute, hour or day)"
+    ),
 }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RateLimits:
+    execute: RateLimit
+    """Manual executions per key."""
+    api: RateLimit
+    """All requests per key (admin, operator and client keys)."""
+    auth_failures: RateLimit
+    """Failed authentications per client address."""
 
 
 class ConfigError(Exception):
@@ -65,6 +84,27 @@ class Settings(BaseSettings):
     automation_host: str = "127.0.0.1"
     automation_port: int = Field(default=8000, ge=1, le=65535)
     automation_batch_size: int = Field(default=1000, gt=0)
+    automation_admin_key_file: str = "./autopilot-admin.key"
+    automation_rate_limit_execute: str = "30/minute"
+    automation_rate_limit_api: str = "600/minute"
+    automation_rate_limit_auth_failures: str = "20/minute"
+
+    @field_validator(
+        "automation_rate_limit_execute",
+        "automation_rate_limit_api",
+        "automation_rate_limit_auth_failures",
+    )
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        RateLimit.parse("check", value)
+        return value.strip()
+
+    @field_validator("automation_admin_key_file")
+    @classmethod
+    def _check_key_file(cls, value: str) -> str:
+        if not value.strip() or "\x00" in value:
+            raise ValueError("not a path")
+        return value.strip()
 
     @field_validator("automation_scheduler_enabled", mode="before")
     @classmethod
@@ -141,6 +181,14 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.automation_timezone)
+
+    @property
+    def rate_limits(self) -> RateLimits:
+        return RateLimits(
+            execute=RateLimit.parse("execute", self.automation_rate_limit_execute),
+            api=RateLimit.parse("api", self.automation_rate_limit_api),
+            auth_failures=RateLimit.parse("auth", self.automation_rate_limit_auth_failures),
+        )
 
     @property
     def check_interval_seconds(self) -> float:

@@ -94,7 +94,10 @@ def walk_through(api: httpx.Client) -> None:
     assert row["automationId"] == rule["id"]
     assert row["clientId"] == who.client_id
     assert sorted(row["orderIds"]) == sorted(order_ids)
-    assert row["triggeredBy"] == "api"
+    # Who triggered it, from the log alone: the key that asked (an admin's, here).
+    assert row["triggeredBy"].startswith("key:"), row
+    keys = {k["id"]: k for k in data(api.get("/api/api-keys"))["items"]}
+    assert keys[int(row["triggeredBy"].removeprefix("key:"))]["role"] == "admin"
     assert row["executionDate"] == first_date.isoformat()
 
 

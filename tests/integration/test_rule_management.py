@@ -171,8 +171,8 @@ def test_two_updates_at_once_apply_one_after_the_other_and_lose_nothing(
     locked, second_waits = threading.Event(), threading.Event()
     real_check = rule_service.AutoInvestRuleService._check_references
 
-    def check_then_hold(service: Any, uow: Any, checked: RuleSpec) -> None:
-        real_check(service, uow, checked)
+    def check_then_hold(service: Any, uow: Any, checked: RuleSpec, **kwargs: Any) -> None:
+        real_check(service, uow, checked, **kwargs)
         if checked.name == "Renamed":  # the first update, holding the row lock
             locked.set()
             assert second_waits.wait(30), "the second update never queued behind the lock"

@@ -8,6 +8,7 @@ its output). `RunningServer.stop()` sends SIGTERM, then kills a server that hang
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -26,6 +27,14 @@ HOST = "127.0.0.1"
 STARTUP_DEADLINE_S = 30.0
 STOP_DEADLINE_S = 15.0
 STATUS_PATH = "/api/automation/scheduler/status"
+HEALTH_PATH = "/api/health"
+KEY_FILE = "autopilot-admin.key"
+# Generous limits for the suite's traffic; the rate-limit tests set their own.
+TEST_LIMITS = {
+    "AUTOMATION_RATE_LIMIT_API": "100000/minute",
+    "AUTOMATION_RATE_LIMIT_EXECUTE": "100000/minute",
+    "AUTOMATION_RATE_LIMIT_AUTH_FAILURES": "100000/minute",
+}
 
 
 def free_port() -> int:
@@ -76,7 +85,9 @@ class RunningServer:
     env: dict[str, str]
     stdout_path: Path
     stderr_path: Path
+    admin_key: str = ""
     returncode: int | None = field(default=None)
+    others: list[httpx.Client] = field(default_factory=list)
 
     def poll(self) -> int | None:
         return self.proc.poll()
@@ -85,11 +96,30 @@ class RunningServer:
         return f"the server exited with {self.proc.returncode}"
 
     def answers(self) -> bool:
-        """Whether the server answers its status endpoint (it has started)."""
+        """Whether the server answers its health endpoint (it has started)."""
         try:
-            return self.client.get(STATUS_PATH, timeout=1.0).status_code == 200
+            return self.client.get(HEALTH_PATH, timeout=1.0).status_code == 200
         except httpx.TransportError:
             return False
+
+    def client_with(self, key: str | None) -> httpx.Client:
+        """An HTTP client that sends ``key`` (none: no Authorization header); closed at stop."""
+        headers = {} if key is None else {"Authorization": f"Bearer {key}"}
+        made = httpx.Client(base_url=self.base_url, timeout=10.0, headers=headers)
+        self.others.append(made)
+        return made
+
+    def new_key(self, role: str, client_id: int | None = None, name: str = "test") -> str:
+        """A new key of ``role`` (of ``client_id``), made by the admin over HTTP."""
+        body = {"name": name, "role": role, "clientId": client_id}
+        answer = self.client.post("/api/api-keys", json=body)
+        assert answer.status_code == 201, answer.text
+        key: str = answer.json()["data"]["key"]
+        return key
+
+    def client_as(self, role: str, client_id: int | None = None) -> httpx.Client:
+        """An HTTP client with a new key of ``role`` (of ``client_id``)."""
+        return self.client_with(self.new_key(role, client_id))
 
     def output(self) -> str:
         out = self.stdout_path.read_text(errors="replace")
@@ -103,6 +133,8 @@ class RunningServer:
     def stop(self) -> int:
         """SIGTERM, wait; kill if it hangs. Returns the exit code; the process is gone after."""
         self.client.close()
+        for other in self.others:
+            other.close()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -122,6 +154,7 @@ def launch(workdir: Path, env_overrides: Mapping[str, str]) -> RunningServer:
         "DATABASE_URL": f"sqlite:///{workdir}/autopilot.db",
         "AUTOMATION_HOST": HOST,
         "AUTOMATION_PORT": str(port),
+        **TEST_LIMITS,
         **env_overrides,
     }
     env = child_env(**settings)
@@ -156,7 +189,23 @@ def launch(workdir: Path, env_overrides: Mapping[str, str]) -> RunningServer:
     except AssertionError as exc:
         server.stop()
         pytest.fail(f"{exc}\n{server.output()}")
+    server.admin_key = admin_key(workdir, env)
+    server.client.headers["Authorization"] = f"Bearer {server.admin_key}"
     return server
 
 
 StartServer = Callable[..., RunningServer]
+
+
+def admin_key(workdir: Path, env: Mapping[str, str]) -> str:
+    """The admin key a server wrote on its first start, or (the database had one already: a
+    second server on it) a new one made with the CLI on the same database."""
+    written = workdir / KEY_FILE
+    if written.exists():
+        return written.read_text().strip()
+    made = run_cli(
+        ["keys", "create", "--role", "admin", "--name", "e2e admin", "--json"], cwd=workdir, env=env
+    )
+    assert made.returncode == 0, made.stderr
+    key: str = json.loads(made.stdout)["key"]
+    return key

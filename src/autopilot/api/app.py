@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from autopilot.api import envelope
+from autopilot.api import envelope, middleware
 from autopilot.api.routes import (
+    access,
     auto_invest_rules,
     orders,
     platform,
@@ -54,6 +55,16 @@ def create_app(services: Services, *, run_scheduler: bool | None = None) -> Fast
     app.state.services = services
     app.state.scheduler = loop
     envelope.install(app)
-    for module in (scheduler, auto_invest_rules, rebalancing, trigger_orders, platform, orders):
+    middleware.install(app)  # outermost: the request id is there for everything inside
+    app.include_router(access.health_router)
+    for module in (
+        scheduler,
+        auto_invest_rules,
+        rebalancing,
+        trigger_orders,
+        platform,
+        orders,
+        access,
+    ):
         app.include_router(module.router)
     return app

@@ -14,7 +14,10 @@ from pydantic.alias_generators import to_camel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from autopilot.api.schemas.responses import Envelope
-from autopilot.domain.errors import AutopilotError, Conflict, InvalidInput, NotFound
+from autopilot.api.security import RateLimited, Unauthorized
+from autopilot.domain.errors import AutopilotError, Conflict, Forbidden, InvalidInput, NotFound
+from autopilot.services.access import Hidden
+from autopilot.services.limits import Decision
 from autopilot.services.ports import (
     DatabaseUnavailable,
     Refusal,
@@ -25,7 +28,7 @@ from autopilot.services.ports import (
 log = logging.getLogger("autopilot.api")
 T = TypeVar("T")
 
-_STATUS = {InvalidInput: 422, NotFound: 404, Conflict: 409}
+_STATUS = {InvalidInput: 422, NotFound: 404, Conflict: 409, Forbidden: 403, Hidden: 404}
 
 
 def ok(data: T) -> Envelope[T]:
@@ -79,12 +82,45 @@ def wire_name(field: str) -> str:
 def _autopilot(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AutopilotError)
     status = _STATUS.get(type(exc), 400)
+    if isinstance(exc, Hidden):
+        # Another client's object: the same answer as a missing one (a Hidden is a NotFound,
+        # its message the same), noted for the audit trail as refused by isolation.
+        request.state.hidden = True
     if not isinstance(exc, InvalidInput):
         return error(status, exc.code, exc.message)
     # The same details as request validation's, so a client reads every 422 one way.
     field = wire_name(exc.field)
     details = [{"field": field, "message": exc.reason}]
     return error(status, exc.code, f"{field}: {exc.reason}", details)
+
+
+def _unauthorized(request: Request, exc: Exception) -> JSONResponse:
+    response = error(401, "unauthorized", "a valid API key is needed: Authorization: Bearer ap_…")
+    response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def rate_limit_headers(decision: Decision) -> dict[str, str]:
+    """The IETF draft's RateLimit-Policy and RateLimit fields for a decision."""
+    limit = decision.limit
+    return {
+        "RateLimit-Policy": f'"{limit.name}";q={limit.count};w={limit.period_s}',
+        "RateLimit": f'"{limit.name}";r={decision.remaining};t={decision.reset_s}',
+    }
+
+
+def _rate_limited(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RateLimited)
+    decision = exc.decision
+    response = error(
+        429,
+        "rate_limited",
+        f"rate limit {decision.limit} reached; try again in {decision.reset_s}s",
+        {"limit": decision.limit.name, "retryAfter": decision.reset_s},
+    )
+    response.headers["Retry-After"] = str(decision.reset_s)
+    response.headers.update(rate_limit_headers(decision))
+    return response
 
 
 def _http(request: Request, exc: Exception) -> JSONResponse:
@@ -133,13 +169,18 @@ def _storage(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # Outside the request-id middleware (Starlette answers it last): the id is added here.
     log.exception(
         "unexpected error on %s %s",
         request.method,
         request.url.path,
         extra={"action": "api.unexpected_error"},
     )
-    return error(500, "internal_error", "an unexpected error occurred; it has been logged")
+    response = error(500, "internal_error", "an unexpected error occurred; it has been logged")
+    request_id = getattr(request.state, "request_id", None)
+    if request_id:
+        response.headers["X-Request-ID"] = request_id
+    return response
 
 
 async def _refuse_nul(
@@ -156,6 +197,8 @@ def install(app: FastAPI) -> None:
     app.middleware("http")(_refuse_nul)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(AutopilotError, _autopilot)
+    app.add_exception_handler(Unauthorized, _unauthorized)
+    app.add_exception_handler(RateLimited, _rate_limited)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(StorageError, _storage)
     app.add_exception_handler(Exception, _unexpected)

@@ -37,3 +37,9 @@ class Conflict(AutopilotError):
     """The operation does not fit the current state (a paused rule, a filled order)."""
 
     code = "conflict"
+
+
+class Forbidden(AutopilotError):
+    """The caller's role may not do this (whoever's the object)."""
+
+    code = "forbidden"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from autopilot.services.access import SYSTEM, Caller, Nobody
 from autopilot.services.ports import UnitOfWorkFactory
 from autopilot.services.records import LogFilter, LogRecord
 
@@ -10,6 +13,14 @@ class ExecutionLogService:
     def __init__(self, *, uow: UnitOfWorkFactory) -> None:
         self._uow = uow
 
-    def search(self, where: LogFilter, *, page: int, page_size: int) -> tuple[list[LogRecord], int]:
+    def search(
+        self, where: LogFilter, *, page: int, page_size: int, caller: Caller = SYSTEM
+    ) -> tuple[list[LogRecord], int]:
+        """A page of the log; a client key's is of its own client (another's finds nothing)."""
+        scope = caller.scope(where.client_id)
+        if isinstance(scope, Nobody):
+            return [], 0
         with self._uow() as uow:
-            return uow.logs.search(where, offset=(page - 1) * page_size, limit=page_size)
+            return uow.logs.search(
+                replace(where, client_id=scope), offset=(page - 1) * page_size, limit=page_size
+            )

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from autopilot.domain.errors import Conflict, InvalidInput, NotFound
 from autopilot.domain.orders import Order, OrderStatus, OrderType, Side, reserve_for_buy
 from autopilot.services import validation
+from autopilot.services.access import SYSTEM, Caller, Nobody
+from autopilot.services.audit import audit, plain
 from autopilot.services.ids import new_id
-from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory, market_today
+from autopilot.services.ownership import visible_account
+from autopilot.services.ports import Broker, Clock, UnitOfWork, UnitOfWorkFactory, market_today
 from autopilot.services.records import NewOrder, OrderChange, OrderRecord
 from autopilot.services.submission import submit_committed
 
@@ -35,11 +40,12 @@ class OrderService:
         self._clock = clock
         self._zone = zone
 
-    def place(self, command: PlaceOrder) -> OrderRecord:
+    def place(self, command: PlaceOrder, *, caller: Caller = SYSTEM) -> OrderRecord:
         """Validate, hold the cash a buy needs, write the order Pending, submit it."""
-        symbol, quantity, notional, limit = _check(command)
         now = self._clock.now()
         with self._uow() as uow:
+            visible_account(uow, caller, command.account_id)
+            symbol, quantity, notional, limit = _check(command)
             account = uow.accounts.get(command.account_id, lock=True)
             if account is None:
                 raise InvalidInput("account_id", f"account {command.account_id} does not exist")
@@ -68,16 +74,18 @@ class OrderService:
                 status=OrderStatus.PENDING,
             )
             uow.orders.add_many([NewOrder(order=order, client_id=account.client_id)], now)
+            _audit(uow, caller, "place", order.id, account.client_id, now, plain(order))
         # The order is placed once it is written; a broker that cannot take it now gets it
         # from the next scheduler pass, and the caller sees it Pending.
         submit_committed(self._broker, [order])
-        return self.get(order.id)
+        return self.get(order.id, caller=caller)
 
-    def get(self, order_id: str) -> OrderRecord:
+    def get(self, order_id: str, *, caller: Caller = SYSTEM) -> OrderRecord:
         with self._uow() as uow:
             record = uow.orders.get(order_id)
         if record is None:
             raise NotFound("order", order_id)
+        caller.own(record.client_id, "order", order_id)
         return record
 
     def search(
@@ -90,10 +98,14 @@ class OrderService:
         automation_id: str | None = None,
         page: int = 1,
         page_size: int = 50,
+        caller: Caller = SYSTEM,
     ) -> tuple[list[OrderRecord], int]:
+        scope = caller.scope(client_id)
+        if isinstance(scope, Nobody):
+            return [], 0
         with self._uow() as uow:
             return uow.orders.search(
-                client_id=client_id,
+                client_id=scope,
                 account_id=account_id,
                 status=status,
                 symbol=symbol,
@@ -102,14 +114,16 @@ class OrderService:
                 limit=page_size,
             )
 
-    def cancel(self, order_id: str) -> OrderRecord:
+    def cancel(self, order_id: str, *, caller: Caller = SYSTEM) -> OrderRecord:
         """Cancel an order that has not filled; the cash held for it is released."""
         now = self._clock.now()
         with self._uow() as uow:
+            seen = uow.orders.get(order_id)
+            if seen is None:
+                raise NotFound("order", order_id)
+            caller.own(seen.client_id, "order", order_id)
             open_now = uow.orders.claim_open([order_id])
             if not open_now:
-                if uow.orders.get(order_id) is None:
-                    raise NotFound("order", order_id)
                 state = uow.orders.get(order_id)
                 assert state is not None
                 raise Conflict(f"order {order_id} is {state.order.status.value}; cannot cancel")
@@ -122,7 +136,30 @@ class OrderService:
                     {order.account_id: cash[order.account_id] + order.reserved_amount}, now
                 )
             uow.orders.mark([OrderChange(id=order.id, status=OrderStatus.CANCELLED)], now)
-        return self.get(order_id)
+            changes = {"status": {"before": order.status.value, "after": "Cancelled"}}
+            _audit(uow, caller, "cancel", order.id, record.client_id, now, changes)
+        return self.get(order_id, caller=caller)
+
+
+def _audit(
+    uow: UnitOfWork,
+    caller: Caller,
+    verb: str,
+    order_id: str,
+    client_id: int,
+    now: datetime,
+    changes: dict[str, Any],
+) -> None:
+    audit(
+        uow,
+        caller,
+        action=f"order.{verb}",
+        resource_type="order",
+        resource_id=order_id,
+        client_id=client_id,
+        now=now,
+        changes=changes,
+    )
 
 
 def _check(

@@ -7,10 +7,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from autopilot.domain.errors import InvalidInput, NotFound
 from autopilot.services import validation
-from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory
+from autopilot.services.access import SYSTEM, Caller
+from autopilot.services.audit import audit
+from autopilot.services.ownership import own_client, visible_account
+from autopilot.services.ports import Broker, Clock, UnitOfWork, UnitOfWorkFactory
 from autopilot.services.records import AccountRecord, ClientRecord, PositionRecord, SecurityRecord
 
 log = logging.getLogger("autopilot.market")
@@ -46,44 +50,73 @@ class PlatformService:
         self._clock = clock
         self._on_prices = on_prices
 
-    def create_client(self, name: str, email: str | None) -> ClientRecord:
+    def create_client(
+        self, name: str, email: str | None, *, caller: Caller = SYSTEM
+    ) -> ClientRecord:
         if not name.strip():
             raise InvalidInput("name", "must not be empty")
+        now = self._clock.now()
         with self._uow() as uow:
-            return uow.clients.add(name.strip(), email, self._clock.now())
+            client = uow.clients.add(name.strip(), email, now)
+            changes = {"name": client.name, "email": email}
+            _audit(uow, caller, "client.create", "client", client.id, client.id, now, changes)
+        return client
 
-    def get_client(self, client_id: int) -> ClientRecord:
+    def get_client(self, client_id: int, *, caller: Caller = SYSTEM) -> ClientRecord:
+        own_client(caller, client_id)
         with self._uow() as uow:
             client = uow.clients.get(client_id)
         if client is None:
             raise NotFound("client", client_id)
         return client
 
-    def open_account(self, client_id: int, currency: str) -> AccountRecord:
+    def open_account(
+        self, client_id: int, currency: str, *, caller: Caller = SYSTEM
+    ) -> AccountRecord:
+        own_client(caller, client_id)
         code = currency.strip().upper()
         if len(code) != 3 or not (code.isascii() and code.isalpha()):  # "ÄÖÜ" is no ISO code
             raise InvalidInput(
                 "currency", f"must be a three-letter currency code, got {currency!r}"
             )
+        now = self._clock.now()
         with self._uow() as uow:
             if uow.clients.get(client_id) is None:
                 raise InvalidInput("client_id", f"client {client_id} does not exist")
-            return uow.accounts.add(client_id, code, self._clock.now())
+            account = uow.accounts.add(client_id, code, now)
+            changes = {"currency": code}
+            _audit(uow, caller, "account.create", "account", account.id, client_id, now, changes)
+        return account
 
-    def deposit(self, account_id: int, amount: Decimal) -> AccountRecord:
+    def deposit(
+        self, account_id: int, amount: Decimal, *, caller: Caller = SYSTEM
+    ) -> AccountRecord:
         amount = validation.positive_cents("amount", amount)
+        now = self._clock.now()
         with self._uow() as uow:
+            visible_account(uow, caller, account_id)
             account = uow.accounts.get(account_id, lock=True)
             if account is None:
                 raise NotFound("account", account_id)
-            uow.accounts.set_cash({account_id: account.cash + amount}, self._clock.now())
+            uow.accounts.set_cash({account_id: account.cash + amount}, now)
+            changes = {"amount": str(amount), "cash": {"before": str(account.cash)}}
+            _audit(
+                uow,
+                caller,
+                "account.deposit",
+                "account",
+                account_id,
+                account.client_id,
+                now,
+                changes,
+            )
             updated = uow.accounts.get(account_id)
         assert updated is not None
         return updated
 
-    def account(self, account_id: int) -> AccountView:
+    def account(self, account_id: int, *, caller: Caller = SYSTEM) -> AccountView:
         with self._uow() as uow:
-            account = uow.accounts.get(account_id)
+            account = visible_account(uow, caller, account_id)
             if account is None:
                 raise NotFound("account", account_id)
             positions = uow.accounts.positions(account_id)
@@ -95,7 +128,7 @@ class PlatformService:
             ],
         )
 
-    def record_prices(self, ticks: Sequence[PriceTick]) -> int:
+    def record_prices(self, ticks: Sequence[PriceTick], *, caller: Caller = SYSTEM) -> int:
         """Store prices (registering new symbols), let the broker fill resting orders, then hand
         the updates, in the order given, to the trigger evaluator."""
         if not ticks:
@@ -109,6 +142,9 @@ class PlatformService:
             rows.append((symbol, price, as_of))
         with self._uow() as uow:
             uow.market.record_prices(rows)
+            symbols = sorted({symbol for symbol, _, _ in rows})
+            changes = {"prices": len(rows), "symbols": symbols[:50]}
+            _audit(uow, caller, "market.prices", "prices", None, None, now, changes)
         self._react(rows)
         return len(rows)
 
@@ -135,10 +171,38 @@ class PlatformService:
                 extra={"action": "prices.triggers_failed"},
             )
 
-    def set_security(self, symbol: str, *, tradable: bool, fractionable: bool) -> SecurityRecord:
+    def set_security(
+        self, symbol: str, *, tradable: bool, fractionable: bool, caller: Caller = SYSTEM
+    ) -> SecurityRecord:
         code = validation.security("symbol", symbol)
+        now = self._clock.now()
         with self._uow() as uow:
+            before = uow.market.security(code)
             uow.market.upsert_security(code, tradable=tradable, fractionable=fractionable)
             record = uow.market.security(code)
+            changes = {"tradable": tradable, "fractionable": fractionable, "new": before is None}
+            _audit(uow, caller, "security.update", "security", code, None, now, changes)
         assert record is not None
         return record
+
+
+def _audit(
+    uow: UnitOfWork,
+    caller: Caller,
+    action: str,
+    resource_type: str,
+    resource_id: object,
+    client_id: int | None,
+    now: datetime,
+    changes: dict[str, Any],
+) -> None:
+    audit(
+        uow,
+        caller,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        client_id=client_id,
+        now=now,
+        changes=changes,
+    )

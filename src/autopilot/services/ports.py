@@ -19,13 +19,16 @@ from zoneinfo import ZoneInfo
 from autopilot.domain.orders import Order
 from autopilot.services.repositories import (
     AccountRepository,
+    ApiKeyRepository,
     AttemptRepository,
+    AuditRepository,
     AutoInvestRuleRepository,
     ClientRepository,
     ExecutionLogRepository,
     MarketRepository,
     OrderRepository,
     ProposalRepository,
+    RateLimitRepository,
     RebalancingRuleRepository,
     TriggerOrderRepository,
 )
@@ -96,6 +99,12 @@ class UnitOfWork(Protocol):
     def triggers(self) -> TriggerOrderRepository: ...
     @property
     def attempts(self) -> AttemptRepository: ...
+    @property
+    def keys(self) -> ApiKeyRepository: ...
+    @property
+    def audit(self) -> AuditRepository: ...
+    @property
+    def limits(self) -> RateLimitRepository: ...
 
 
 UnitOfWorkFactory = Callable[[], AbstractContextManager[UnitOfWork]]

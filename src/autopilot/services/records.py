@@ -17,6 +17,7 @@ from autopilot.domain.outcomes import AutomationType, OutcomeStatus
 from autopilot.domain.rebalancing.rule import RebalancingRule
 from autopilot.domain.triggers.conditions import Trigger
 from autopilot.domain.triggers.order import OrderTemplate
+from autopilot.services.access import Role
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -195,3 +196,57 @@ class FailedAttempts:
     def before(self, occurrence: date) -> int:
         """How many attempts at ``occurrence`` have failed (0 if these were at another)."""
         return self.count if occurrence == self.occurrence else 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApiKeyRecord:
+    """An API key as stored: everything but the key, of which only a hash is kept."""
+
+    id: int
+    name: str
+    role: Role
+    client_id: int | None
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+    def valid_at(self, now: datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEvent:
+    """One row of the audit trail: who did (or was refused) what, to what, and what changed."""
+
+    at: datetime
+    actor_key_id: int | None
+    actor_name: str
+    actor_role: str
+    actor_client_id: int | None
+    action: str
+    resource_type: str | None
+    resource_id: str | None
+    client_id: int | None
+    outcome: str  # "success", "refused" (401/403/404 by isolation/429) or "failed"
+    status_code: int
+    request_id: str | None = None
+    address: str | None = None
+    user_agent: str | None = None
+    changes: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditRecord:
+    id: int
+    event: AuditEvent
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditFilter:
+    actor_key_id: int | None = None
+    action: str | None = None
+    resource_id: str | None = None
+    client_id: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None

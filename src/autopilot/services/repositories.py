@@ -20,8 +20,13 @@ from autopilot.domain.quotes import Quote
 from autopilot.domain.rebalancing.plan import Trade
 from autopilot.domain.rebalancing.rule import Proposal, ProposalStatus, RebalancingRule
 from autopilot.domain.triggers.conditions import TriggerStatus
+from autopilot.services.access import Role
 from autopilot.services.records import (
     AccountRecord,
+    ApiKeyRecord,
+    AuditEvent,
+    AuditFilter,
+    AuditRecord,
     ClientRecord,
     DueCursor,
     FailedAttempts,
@@ -150,9 +155,12 @@ class AutoInvestRuleRepository(Protocol):
         limit: int,
     ) -> tuple[list[RuleRecord], int]: ...
 
-    def claim_due(self, today: date, after: DueCursor | None, limit: int) -> list[AutoInvestRule]:
-        """Lock (skipping rows others hold) up to ``limit`` Active, enabled rules with a next
-        date on or before ``today`` past ``after``, in (next date, id) order."""
+    def claim_due(
+        self, today: date, after: DueCursor | None, limit: int, client_id: int | None = None
+    ) -> list[AutoInvestRule]:
+        """Lock (skipping rows others hold) up to ``limit`` Active, enabled rules (of one
+        client, if given) with a next date on or before ``today`` past ``after``, in (next
+        date, id) order."""
         ...
 
     def save_state(self, rules: Sequence[AutoInvestRule], now: datetime) -> None:
@@ -178,7 +186,9 @@ class RebalancingRuleRepository(Protocol):
         limit: int,
     ) -> tuple[list[RebalancingRuleRecord], int]: ...
 
-    def claim_watching(self, after: str | None, limit: int) -> list[RebalancingRule]:
+    def claim_watching(
+        self, after: str | None, limit: int, client_id: int | None = None
+    ) -> list[RebalancingRule]:
         """Lock (skipping rows others hold) up to ``limit`` Active, enabled rules past id
         ``after`` with no proposal waiting, in id order."""
         ...
@@ -195,7 +205,13 @@ class ProposalRepository(Protocol):
     def get(self, proposal_id: str, *, lock: bool = False) -> Proposal | None: ...
 
     def search(
-        self, *, rule_id: str | None, status: str | None, offset: int, limit: int
+        self,
+        *,
+        rule_id: str | None,
+        status: str | None,
+        offset: int,
+        limit: int,
+        client_id: int | None = None,
     ) -> tuple[list[Proposal], int]: ...
 
     def pending_of(self, rule_ids: Sequence[str]) -> set[str]:
@@ -322,3 +338,58 @@ class AttemptRepository(Protocol):
         ...
 
     def clear(self, automation_ids: Iterable[str]) -> None: ...
+
+
+class ApiKeyRepository(Protocol):
+    def add(
+        self,
+        *,
+        name: str,
+        role: Role,
+        client_id: int | None,
+        key_hash: str,
+        expires_at: datetime | None,
+        now: datetime,
+    ) -> ApiKeyRecord: ...
+
+    def by_hash(self, key_hash: str) -> ApiKeyRecord | None: ...
+    def get(self, key_id: int) -> ApiKeyRecord | None: ...
+
+    def search(
+        self, *, client_id: int | None, offset: int, limit: int
+    ) -> tuple[list[ApiKeyRecord], int]:
+        """A page of keys (of one client, if given), by id, and the total."""
+        ...
+
+    def revoke(self, key_id: int, now: datetime) -> bool:
+        """Revoke a key that is not revoked yet; whether it was."""
+        ...
+
+    def touch(self, key_id: int, now: datetime, *, unless_since: datetime) -> None:
+        """Note the key's use at ``now``, unless one is noted since ``unless_since`` (a write
+        a minute per key, not one a request)."""
+        ...
+
+    def valid_admin_exists(self, now: datetime) -> bool: ...
+
+
+class AuditRepository(Protocol):
+    def add(self, event: AuditEvent) -> None:
+        """Append the event (the database refuses to change or remove one)."""
+        ...
+
+    def search(
+        self, where: AuditFilter, *, offset: int, limit: int
+    ) -> tuple[list[AuditRecord], int]:
+        """A page of events, newest first, and the total that match."""
+        ...
+
+
+class RateLimitRepository(Protocol):
+    def hit(self, bucket: str, window_start: int) -> int:
+        """Count one more request in the bucket's window; the count now (atomic)."""
+        ...
+
+    def purge(self, before: int) -> None:
+        """Drop the counters of windows that started before ``before`` (epoch seconds)."""
+        ...

@@ -153,7 +153,9 @@ class AutoInvestRules:
         ]
         return records, total
 
-    def claim_due(self, today: date, after: DueCursor | None, limit: int) -> list[AutoInvestRule]:
+    def claim_due(
+        self, today: date, after: DueCursor | None, limit: int, client_id: int | None = None
+    ) -> list[AutoInvestRule]:
         """Lock and return up to `limit` due rules past `after`, in (next date, id) order.
 
         On PostgreSQL the rows are locked FOR UPDATE SKIP LOCKED, so concurrent workers claim
@@ -164,6 +166,8 @@ class AutoInvestRules:
             t.c.is_enabled.is_(True),
             t.c.next_execution_date <= today,
         )
+        if client_id is not None:
+            stmt = stmt.where(t.c.client_id == client_id)
         if after is not None:
             stmt = stmt.where(
                 tuple_(t.c.next_execution_date, t.c.id)

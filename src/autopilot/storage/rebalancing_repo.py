@@ -138,7 +138,9 @@ class RebalancingRules:
         rows = self._c.execute(stmt.order_by(t.c.created_at, t.c.id).offset(offset).limit(limit))
         return [_record(r) for r in rows], total
 
-    def claim_watching(self, after: str | None, limit: int) -> list[RebalancingRule]:
+    def claim_watching(
+        self, after: str | None, limit: int, client_id: int | None = None
+    ) -> list[RebalancingRule]:
         """Lock and return up to ``limit`` Active, enabled rules past id ``after`` that have no
         proposal waiting, in id order (SKIP LOCKED on PostgreSQL: workers claim disjoint
         batches; SQLite has one writer at a time)."""
@@ -148,6 +150,8 @@ class RebalancingRules:
         )
         if after is not None:
             stmt = stmt.where(t.c.id > after)
+        if client_id is not None:
+            stmt = stmt.where(t.c.client_id == client_id)
         stmt = stmt.order_by(t.c.id).limit(limit)
         if self._pg:
             stmt = stmt.with_for_update(of=t, skip_locked=True)
@@ -246,11 +250,19 @@ class RebalancingProposals:
         return None if row is None else proposal_from_row(row)
 
     def search(
-        self, *, rule_id: str | None, status: str | None, offset: int, limit: int
+        self,
+        *,
+        rule_id: str | None,
+        status: str | None,
+        offset: int,
+        limit: int,
+        client_id: int | None = None,
     ) -> tuple[list[Proposal], int]:
         stmt: Select[Any] = select(p)
         if rule_id is not None:
             stmt = stmt.where(p.c.rule_id == rule_id)
+        if client_id is not None:
+            stmt = stmt.where(p.c.client_id == client_id)
         if status is not None:
             stmt = stmt.where(p.c.status == status)
         total = self._c.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()

@@ -376,8 +376,59 @@ trigger_orders = Table(
     Index("ix_trigger_orders_oco_group", "client_id", "oco_group"),
 )
 
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("client_id", Integer, ForeignKey("clients.id")),
+    # SHA-256 of the key: the key itself (256 random bits) is shown once and never stored.
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime()),
+    Column("revoked_at", UTCDateTime()),
+    Column("last_used_at", UTCDateTime()),
+)
+
+# Append-only: the database refuses UPDATE and DELETE (triggers made by the migration).
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor_key_id", Integer),
+    Column("actor_name", String(200), nullable=False),
+    Column("actor_role", String(16), nullable=False),
+    Column("actor_client_id", Integer),
+    Column("action", String(80), nullable=False),
+    Column("resource_type", String(40)),
+    Column("resource_id", String(80)),
+    Column("client_id", Integer),
+    Column("outcome", String(16), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("request_id", String(80)),
+    Column("address", String(80)),
+    Column("user_agent", String(400)),
+    Column("changes", JSON),
+    Index("ix_audit_events_at", "at"),
+    Index("ix_audit_events_client_id", "client_id", "at"),
+    Index("ix_audit_events_actor_key_id", "actor_key_id", "at"),
+)
+
+# Fixed-window request counters shared by every process on the database (rate limits).
+rate_limit_counters = Table(
+    "rate_limit_counters",
+    metadata,
+    Column("bucket", String(120), primary_key=True),
+    Column("window_start", Integer, primary_key=True),  # epoch seconds
+    Column("hits", Integer, nullable=False),
+)
+
 __all__ = [
     "accounts",
+    "api_keys",
+    "audit_events",
     "auto_invest_rules",
     "automation_attempts",
     "automation_execution_logs",
@@ -386,6 +437,7 @@ __all__ = [
     "orders",
     "positions",
     "prices",
+    "rate_limit_counters",
     "rebalancing_proposals",
     "rebalancing_rules",
     "securities",

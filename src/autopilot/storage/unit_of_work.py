@@ -24,6 +24,7 @@ from autopilot.storage.logs_repo import ExecutionLogs
 from autopilot.storage.orders_repo import Orders
 from autopilot.storage.platform_repo import Accounts, Clients, Market
 from autopilot.storage.rebalancing_repo import RebalancingProposals, RebalancingRules
+from autopilot.storage.security_repo import ApiKeys, AuditEvents, RateLimits
 from autopilot.storage.trigger_repo import TriggerOrders
 
 
@@ -42,6 +43,9 @@ class UnitOfWork:
         self.logs = ExecutionLogs(connection)
         self.triggers = TriggerOrders(connection)
         self.attempts = Attempts(connection)
+        self.keys = ApiKeys(connection)
+        self.audit = AuditEvents(connection)
+        self.limits = RateLimits(connection)
 
 
 class UnitOfWorkFactory:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from autopilot.api.deps import AccountIdQuery, ClientIdQuery, PageDep, PageSizeDep, ServicesDep
 from autopilot.api.envelope import ok
@@ -12,12 +12,18 @@ from autopilot.api.presenters import auto_invest as shape
 from autopilot.api.presenters.common import WEEKDAYS, page
 from autopilot.api.schemas.requests import AllocationIn, RuleCreate, RuleUpdate
 from autopilot.api.schemas.responses import AutoInvestRulePublic, Envelope, Page
+from autopilot.api.security import CallerDep, authorize, grant
 from autopilot.domain.auto_invest.rule import Allocation
 from autopilot.domain.schedule import Frequency, HolidayRule
+from autopilot.services.access import Role
 from autopilot.services.auto_invest.rules import RuleChanges, RuleSpec
 from autopilot.services.changes import KEEP
 
-router = APIRouter(prefix="/api/automation/auto-invest-rules", tags=["auto-invest rules"])
+router = APIRouter(
+    prefix="/api/automation/auto-invest-rules",
+    tags=["auto-invest rules"],
+    dependencies=[Depends(authorize)],
+)
 
 WEEKDAY = {name: i for i, name in enumerate(WEEKDAYS)}
 RuleStatusName = Literal["Active", "Paused", "Completed", "Cancelled"]
@@ -33,7 +39,8 @@ def _weekday(name: str | None) -> int | None:
 
 
 @router.post("", status_code=201, response_model=One)
-def create(body: RuleCreate, services: ServicesDep) -> One:
+@grant("auto_invest_rule.create", Role.CLIENT)
+def create(body: RuleCreate, services: ServicesDep, caller: CallerDep) -> One:
     spec = RuleSpec(
         client_id=body.client_id,
         account_id=body.account_id,
@@ -49,12 +56,14 @@ def create(body: RuleCreate, services: ServicesDep) -> One:
         max_total_amount=body.max_total_amount,
         is_enabled=body.is_enabled,
     )
-    return ok(shape.rule(services.rules.create(spec)))
+    return ok(shape.rule(services.rules.create(spec, caller=caller)))
 
 
 @router.get("", response_model=Envelope[Page[AutoInvestRulePublic]])
+@grant("auto_invest_rule.list", Role.OPERATOR, Role.CLIENT)
 def search(
     services: ServicesDep,
+    caller: CallerDep,
     client_id: ClientIdQuery = None,
     account_id: AccountIdQuery = None,
     status: Annotated[RuleStatusName | None, Query()] = None,
@@ -67,13 +76,15 @@ def search(
         status=status,
         page=page_number,
         page_size=page_size,
+        caller=caller,
     )
     return ok(page([shape.rule(r) for r in records], total, page_number, page_size))
 
 
 @router.get("/{rule_id}", response_model=One)
-def get(rule_id: str, services: ServicesDep) -> One:
-    return ok(shape.rule(services.rules.get(rule_id)))
+@grant("auto_invest_rule.get", Role.OPERATOR, Role.CLIENT)
+def get(rule_id: str, services: ServicesDep, caller: CallerDep) -> One:
+    return ok(shape.rule(services.rules.get(rule_id, caller=caller)))
 
 
 def changes_of(body: RuleUpdate) -> RuleChanges:
@@ -104,27 +115,32 @@ def changes_of(body: RuleUpdate) -> RuleChanges:
 # PUT and PATCH both change only the fields given; each has its own OpenAPI operation.
 @router.put("/{rule_id}", operation_id="update_auto_invest_rule_put", response_model=One)
 @router.patch("/{rule_id}", operation_id="update_auto_invest_rule", response_model=One)
-def update(rule_id: str, body: RuleUpdate, services: ServicesDep) -> One:
+@grant("auto_invest_rule.update", Role.CLIENT)
+def update(rule_id: str, body: RuleUpdate, services: ServicesDep, caller: CallerDep) -> One:
     """Change the fields given; the others keep their values."""
-    return ok(shape.rule(services.rules.update(rule_id, changes_of(body))))
+    return ok(shape.rule(services.rules.update(rule_id, changes_of(body), caller=caller)))
 
 
 @router.post("/{rule_id}/pause", response_model=One)
-def pause(rule_id: str, services: ServicesDep) -> One:
-    return ok(shape.rule(services.rules.pause(rule_id)))
+@grant("auto_invest_rule.pause", Role.CLIENT)
+def pause(rule_id: str, services: ServicesDep, caller: CallerDep) -> One:
+    return ok(shape.rule(services.rules.pause(rule_id, caller=caller)))
 
 
 @router.post("/{rule_id}/resume", response_model=One)
-def resume(rule_id: str, services: ServicesDep) -> One:
-    return ok(shape.rule(services.rules.resume(rule_id)))
+@grant("auto_invest_rule.resume", Role.CLIENT)
+def resume(rule_id: str, services: ServicesDep, caller: CallerDep) -> One:
+    return ok(shape.rule(services.rules.resume(rule_id, caller=caller)))
 
 
 @router.post("/{rule_id}/cancel", response_model=One)
-def cancel(rule_id: str, services: ServicesDep) -> One:
-    return ok(shape.rule(services.rules.cancel(rule_id)))
+@grant("auto_invest_rule.cancel", Role.CLIENT)
+def cancel(rule_id: str, services: ServicesDep, caller: CallerDep) -> One:
+    return ok(shape.rule(services.rules.cancel(rule_id, caller=caller)))
 
 
 @router.delete("/{rule_id}", response_model=One)
-def delete(rule_id: str, services: ServicesDep) -> One:
+@grant("auto_invest_rule.cancel", Role.CLIENT)
+def delete(rule_id: str, services: ServicesDep, caller: CallerDep) -> One:
     """Rules are never deleted (their log stays meaningful): DELETE cancels."""
-    return ok(shape.rule(services.rules.cancel(rule_id)))
+    return ok(shape.rule(services.rules.cancel(rule_id, caller=caller)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from autopilot.api.deps import ClientIdQuery, PageDep, PageSizeDep, SchedulerDep, ServicesDep
 from autopilot.api.envelope import ok
@@ -21,12 +21,14 @@ from autopilot.api.schemas.responses import (
     SchedulerStatusPublic,
     SchedulerTogglePublic,
 )
+from autopilot.api.security import CallerDep, authorize, grant, limit_executions
 from autopilot.domain.errors import InvalidInput
 from autopilot.domain.outcomes import AutomationType, OutcomeStatus
+from autopilot.services.access import Role
 from autopilot.services.execution.passes import ExecuteCommand, Kind
 from autopilot.services.records import LogFilter
 
-router = APIRouter(prefix="/api/automation", tags=["scheduler"])
+router = APIRouter(prefix="/api/automation", tags=["scheduler"], dependencies=[Depends(authorize)])
 
 AutomationTypeName = Literal["AutoInvest", "Rebalancing", "TriggerOrder"]
 LogStatus = Literal["Success", "Failed", "Skipped", "PendingApproval"]
@@ -34,15 +36,23 @@ Toggle = Envelope[SchedulerTogglePublic]
 
 
 @router.post("/scheduler/execute", response_model=Envelope[ExecutionPublic])
-def execute(body: ExecuteRequest, services: ServicesDep) -> Envelope[ExecutionPublic]:
-    """Run due work now: one rule (`ruleId`) or every due rule of the type (what cron calls)."""
+@grant("scheduler.execute", Role.CLIENT)
+def execute(
+    body: ExecuteRequest,
+    services: ServicesDep,
+    caller: CallerDep,
+    _: Annotated[None, Depends(limit_executions)],
+) -> Envelope[ExecutionPublic]:
+    """Run due work now: one rule (`ruleId`) or every due rule of the type (what cron calls).
+    A client key executes its own client's rules alone."""
     command = ExecuteCommand(
-        kind=Kind(body.type), rule_id=body.rule_id, client_id=body.client_id, triggered_by="api"
+        kind=Kind(body.type), rule_id=body.rule_id, client_id=body.client_id, caller=caller
     )
     return ok(execution(body.type, services.passes.execute(command)))
 
 
 @router.get("/scheduler/status", response_model=Envelope[SchedulerStatusPublic])
+@grant("scheduler.status", Role.OPERATOR)
 def status(scheduler: SchedulerDep, services: ServicesDep) -> Envelope[SchedulerStatusPublic]:
     settings = services.settings
     return ok(
@@ -58,20 +68,24 @@ def status(scheduler: SchedulerDep, services: ServicesDep) -> Envelope[Scheduler
 
 
 @router.post("/scheduler/start", response_model=Toggle)
+@grant("scheduler.start")
 def start(scheduler: SchedulerDep) -> Toggle:
     started = scheduler.start()
     return ok(SchedulerTogglePublic(is_running=scheduler.is_running, changed=started))
 
 
 @router.post("/scheduler/stop", response_model=Toggle)
+@grant("scheduler.stop")
 def stop(scheduler: SchedulerDep) -> Toggle:
     stopped = scheduler.stop()
     return ok(SchedulerTogglePublic(is_running=scheduler.is_running, changed=stopped))
 
 
 @router.get("/execution-logs", response_model=Envelope[Page[ExecutionLogPublic]])
+@grant("execution_log.list", Role.OPERATOR, Role.CLIENT)
 def execution_logs(
     services: ServicesDep,
+    caller: CallerDep,
     client_id: ClientIdQuery = None,
     automation_type: Annotated[AutomationTypeName | None, Query(alias="automationType")] = None,
     automation_id: Annotated[str | None, Query(alias="automationId")] = None,
@@ -91,5 +105,7 @@ def execution_logs(
         date_from=date_from,
         date_to=date_to,
     )
-    records, total = services.logs.search(where, page=page_number, page_size=page_size)
+    records, total = services.logs.search(
+        where, page=page_number, page_size=page_size, caller=caller
+    )
     return ok(page([execution_log(r) for r in records], total, page_number, page_size))

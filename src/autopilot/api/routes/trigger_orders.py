@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Depends, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
@@ -16,12 +16,18 @@ from autopilot.api.presenters import triggers as shape
 from autopilot.api.presenters.common import page
 from autopilot.api.schemas.requests import TriggerCreate, TriggerUpdate
 from autopilot.api.schemas.responses import Envelope, Page, TriggerOrderPublic
+from autopilot.api.security import CallerDep, authorize, grant
 from autopilot.domain.orders import OrderType, Side
 from autopilot.domain.triggers.conditions import Direction
 from autopilot.domain.triggers.order import OrderTemplate
+from autopilot.services.access import Role
 from autopilot.services.triggers.orders import ConditionSpec, TriggerChange, TriggerSpec
 
-router = APIRouter(prefix="/api/automation/trigger-orders", tags=["trigger orders"])
+router = APIRouter(
+    prefix="/api/automation/trigger-orders",
+    tags=["trigger orders"],
+    dependencies=[Depends(authorize)],
+)
 StatusName = Literal["Active", "Paused", "Triggered", "Cancelled", "Expired", "Failed"]
 One = Envelope[TriggerOrderPublic]
 Created = Envelope[TriggerOrderPublic | list[TriggerOrderPublic]]
@@ -88,7 +94,8 @@ def _spec(body: TriggerCreate) -> TriggerSpec:
 
 
 @router.post("", status_code=201, response_model=Created, openapi_extra=_CREATE_OPENAPI)
-def create(services: ServicesDep, body: Annotated[Any, Body()]) -> Created:
+@grant("trigger_order.create", Role.CLIENT)
+def create(services: ServicesDep, caller: CallerDep, body: Annotated[Any, Body()]) -> Created:
     """One trigger order, or a list created together (a bracket shares one ``ocoGroup``)."""
     try:
         parsed = _CREATE.validate_python(body)
@@ -102,14 +109,16 @@ def create(services: ServicesDep, body: Annotated[Any, Body()]) -> Created:
         ]
         raise RequestValidationError(errors or exc.errors()) from exc
     bodies = parsed if isinstance(parsed, list) else [parsed]
-    records = services.trigger_orders.create([_spec(b) for b in bodies])
+    records = services.trigger_orders.create([_spec(b) for b in bodies], caller=caller)
     shaped = [shape.trigger_order(r) for r in records]
     return ok(shaped if isinstance(parsed, list) else shaped[0])
 
 
 @router.get("", response_model=Envelope[Page[TriggerOrderPublic]])
+@grant("trigger_order.list", Role.OPERATOR, Role.CLIENT)
 def search(
     services: ServicesDep,
+    caller: CallerDep,
     client_id: ClientIdQuery = None,
     account_id: AccountIdQuery = None,
     symbol: Annotated[str | None, Query(max_length=16)] = None,
@@ -124,20 +133,23 @@ def search(
         status=status,
         page=page_number,
         page_size=page_size,
+        caller=caller,
     )
     items = [shape.trigger_order(r) for r in records]
     return ok(page(items, total, page_number, page_size))
 
 
 @router.get("/{trigger_id}", response_model=One)
-def get(trigger_id: str, services: ServicesDep) -> One:
-    return ok(shape.trigger_order(services.trigger_orders.get(trigger_id)))
+@grant("trigger_order.get", Role.OPERATOR, Role.CLIENT)
+def get(trigger_id: str, services: ServicesDep, caller: CallerDep) -> One:
+    return ok(shape.trigger_order(services.trigger_orders.get(trigger_id, caller=caller)))
 
 
 # PUT and PATCH both change only the fields given; each has its own OpenAPI operation.
 @router.put("/{trigger_id}", operation_id="update_trigger_order_put", response_model=One)
 @router.patch("/{trigger_id}", operation_id="update_trigger_order", response_model=One)
-def update(trigger_id: str, body: TriggerUpdate, services: ServicesDep) -> One:
+@grant("trigger_order.update", Role.CLIENT)
+def update(trigger_id: str, body: TriggerUpdate, services: ServicesDep, caller: CallerDep) -> One:
     c = body.condition
     change = TriggerChange(
         level=None if c is None else c.level,
@@ -147,26 +159,32 @@ def update(trigger_id: str, body: TriggerUpdate, services: ServicesDep) -> One:
         activation_price=None if c is None else c.activation_price,
         expires_at=body.expires_at,
     )
-    return ok(shape.trigger_order(services.trigger_orders.update(trigger_id, change)))
+    return ok(
+        shape.trigger_order(services.trigger_orders.update(trigger_id, change, caller=caller))
+    )
 
 
 @router.post("/{trigger_id}/pause", response_model=One)
-def pause(trigger_id: str, services: ServicesDep) -> One:
+@grant("trigger_order.pause", Role.CLIENT)
+def pause(trigger_id: str, services: ServicesDep, caller: CallerDep) -> One:
     """Pause the trigger (and its OCO group): it does not fire until resumed."""
-    return ok(shape.trigger_order(services.trigger_orders.pause(trigger_id)))
+    return ok(shape.trigger_order(services.trigger_orders.pause(trigger_id, caller=caller)))
 
 
 @router.post("/{trigger_id}/resume", response_model=One)
-def resume(trigger_id: str, services: ServicesDep) -> One:
+@grant("trigger_order.resume", Role.CLIENT)
+def resume(trigger_id: str, services: ServicesDep, caller: CallerDep) -> One:
     """Resume a paused trigger (and its OCO group); a trailing stop's mark catches up."""
-    return ok(shape.trigger_order(services.trigger_orders.resume(trigger_id)))
+    return ok(shape.trigger_order(services.trigger_orders.resume(trigger_id, caller=caller)))
 
 
 @router.post("/{trigger_id}/cancel", response_model=One)
-def cancel(trigger_id: str, services: ServicesDep) -> One:
-    return ok(shape.trigger_order(services.trigger_orders.cancel(trigger_id)))
+@grant("trigger_order.cancel", Role.CLIENT)
+def cancel(trigger_id: str, services: ServicesDep, caller: CallerDep) -> One:
+    return ok(shape.trigger_order(services.trigger_orders.cancel(trigger_id, caller=caller)))
 
 
 @router.delete("/{trigger_id}", response_model=One)
-def delete(trigger_id: str, services: ServicesDep) -> One:
-    return ok(shape.trigger_order(services.trigger_orders.cancel(trigger_id)))
+@grant("trigger_order.cancel", Role.CLIENT)
+def delete(trigger_id: str, services: ServicesDep, caller: CallerDep) -> One:
+    return ok(shape.trigger_order(services.trigger_orders.cancel(trigger_id, caller=caller)))

@@ -219,3 +219,10 @@ class TriggerConditionPatch(Body):
 class TriggerUpdate(Body):
     condition: TriggerConditionPatch | None = None
     expires_at: datetime | None = None
+
+
+class ApiKeyCreate(Body):
+    name: str = Field(min_length=1, max_length=200)
+    role: Literal["admin", "operator", "client", "market-data"]
+    client_id: Id | None = None
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650)

@@ -341,3 +341,41 @@ class TriggerOrderPublic(Public):
     failure_reason: str | None
     created_at: Moment
     updated_at: Moment
+
+
+class Health(Public):
+    status: Literal["ok"]
+
+
+class ApiKeyPublic(Public):
+    id: int
+    name: str
+    role: Literal["admin", "operator", "client", "market-data"]
+    client_id: int | None
+    created_at: Moment
+    expires_at: Moment | None
+    revoked_at: Moment | None
+    last_used_at: Moment | None
+
+
+class NewApiKeyPublic(ApiKeyPublic):
+    key: str = Field(description="The key itself: shown this once, stored only as a hash.")
+
+
+class AuditEventPublic(Public):
+    id: int
+    at: Moment
+    actor_key_id: int | None
+    actor_name: str
+    actor_role: str
+    actor_client_id: int | None
+    action: str
+    resource_type: str | None
+    resource_id: str | None
+    client_id: int | None
+    outcome: Literal["success", "refused", "failed"]
+    status_code: int
+    request_id: str | None
+    address: str | None
+    user_agent: str | None
+    changes: dict[str, Any] | None

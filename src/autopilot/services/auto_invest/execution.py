@@ -29,6 +29,7 @@ from autopilot.domain.errors import Conflict, NotFound
 from autopilot.domain.money import ZERO
 from autopilot.domain.orders import notional_buy
 from autopilot.domain.outcomes import AutomationType
+from autopilot.services.access import Caller
 from autopilot.services.execution.driver import Automation, Batch, Claim, Work
 from autopilot.services.execution.results import PREFIX
 from autopilot.services.ids import new_id
@@ -54,10 +55,15 @@ class AutoInvestExecution(Automation[AutoInvestRule]):
         self._clock = clock
 
     def claim(
-        self, uow: UnitOfWork, today: date, page: object | None, limit: int
+        self,
+        uow: UnitOfWork,
+        today: date,
+        page: object | None,
+        limit: int,
+        client_id: int | None = None,
     ) -> Claim[AutoInvestRule]:
         after = page if isinstance(page, DueCursor) else None
-        rules = uow.auto_invest.claim_due(today, after, limit)
+        rules = uow.auto_invest.claim_due(today, after, limit, client_id)
         next_page = None
         if len(rules) == limit:
             last = rules[-1]
@@ -74,10 +80,11 @@ class AutoInvestExecution(Automation[AutoInvestRule]):
             if r.is_due(today) or (forced and r.status is RuleStatus.ACTIVE)
         ]
 
-    def check_executable(self, uow: UnitOfWork, automation_id: str) -> None:
+    def check_executable(self, uow: UnitOfWork, automation_id: str, caller: Caller) -> None:
         record = uow.auto_invest.get(automation_id)
         if record is None:
             raise NotFound("auto-invest rule", automation_id)
+        caller.own(record.rule.client_id, "auto-invest rule", automation_id)
         rule = record.rule
         if rule.status is not RuleStatus.ACTIVE or not rule.is_enabled:
             state = rule.status.value if rule.is_enabled else "disabled"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 from autopilot.domain.auto_invest.rule import Allocation, AutoInvestRule, RuleStatus
@@ -14,8 +14,11 @@ from autopilot.domain.errors import Conflict, InvalidInput, NotFound
 from autopilot.domain.money import HUNDRED
 from autopilot.domain.schedule import Frequency, HolidayRule, Schedule, next_occurrence
 from autopilot.services import validation
+from autopilot.services.access import SYSTEM, Caller, Nobody
+from autopilot.services.audit import audit, changes_between, plain
 from autopilot.services.changes import KEEP, Keep, given
 from autopilot.services.ids import new_id
+from autopilot.services.ownership import own_client, visible_account
 from autopilot.services.ports import Clock, UnitOfWorkFactory, market_today
 from autopilot.services.records import RuleRecord
 
@@ -99,11 +102,11 @@ class AutoInvestRuleService:
         self._calendar = calendar
         self._zone = zone
 
-    def create(self, spec: RuleSpec) -> RuleRecord:
-        schedule = _schedule(spec)
+    def create(self, spec: RuleSpec, *, caller: Caller = SYSTEM) -> RuleRecord:
         today = market_today(self._clock, self._zone)
         with self._uow() as uow:
-            self._check_references(uow, spec)
+            self._check_references(uow, spec, caller=caller)
+            schedule = _schedule(spec)
             first = next_occurrence(schedule, self._calendar, max(spec.start_date, today) - _DAY)
             rule = AutoInvestRule(
                 id=new_id("AUTO", today),
@@ -118,16 +121,19 @@ class AutoInvestRuleService:
                 status=RuleStatus.ACTIVE if first is not None else RuleStatus.COMPLETED,
                 is_enabled=spec.is_enabled,
             )
-            uow.auto_invest.add(rule, self._clock.now())
+            now = self._clock.now()
+            uow.auto_invest.add(rule, now)
+            self._audit(uow, caller, "create", rule, now, plain(spec))
             record = uow.auto_invest.get(rule.id)
         assert record is not None
         return record
 
-    def get(self, rule_id: str) -> RuleRecord:
+    def get(self, rule_id: str, *, caller: Caller = SYSTEM) -> RuleRecord:
         with self._uow() as uow:
             record = uow.auto_invest.get(rule_id)
         if record is None:
             raise NotFound("auto-invest rule", rule_id)
+        caller.own(record.rule.client_id, "auto-invest rule", rule_id)
         return record
 
     def search(
@@ -138,26 +144,30 @@ class AutoInvestRuleService:
         status: str | None,
         page: int,
         page_size: int,
+        caller: Caller = SYSTEM,
     ) -> tuple[list[RuleRecord], int]:
+        scope = caller.scope(client_id)
+        if isinstance(scope, Nobody):
+            return [], 0
         with self._uow() as uow:
             return uow.auto_invest.search(
-                client_id=client_id,
+                client_id=scope,
                 account_id=account_id,
                 status=status,
                 offset=(page - 1) * page_size,
                 limit=page_size,
             )
 
-    def update(self, rule_id: str, changes: RuleChanges) -> RuleRecord:
+    def update(self, rule_id: str, changes: RuleChanges, *, caller: Caller = SYSTEM) -> RuleRecord:
         """Change what the client chose, read and written under the rule's row lock (two
         updates at once apply one after the other); a changed schedule restarts from today."""
         with self._uow() as uow:
-            rule = self._locked(uow, rule_id)
+            rule = self._locked(uow, rule_id, caller)
             if rule.status in (RuleStatus.CANCELLED, RuleStatus.COMPLETED):
                 raise Conflict(f"auto-invest rule {rule_id} is {rule.status.value}")
             spec = changes.applied_to(spec_of(rule))
             schedule = _schedule(spec)
-            self._check_references(uow, spec)
+            self._check_references(uow, spec, caller=caller)
             updated = replace(
                 rule,
                 name=spec.name.strip(),
@@ -169,28 +179,34 @@ class AutoInvestRuleService:
             )
             if schedule != rule.schedule:
                 updated = replace(updated, next_execution_date=self._restart(uow, updated))
-            uow.auto_invest.replace(updated, self._clock.now())
+            now = self._clock.now()
+            uow.auto_invest.replace(updated, now)
+            self._audit(uow, caller, "update", updated, now, changes_between(rule, updated))
         return self.get(rule_id)
 
-    def pause(self, rule_id: str) -> RuleRecord:
-        return self._transition(rule_id, RuleStatus.ACTIVE, RuleStatus.PAUSED)
+    def pause(self, rule_id: str, *, caller: Caller = SYSTEM) -> RuleRecord:
+        return self._transition(rule_id, RuleStatus.ACTIVE, RuleStatus.PAUSED, caller, "pause")
 
-    def resume(self, rule_id: str) -> RuleRecord:
+    def resume(self, rule_id: str, *, caller: Caller = SYSTEM) -> RuleRecord:
         """Resume a paused rule from today on; occurrences missed while paused do not run."""
-        return self._transition(rule_id, RuleStatus.PAUSED, RuleStatus.ACTIVE)
+        return self._transition(rule_id, RuleStatus.PAUSED, RuleStatus.ACTIVE, caller, "resume")
 
-    def cancel(self, rule_id: str) -> RuleRecord:
+    def cancel(self, rule_id: str, *, caller: Caller = SYSTEM) -> RuleRecord:
         with self._uow() as uow:
-            rule = self._locked(uow, rule_id)
+            rule = self._locked(uow, rule_id, caller)
             if rule.status in (RuleStatus.CANCELLED, RuleStatus.COMPLETED):
                 raise Conflict(f"auto-invest rule {rule_id} is already {rule.status.value}")
             cancelled = replace(rule, status=RuleStatus.CANCELLED, next_execution_date=None)
-            uow.auto_invest.replace(cancelled, self._clock.now())
+            now = self._clock.now()
+            uow.auto_invest.replace(cancelled, now)
+            self._audit(uow, caller, "cancel", cancelled, now, changes_between(rule, cancelled))
         return self.get(rule_id)
 
-    def _transition(self, rule_id: str, source: RuleStatus, target: RuleStatus) -> RuleRecord:
+    def _transition(
+        self, rule_id: str, source: RuleStatus, target: RuleStatus, caller: Caller, verb: str
+    ) -> RuleRecord:
         with self._uow() as uow:
-            rule = self._locked(uow, rule_id)
+            rule = self._locked(uow, rule_id, caller)
             if rule.status is not source:
                 raise Conflict(
                     f"auto-invest rule {rule_id} is {rule.status.value}, not {source.value}"
@@ -199,7 +215,9 @@ class AutoInvestRuleService:
             uow.attempts.clear([rule_id])  # a paused or resumed rule starts its attempts anew
             if target is RuleStatus.ACTIVE:
                 changed = replace(changed, next_execution_date=self._restart(uow, changed))
-            uow.auto_invest.replace(changed, self._clock.now())
+            now = self._clock.now()
+            uow.auto_invest.replace(changed, now)
+            self._audit(uow, caller, verb, changed, now, changes_between(rule, changed))
         return self.get(rule_id)
 
     def _restart(self, uow: UnitOfWork, rule: AutoInvestRule) -> date | None:
@@ -211,13 +229,36 @@ class AutoInvestRuleService:
             after = max(after, done)
         return next_occurrence(rule.schedule, self._calendar, after)
 
-    def _locked(self, uow: UnitOfWork, rule_id: str) -> AutoInvestRule:
+    def _locked(self, uow: UnitOfWork, rule_id: str, caller: Caller) -> AutoInvestRule:
         record = uow.auto_invest.get(rule_id, lock=True)
         if record is None:
             raise NotFound("auto-invest rule", rule_id)
+        caller.own(record.rule.client_id, "auto-invest rule", rule_id)
         return record.rule
 
-    def _check_references(self, uow: UnitOfWork, spec: RuleSpec) -> None:
+    def _audit(
+        self,
+        uow: UnitOfWork,
+        caller: Caller,
+        verb: str,
+        rule: AutoInvestRule,
+        now: datetime,
+        changes: dict[str, Any],
+    ) -> None:
+        audit(
+            uow,
+            caller,
+            action=f"auto_invest_rule.{verb}",
+            resource_type="auto_invest_rule",
+            resource_id=rule.id,
+            client_id=rule.client_id,
+            now=now,
+            changes=changes,
+        )
+
+    def _check_references(self, uow: UnitOfWork, spec: RuleSpec, *, caller: Caller) -> None:
+        own_client(caller, spec.client_id)
+        visible_account(uow, caller, spec.account_id)
         _check_amounts(spec)
         if uow.clients.get(spec.client_id) is None:
             raise InvalidInput("client_id", f"client {spec.client_id} does not exist")

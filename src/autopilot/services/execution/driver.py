@@ -30,6 +30,7 @@ from datetime import date, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
 from autopilot.domain.outcomes import AutomationType, OutcomeStatus
+from autopilot.services.access import SYSTEM, Caller
 from autopilot.services.execution.outcomes import Occurrence, Outcome, placed, record_outcomes
 from autopilot.services.execution.results import (
     PREFIX,
@@ -119,8 +120,16 @@ class Automation(ABC, Generic[U]):
     """How the guide's lines name one of it: "Auto-invest rule", "Trigger order"."""
 
     @abstractmethod
-    def claim(self, uow: UnitOfWork, today: date, page: object | None, limit: int) -> Claim[U]:
-        """Lock up to ``limit`` items of due work from ``page`` on (``None``: the first page)."""
+    def claim(
+        self,
+        uow: UnitOfWork,
+        today: date,
+        page: object | None,
+        limit: int,
+        client_id: int | None = None,
+    ) -> Claim[U]:
+        """Lock up to ``limit`` items of due work (of one client, if given) from ``page`` on
+        (``None``: the first page)."""
 
     @abstractmethod
     def claim_one(
@@ -141,8 +150,9 @@ class Automation(ABC, Generic[U]):
     def before_pass(self, triggered_by: str) -> None:
         """What a pass over this automation does first (rebalancing: expire old proposals)."""
 
-    def check_executable(self, uow: UnitOfWork, automation_id: str) -> None:
-        """Refuse a manual execution of a rule that is missing or cannot execute (raise)."""
+    def check_executable(self, uow: UnitOfWork, automation_id: str, caller: Caller) -> None:
+        """Refuse a manual execution of a rule that is missing, the caller's not to see, or
+        unable to execute (raise)."""
 
     def explain_refusal(self, uow: UnitOfWork, work: Work[U], today: date) -> bool:
         """Whether the database refused this item because its occurrence already has an outcome
@@ -181,8 +191,10 @@ class PassDriver:
         *,
         triggered_by: str,
         should_stop: Callable[[], bool] = lambda: False,
+        client_id: int | None = None,
     ) -> PassResult:
-        """Execute every due item, one batch transaction at a time, until none is left.
+        """Execute every due item (of one client, if given), one batch transaction at a time,
+        until none is left.
 
         `should_stop` is asked between batches: a stopping scheduler commits the batch in hand
         and leaves the rest for the next pass.
@@ -196,7 +208,7 @@ class PassDriver:
             def claim(
                 uow: UnitOfWork, start: object | None = page, into: _Page[U] = claimed
             ) -> Sequence[Work[U]]:
-                found = automation.claim(uow, today, start, size)
+                found = automation.claim(uow, today, start, size, client_id)
                 into.work, into.next_page = found.work, found.next_page
                 return found.work
 
@@ -224,13 +236,13 @@ class PassDriver:
             page = claimed.next_page
 
     def run_one(
-        self, automation: Automation[U], automation_id: str, today: date, *, triggered_by: str
+        self, automation: Automation[U], automation_id: str, today: date, *, caller: Caller
     ) -> PassResult:
         """Manual execution: the rule's next occurrence now, whether due or not."""
         with self._uow() as uow:
-            automation.check_executable(uow, automation_id)
+            automation.check_executable(uow, automation_id, caller)
         result = PassResult()
-        result.add(self._single(automation, automation_id, today, triggered_by, True))
+        result.add(self._single(automation, automation_id, today, caller.triggered_by, True))
         return result
 
     def _single(
@@ -391,12 +403,27 @@ class Runner(Generic[U]):
         *,
         triggered_by: str,
         should_stop: Callable[[], bool] = lambda: False,
+        client_id: int | None = None,
     ) -> PassResult:
         log.info("%s %s", PREFIX, self.heading, extra={"action": "pass.automation"})
         self.automation.before_pass(triggered_by)
         return self.driver.run_due(
-            self.automation, today, triggered_by=triggered_by, should_stop=should_stop
+            self.automation,
+            today,
+            triggered_by=triggered_by,
+            should_stop=should_stop,
+            client_id=client_id,
         )
 
-    def run_one(self, rule_id: str, today: date, *, triggered_by: str) -> PassResult:
-        return self.driver.run_one(self.automation, rule_id, today, triggered_by=triggered_by)
+    def run_one(
+        self,
+        rule_id: str,
+        today: date,
+        *,
+        triggered_by: str | None = None,
+        caller: Caller | None = None,
+    ) -> PassResult:
+        """Manual execution of one rule, for ``caller`` (or the system, logged as
+        ``triggered_by``)."""
+        who = caller or (SYSTEM if triggered_by is None else replace(SYSTEM, name=triggered_by))
+        return self.driver.run_one(self.automation, rule_id, today, caller=who)

@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from autopilot.domain.errors import InvalidInput
+from autopilot.services.access import SYSTEM, Caller
 from autopilot.services.execution.driver import Runner
 from autopilot.services.execution.results import PassResult
 from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory, market_today
@@ -41,7 +42,9 @@ class ExecuteCommand:
     kind: Kind
     rule_id: str | None = None
     client_id: int | None = None
-    triggered_by: str
+    caller: Caller = SYSTEM
+    """Who asks (its key is the log rows' ``triggered_by``); a client key runs its own client's
+    rules alone."""
 
 
 class PassService:
@@ -98,14 +101,19 @@ class PassService:
             raise InvalidInput(
                 "client_id", f"{command.kind} executes one rule, or every due rule; not by client"
             )
-        if command.rule_id is None:
+        caller = command.caller
+        client_id = command.client_id
+        if client_id is not None:
+            caller.own(client_id, "client", client_id)
+        elif caller.is_client:
+            client_id = caller.client_id  # a client key's "every due rule" is its own client's
+        if command.rule_id is None and not caller.is_client:
             resubmit_pending(self._uow, self._broker)
+        triggered_by = caller.triggered_by
         if command.kind is Kind.TRIGGERS:
-            return self._triggers.run_all(
-                client_id=command.client_id, triggered_by=command.triggered_by
-            )
+            return self._triggers.run_all(client_id=client_id, triggered_by=triggered_by)
         today = market_today(self._clock, self._zone)
         runner = self._runners[command.kind]
         if command.rule_id is not None:
-            return runner.run_one(command.rule_id, today, triggered_by=command.triggered_by)
-        return runner.run_due(today, triggered_by=command.triggered_by)
+            return runner.run_one(command.rule_id, today, caller=caller)
+        return runner.run_due(today, triggered_by=triggered_by, client_id=client_id)

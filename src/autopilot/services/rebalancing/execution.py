@@ -29,6 +29,7 @@ from autopilot.domain.rebalancing.rule import (
     RebalancingRule,
     next_check_after,
 )
+from autopilot.services.access import Caller
 from autopilot.services.execution.driver import Automation, Batch, Claim, Work
 from autopilot.services.execution.outcomes import holds
 from autopilot.services.execution.results import PREFIX
@@ -61,9 +62,15 @@ class RebalancingExecution(Automation[DueRule]):
         expire_overdue(self._uow, self._clock, triggered_by)
 
     def claim(
-        self, uow: UnitOfWork, today: date, page: object | None, limit: int
+        self,
+        uow: UnitOfWork,
+        today: date,
+        page: object | None,
+        limit: int,
+        client_id: int | None = None,
     ) -> Claim[DueRule]:
-        watched = uow.rebalancing.claim_watching(page if isinstance(page, str) else None, limit)
+        after = page if isinstance(page, str) else None
+        watched = uow.rebalancing.claim_watching(after, limit, client_id)
         next_page = watched[-1].id if len(watched) == limit else None
         return Claim([_work(d) for d in self._due(uow, watched, today)], next_page)
 
@@ -79,10 +86,11 @@ class RebalancingExecution(Automation[DueRule]):
             return [_work(forced_check(uow, record.rule, today), forced=True)]
         return [_work(d) for d in self._due(uow, [record.rule], today)]
 
-    def check_executable(self, uow: UnitOfWork, automation_id: str) -> None:
+    def check_executable(self, uow: UnitOfWork, automation_id: str, caller: Caller) -> None:
         record = uow.rebalancing.get(automation_id)
         if record is None:
             raise NotFound("rebalancing rule", automation_id)
+        caller.own(record.rule.client_id, "rebalancing rule", automation_id)
         rule = record.rule
         if not rule.watching:
             state = rule.status.value if rule.is_enabled else "disabled"

@@ -23,6 +23,8 @@ from autopilot.domain.rebalancing.rule import (
     RebalancingStatus,
     prices_moved,
 )
+from autopilot.services.access import SYSTEM, Caller
+from autopilot.services.audit import audit
 from autopilot.services.execution.outcomes import Occurrence, Outcome, placed, record_outcomes
 from autopilot.services.execution.results import PREFIX, RuleResult, announce
 from autopilot.services.ports import Broker, Clock, UnitOfWork, UnitOfWorkFactory
@@ -102,6 +104,26 @@ def _decided(
     )
 
 
+def _audit(
+    uow: UnitOfWork,
+    caller: Caller,
+    verb: str,
+    proposal: Proposal,
+    now: datetime,
+    changes: dict[str, object] | None = None,
+) -> None:
+    audit(
+        uow,
+        caller,
+        action=f"rebalancing_proposal.{verb}",
+        resource_type="rebalancing_proposal",
+        resource_id=proposal.id,
+        client_id=proposal.client_id,
+        now=now,
+        changes=changes,
+    )
+
+
 class ProposalService:
     def __init__(self, *, uow: UnitOfWorkFactory, broker: Broker, clock: Clock) -> None:
         self._uow = uow
@@ -109,48 +131,62 @@ class ProposalService:
         self._clock = clock
 
     def search(
-        self, *, rule_id: str | None, status: str | None, page: int, page_size: int
+        self,
+        *,
+        rule_id: str | None,
+        status: str | None,
+        page: int,
+        page_size: int,
+        caller: Caller = SYSTEM,
     ) -> tuple[list[Proposal], int]:
-        expire_overdue(self._uow, self._clock, "api")
+        expire_overdue(self._uow, self._clock, caller.triggered_by)
         with self._uow() as uow:
             return uow.proposals.search(
-                rule_id=rule_id, status=status, offset=(page - 1) * page_size, limit=page_size
+                rule_id=rule_id,
+                status=status,
+                offset=(page - 1) * page_size,
+                limit=page_size,
+                client_id=caller.client_id if caller.is_client else None,
             )
 
-    def get(self, proposal_id: str) -> Proposal:
-        expire_overdue(self._uow, self._clock, "api")
+    def get(self, proposal_id: str, *, caller: Caller = SYSTEM) -> Proposal:
+        expire_overdue(self._uow, self._clock, caller.triggered_by)
         with self._uow() as uow:
             proposal = uow.proposals.get(proposal_id)
         if proposal is None:
             raise NotFound("rebalancing proposal", proposal_id)
+        caller.own(proposal.client_id, "rebalancing proposal", proposal_id)
         return proposal
 
-    def reject(self, proposal_id: str, *, decided_by: str = "api") -> Proposal:
+    def reject(self, proposal_id: str, *, caller: Caller = SYSTEM) -> Proposal:
+        decided_by = caller.triggered_by
         expire_overdue(self._uow, self._clock, decided_by)
         now = self._clock.now()
         with self._uow() as uow:
-            proposal = self._pending(uow, proposal_id)
+            proposal = self._pending(uow, proposal_id, caller)
             uow.proposals.decide(proposal_id, ProposalStatus.REJECTED, now)
             outcome = _decided(
                 proposal, OutcomeStatus.SKIPPED, "proposal rejected", decided_by, now
             )
             record_outcomes(uow, [outcome], now)
+            _audit(uow, caller, "reject", proposal, now)
         log.info(
             "%s Rebalancing proposal %s rejected",
             PREFIX,
             proposal_id,
             extra={"action": "proposal.rejected", "proposal_id": proposal_id},
         )
-        return self.get(proposal_id)
+        return self.get(proposal_id, caller=caller)
 
-    def approve(self, proposal_id: str, today: date, *, decided_by: str = "api") -> Proposal:
+    def approve(self, proposal_id: str, today: date, *, caller: Caller = SYSTEM) -> Proposal:
         """Execute the proposal; re-planned first against current prices and holdings if a
         price moved by more than the rule's drift threshold (in percent) since it was made,
         or if the account changed so that the stored trades no longer fit."""
+        decided_by = caller.triggered_by
         expire_overdue(self._uow, self._clock, decided_by)
         now = self._clock.now()
         with self._uow() as uow:
-            proposal = self._pending(uow, proposal_id)
+            proposal = self._pending(uow, proposal_id, caller)
             record = uow.rebalancing.get(proposal.rule_id, lock=True)
             assert record is not None
             rule = record.rule
@@ -185,14 +221,16 @@ class ProposalService:
             message = f"proposal approved{' and re-planned' if replanned else ''}"
             outcome = _decided(proposal, status, message, decided_by, now, plan, orders)
             record_outcomes(uow, [outcome], now)
+            _audit(uow, caller, "approve", proposal, now, {"orderIds": list(ids)})
         announce("Rebalancing rule", [RuleResult.of(outcome.entry)])
         submit_committed(self._broker, placed([outcome]))
-        return self.get(proposal_id)
+        return self.get(proposal_id, caller=caller)
 
-    def _pending(self, uow: UnitOfWork, proposal_id: str) -> Proposal:
+    def _pending(self, uow: UnitOfWork, proposal_id: str, caller: Caller) -> Proposal:
         proposal = uow.proposals.get(proposal_id, lock=True)
         if proposal is None:
             raise NotFound("rebalancing proposal", proposal_id)
+        caller.own(proposal.client_id, "rebalancing proposal", proposal_id)
         if proposal.status is not PENDING:
             raise Conflict(f"rebalancing proposal {proposal_id} is {proposal.status.value}")
         return proposal

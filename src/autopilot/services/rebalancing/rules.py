@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 from autopilot.domain.calendar import TradingCalendar
@@ -27,8 +27,11 @@ from autopilot.domain.rebalancing.rule import (
 )
 from autopilot.domain.schedule import Frequency, Schedule
 from autopilot.services import validation
+from autopilot.services.access import SYSTEM, Caller, Nobody
+from autopilot.services.audit import audit, changes_between, plain
 from autopilot.services.changes import KEEP, Keep, given
 from autopilot.services.ids import new_id
+from autopilot.services.ownership import own_client, visible_account
 from autopilot.services.ports import Clock, UnitOfWorkFactory, market_today
 from autopilot.services.rebalancing.accounts import AccountPicture, pictures
 from autopilot.services.rebalancing.proposals import withdraw_pending
@@ -114,11 +117,11 @@ class RebalancingRuleService:
         self._calendar = calendar
         self._zone = zone
 
-    def create(self, spec: RebalancingSpec) -> RebalancingRuleRecord:
+    def create(self, spec: RebalancingSpec, *, caller: Caller = SYSTEM) -> RebalancingRuleRecord:
         today = market_today(self._clock, self._zone)
-        schedule = _schedule(spec, today)
         with self._uow() as uow:
-            _check_references(uow, spec)
+            _check_references(uow, spec, caller)
+            schedule = _schedule(spec, today)
             rule = RebalancingRule(
                 id=new_id("REBAL", today),
                 client_id=spec.client_id,
@@ -139,14 +142,17 @@ class RebalancingRuleService:
                 status=RebalancingStatus.ACTIVE,
                 is_enabled=spec.is_enabled,
             )
-            uow.rebalancing.add(rule, self._clock.now())
+            now = self._clock.now()
+            uow.rebalancing.add(rule, now)
+            self._audit(uow, caller, "create", rule, now, plain(spec))
         return self.get(rule.id)
 
-    def get(self, rule_id: str) -> RebalancingRuleRecord:
+    def get(self, rule_id: str, *, caller: Caller = SYSTEM) -> RebalancingRuleRecord:
         with self._uow() as uow:
             record = uow.rebalancing.get(rule_id)
         if record is None:
             raise NotFound("rebalancing rule", rule_id)
+        caller.own(record.rule.client_id, "rebalancing rule", rule_id)
         return record
 
     def search(
@@ -157,27 +163,33 @@ class RebalancingRuleService:
         status: str | None,
         page: int,
         page_size: int,
+        caller: Caller = SYSTEM,
     ) -> tuple[list[RebalancingRuleRecord], int]:
+        scope = caller.scope(client_id)
+        if isinstance(scope, Nobody):
+            return [], 0
         with self._uow() as uow:
             return uow.rebalancing.search(
-                client_id=client_id,
+                client_id=scope,
                 account_id=account_id,
                 status=status,
                 offset=(page - 1) * page_size,
                 limit=page_size,
             )
 
-    def update(self, rule_id: str, changes: RebalancingChanges) -> RebalancingRuleRecord:
+    def update(
+        self, rule_id: str, changes: RebalancingChanges, *, caller: Caller = SYSTEM
+    ) -> RebalancingRuleRecord:
         """Change what the client chose, read and written under the rule's row lock; a changed
         schedule restarts from today."""
         today = market_today(self._clock, self._zone)
         with self._uow() as uow:
-            rule = self._locked(uow, rule_id)
+            rule = self._locked(uow, rule_id, caller)
             if rule.status is RebalancingStatus.CANCELLED:
                 raise Conflict(f"rebalancing rule {rule_id} is Cancelled")
             spec = changes.applied_to(spec_of(rule))
             schedule = _schedule(spec, today)
-            _check_references(uow, spec)
+            _check_references(uow, spec, caller)
             if _same_recurrence(schedule, rule.schedule):
                 schedule = rule.schedule
             updated = replace(
@@ -198,41 +210,48 @@ class RebalancingRuleService:
             if schedule != rule.schedule:
                 first = next_check_after(schedule, self._calendar, today - _DAY)
                 updated = replace(updated, next_check_date=first)
-            uow.rebalancing.replace(updated, self._clock.now())
+            now = self._clock.now()
+            uow.rebalancing.replace(updated, now)
+            self._audit(uow, caller, "update", updated, now, changes_between(rule, updated))
         return self.get(rule_id)
 
-    def pause(self, rule_id: str) -> RebalancingRuleRecord:
-        return self._transition(rule_id, RebalancingStatus.ACTIVE, RebalancingStatus.PAUSED)
+    def pause(self, rule_id: str, *, caller: Caller = SYSTEM) -> RebalancingRuleRecord:
+        active, paused = RebalancingStatus.ACTIVE, RebalancingStatus.PAUSED
+        return self._transition(rule_id, active, paused, caller, "pause")
 
-    def resume(self, rule_id: str) -> RebalancingRuleRecord:
+    def resume(self, rule_id: str, *, caller: Caller = SYSTEM) -> RebalancingRuleRecord:
         """Resume from today on: scheduled checks missed while paused do not run."""
-        return self._transition(rule_id, RebalancingStatus.PAUSED, RebalancingStatus.ACTIVE)
+        paused, active = RebalancingStatus.PAUSED, RebalancingStatus.ACTIVE
+        return self._transition(rule_id, paused, active, caller, "resume")
 
-    def cancel(self, rule_id: str) -> RebalancingRuleRecord:
+    def cancel(self, rule_id: str, *, caller: Caller = SYSTEM) -> RebalancingRuleRecord:
         with self._uow() as uow:
-            rule = self._locked(uow, rule_id)
+            rule = self._locked(uow, rule_id, caller)
             if rule.status is RebalancingStatus.CANCELLED:
                 raise Conflict(f"rebalancing rule {rule_id} is already Cancelled")
             cancelled = replace(rule, status=RebalancingStatus.CANCELLED, next_check_date=None)
-            uow.rebalancing.replace(cancelled, self._clock.now())
-            withdraw_pending(uow, rule_id, self._clock.now(), "api")
+            now = self._clock.now()
+            uow.rebalancing.replace(cancelled, now)
+            withdraw_pending(uow, rule_id, now, caller.triggered_by)
+            self._audit(uow, caller, "cancel", cancelled, now, changes_between(rule, cancelled))
         return self.get(rule_id)
 
-    def drift(self, rule_id: str) -> Drift:
+    def drift(self, rule_id: str, *, caller: Caller = SYSTEM) -> Drift:
         """The account's drift from the rule's targets, at the latest prices."""
-        rule, picture = self._picture(rule_id)
+        rule, picture = self._picture(rule_id, caller)
         return picture.drift(rule)
 
-    def preview(self, rule_id: str) -> Plan:
+    def preview(self, rule_id: str, *, caller: Caller = SYSTEM) -> Plan:
         """The trades the rule would place now, and the ones it would skip."""
-        rule, picture = self._picture(rule_id)
+        rule, picture = self._picture(rule_id, caller)
         return picture.plan(rule)
 
-    def _picture(self, rule_id: str) -> tuple[RebalancingRule, AccountPicture]:
+    def _picture(self, rule_id: str, caller: Caller) -> tuple[RebalancingRule, AccountPicture]:
         with self._uow() as uow:
             record = uow.rebalancing.get(rule_id)
             if record is None:
                 raise NotFound("rebalancing rule", rule_id)
+            caller.own(record.rule.client_id, "rebalancing rule", rule_id)
             rule = record.rule
             account = uow.accounts.get(rule.account_id)
             assert account is not None
@@ -246,11 +265,16 @@ class RebalancingRuleService:
         return rule, found[rule.id]
 
     def _transition(
-        self, rule_id: str, source: RebalancingStatus, target: RebalancingStatus
+        self,
+        rule_id: str,
+        source: RebalancingStatus,
+        target: RebalancingStatus,
+        caller: Caller,
+        verb: str,
     ) -> RebalancingRuleRecord:
         today = market_today(self._clock, self._zone)
         with self._uow() as uow:
-            rule = self._locked(uow, rule_id)
+            rule = self._locked(uow, rule_id, caller)
             if rule.status is not source:
                 raise Conflict(
                     f"rebalancing rule {rule_id} is {rule.status.value}, not {source.value}"
@@ -264,14 +288,37 @@ class RebalancingRuleService:
                 changed = replace(
                     changed, next_check_date=next_check_after(rule.schedule, self._calendar, after)
                 )
-            uow.rebalancing.replace(changed, self._clock.now())
+            now = self._clock.now()
+            uow.rebalancing.replace(changed, now)
+            self._audit(uow, caller, verb, changed, now, changes_between(rule, changed))
         return self.get(rule_id)
 
-    def _locked(self, uow: UnitOfWork, rule_id: str) -> RebalancingRule:
+    def _locked(self, uow: UnitOfWork, rule_id: str, caller: Caller) -> RebalancingRule:
         record = uow.rebalancing.get(rule_id, lock=True)
         if record is None:
             raise NotFound("rebalancing rule", rule_id)
+        caller.own(record.rule.client_id, "rebalancing rule", rule_id)
         return record.rule
+
+    def _audit(
+        self,
+        uow: UnitOfWork,
+        caller: Caller,
+        verb: str,
+        rule: RebalancingRule,
+        now: datetime,
+        changes: dict[str, Any],
+    ) -> None:
+        audit(
+            uow,
+            caller,
+            action=f"rebalancing_rule.{verb}",
+            resource_type="rebalancing_rule",
+            resource_id=rule.id,
+            client_id=rule.client_id,
+            now=now,
+            changes=changes,
+        )
 
 
 def _same_recurrence(new: Schedule | None, old: Schedule | None) -> bool:
@@ -319,7 +366,9 @@ def _cents_at_least_zero(field: str, value: Decimal) -> None:
     validation.positive_cents(field, value)
 
 
-def _check_references(uow: UnitOfWork, spec: RebalancingSpec) -> None:
+def _check_references(uow: UnitOfWork, spec: RebalancingSpec, caller: Caller) -> None:
+    own_client(caller, spec.client_id)
+    visible_account(uow, caller, spec.account_id)
     _check_fields(spec)
     if uow.clients.get(spec.client_id) is None:
         raise InvalidInput("client_id", f"client {spec.client_id} does not exist")

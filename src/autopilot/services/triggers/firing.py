@@ -73,7 +73,14 @@ class FiredTriggers(Automation[Fired]):
     def trigger_ids(self) -> list[str]:
         return [f.trigger_id for f in self._fired]
 
-    def claim(self, uow: UnitOfWork, today: date, page: object | None, limit: int) -> Claim[Fired]:
+    def claim(
+        self,
+        uow: UnitOfWork,
+        today: date,
+        page: object | None,
+        limit: int,
+        client_id: int | None = None,
+    ) -> Claim[Fired]:
         self._closing = set()  # every batch's transaction starts with its claim
         start = page if isinstance(page, int) else 0
         chunk = self._fired[start : start + limit]

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from autopilot.domain.errors import Conflict, InvalidInput, NotFound
@@ -38,7 +38,10 @@ from autopilot.domain.triggers.validation import (
     validate_oco_group,
 )
 from autopilot.services import validation
+from autopilot.services.access import SYSTEM, Caller, Nobody
+from autopilot.services.audit import audit, changes_between, plain
 from autopilot.services.ids import new_id
+from autopilot.services.ownership import own_client, visible_account
 from autopilot.services.ports import Clock, UnitOfWorkFactory, market_today
 from autopilot.services.records import TriggerOrderRecord
 from autopilot.services.triggers.evaluation import TriggerEvaluator, tick_price
@@ -75,23 +78,30 @@ class TriggerOrderService:
         self._zone = zone
         self._evaluator = evaluator
 
-    def create(self, specs: Sequence[TriggerSpec]) -> list[TriggerOrderRecord]:
+    def create(
+        self, specs: Sequence[TriggerSpec], *, caller: Caller = SYSTEM
+    ) -> list[TriggerOrderRecord]:
         """Create one trigger, or several at once (a bracket shares an ``ocoGroup``)."""
         if not specs:
             raise InvalidInput("body", "give at least one trigger order")
         now = self._clock.now()
         with self._uow() as uow:
-            records = [self._new(uow, spec, now, i, len(specs)) for i, spec in enumerate(specs)]
+            records = [
+                self._new(uow, spec, now, i, len(specs), caller) for i, spec in enumerate(specs)
+            ]
             self._check_groups(uow, records)
             uow.triggers.add_many(records)
+            for record in records:
+                self._audit(uow, caller, "create", record, now, plain(record.trigger))
         self._evaluator.refresh([r.trigger.id for r in records])
         return records
 
-    def get(self, trigger_id: str) -> TriggerOrderRecord:
+    def get(self, trigger_id: str, *, caller: Caller = SYSTEM) -> TriggerOrderRecord:
         with self._uow() as uow:
             record = uow.triggers.get(trigger_id)
         if record is None:
             raise NotFound("trigger order", trigger_id)
+        caller.own(record.client_id, "trigger order", trigger_id)
         return self._with_live_mark(record)
 
     def search(
@@ -103,10 +113,14 @@ class TriggerOrderService:
         status: str | None = None,
         page: int = 1,
         page_size: int = 50,
+        caller: Caller = SYSTEM,
     ) -> tuple[list[TriggerOrderRecord], int]:
+        scope = caller.scope(client_id)
+        if isinstance(scope, Nobody):
+            return [], 0
         with self._uow() as uow:
             records, total = uow.triggers.search(
-                client_id=client_id,
+                client_id=scope,
                 account_id=account_id,
                 symbol=None if symbol is None else symbol.strip().upper(),
                 status=status,
@@ -115,12 +129,14 @@ class TriggerOrderService:
             )
         return [self._with_live_mark(r) for r in records], total
 
-    def update(self, trigger_id: str, change: TriggerChange) -> TriggerOrderRecord:
+    def update(
+        self, trigger_id: str, change: TriggerChange, *, caller: Caller = SYSTEM
+    ) -> TriggerOrderRecord:
         """Move the level or the trail of an Active or Paused trigger; refused if the current
         price already meets it (it would fire at once, or on resume)."""
         now = self._clock.now()
         with self._uow() as uow:
-            record = self._open(uow, trigger_id)
+            record = self._open(uow, trigger_id, caller)
             check_change_fields(record.trigger.condition, change)
             price = self._price(uow, record.trigger.symbol)
             live = self._evaluator.mark_of(trigger_id)
@@ -133,22 +149,25 @@ class TriggerOrderService:
             trigger = replace(record.trigger, condition=condition, expires_at=expires_at)
             updated = replace(record, trigger=trigger, updated_at=now)
             uow.triggers.replace(updated, now)
+            changes = changes_between(record.trigger, updated.trigger)
+            self._audit(uow, caller, "update", updated, now, changes)
         self._evaluator.refresh([trigger_id])
         return updated
 
-    def pause(self, trigger_id: str) -> TriggerOrderRecord:
+    def pause(self, trigger_id: str, *, caller: Caller = SYSTEM) -> TriggerOrderRecord:
         """Pause an Active trigger and the Active members of its OCO group: they do not fire
         until resumed, but still expire."""
         now = self._clock.now()
         with self._uow() as uow:
-            record = self._in(uow, trigger_id, TriggerStatus.ACTIVE)
+            record = self._in(uow, trigger_id, TriggerStatus.ACTIVE, caller)
             group = self._group(uow, record, TriggerStatus.ACTIVE)
             ids = [r.trigger.id for r in group]
             uow.triggers.transition(ids, [TriggerStatus.ACTIVE], TriggerStatus.PAUSED, now)
+            self._audit(uow, caller, "pause", record, now, {"triggerIds": ids})
         self._evaluator.refresh(ids)
-        return self.get(trigger_id)
+        return self.get(trigger_id, caller=caller)
 
-    def resume(self, trigger_id: str) -> TriggerOrderRecord:
+    def resume(self, trigger_id: str, *, caller: Caller = SYSTEM) -> TriggerOrderRecord:
         """Resume a Paused trigger and the Paused members of its OCO group.
 
         A trailing stop's mark catches up with the latest price (it only ratchets), so its stop
@@ -157,7 +176,7 @@ class TriggerOrderService:
         """
         now = self._clock.now()
         with self._uow() as uow:
-            record = self._in(uow, trigger_id, TriggerStatus.PAUSED)
+            record = self._in(uow, trigger_id, TriggerStatus.PAUSED, caller)
             group = self._group(uow, record, TriggerStatus.PAUSED)
             _refuse_expired(group, now)
             prices = {s: self._price(uow, s) for s in sorted({r.trigger.symbol for r in group})}
@@ -168,25 +187,35 @@ class TriggerOrderService:
             uow.triggers.save_marks(_marks_moved(group, resumed), now)
             ids = [r.trigger.id for r in group]
             uow.triggers.transition(ids, [TriggerStatus.PAUSED], TriggerStatus.ACTIVE, now)
+            self._audit(uow, caller, "resume", record, now, {"triggerIds": ids})
         self._evaluator.refresh(ids)
-        return self.get(trigger_id)
+        return self.get(trigger_id, caller=caller)
 
-    def cancel(self, trigger_id: str) -> TriggerOrderRecord:
+    def cancel(self, trigger_id: str, *, caller: Caller = SYSTEM) -> TriggerOrderRecord:
         """Cancel an Active or Paused trigger; the other members of its OCO group are cancelled
         too."""
         now = self._clock.now()
         with self._uow() as uow:
-            record = self._open(uow, trigger_id)
+            record = self._open(uow, trigger_id, caller)
             ids = [r.trigger.id for r in self._group(uow, record, *OPEN_STATUSES)]
             uow.triggers.close_open(ids, TriggerStatus.CANCELLED, now)
+            self._audit(uow, caller, "cancel", record, now, {"triggerIds": ids})
         self._evaluator.refresh(ids)
-        return self.get(trigger_id)
+        return self.get(trigger_id, caller=caller)
 
     # --- internals ----------------------------------------------------------------------
 
     def _new(
-        self, uow: UnitOfWork, spec: TriggerSpec, now: datetime, i: int, count: int
+        self,
+        uow: UnitOfWork,
+        spec: TriggerSpec,
+        now: datetime,
+        i: int,
+        count: int,
+        caller: Caller,
     ) -> TriggerOrderRecord:
+        own_client(caller, spec.client_id)
+        visible_account(uow, caller, spec.account_id)
         try:
             return self._build(uow, spec, now)
         except InvalidInput as exc:
@@ -243,21 +272,22 @@ class TriggerOrderService:
             raise InvalidInput("symbol", f"unknown symbol {symbol}: it has no price yet")
         return tick_price(quote.price)
 
-    def _locked(self, uow: UnitOfWork, trigger_id: str) -> TriggerOrderRecord:
+    def _locked(self, uow: UnitOfWork, trigger_id: str, caller: Caller) -> TriggerOrderRecord:
         """The trigger, its OCO group's rows locked in id order first — the order a firing
         locks them in, so a pause or cancel and a firing queue instead of deadlocking."""
         seen = uow.triggers.get(trigger_id)
         if seen is None:
             raise NotFound("trigger order", trigger_id)
+        caller.own(seen.client_id, "trigger order", trigger_id)
         group = seen.trigger.oco_group
         keys = [] if group is None else [(seen.client_id, group)]
         record = uow.triggers.lock_for_fire([trigger_id], keys).get(trigger_id)
         assert record is not None  # trigger orders are never deleted
         return record
 
-    def _open(self, uow: UnitOfWork, trigger_id: str) -> TriggerOrderRecord:
+    def _open(self, uow: UnitOfWork, trigger_id: str, caller: Caller) -> TriggerOrderRecord:
         """The trigger, locked, if it is Active or Paused (one that can still change)."""
-        record = self._locked(uow, trigger_id)
+        record = self._locked(uow, trigger_id, caller)
         if record.trigger.status not in OPEN_STATUSES:
             raise Conflict(
                 f"trigger order {trigger_id} is {record.trigger.status.value}; "
@@ -265,14 +295,36 @@ class TriggerOrderService:
             )
         return record
 
-    def _in(self, uow: UnitOfWork, trigger_id: str, status: TriggerStatus) -> TriggerOrderRecord:
+    def _in(
+        self, uow: UnitOfWork, trigger_id: str, status: TriggerStatus, caller: Caller
+    ) -> TriggerOrderRecord:
         """The trigger, locked, if it is in ``status`` (the state a pause or resume starts from)."""
-        record = self._locked(uow, trigger_id)
+        record = self._locked(uow, trigger_id, caller)
         if record.trigger.status is not status:
             raise Conflict(
                 f"trigger order {trigger_id} is {record.trigger.status.value}, not {status.value}"
             )
         return record
+
+    def _audit(
+        self,
+        uow: UnitOfWork,
+        caller: Caller,
+        verb: str,
+        record: TriggerOrderRecord,
+        now: datetime,
+        changes: dict[str, Any],
+    ) -> None:
+        audit(
+            uow,
+            caller,
+            action=f"trigger_order.{verb}",
+            resource_type="trigger_order",
+            resource_id=record.trigger.id,
+            client_id=record.client_id,
+            now=now,
+            changes=changes,
+        )
 
     def _group(
         self, uow: UnitOfWork, record: TriggerOrderRecord, *statuses: TriggerStatus

@@ -66,12 +66,15 @@ class MemoryAutoInvestRules:
         ordered = [self._t.auto_invest[i] for i in _by_creation(found)]
         return ordered[offset : offset + limit], len(ordered)
 
-    def claim_due(self, today: date, after: DueCursor | None, limit: int) -> list[AutoInvestRule]:
+    def claim_due(
+        self, today: date, after: DueCursor | None, limit: int, client_id: int | None = None
+    ) -> list[AutoInvestRule]:
         due = sorted(
             (
                 r.rule
                 for r in self._t.auto_invest.values()
-                if r.rule.status is RuleStatus.ACTIVE
+                if (client_id is None or r.rule.client_id == client_id)
+                and r.rule.status is RuleStatus.ACTIVE
                 and r.rule.is_enabled
                 and r.rule.next_execution_date is not None
                 and r.rule.next_execution_date <= today
@@ -148,7 +151,9 @@ class MemoryRebalancingRules:
         ordered = [self._t.rebalancing[i] for i in _by_creation(found)]
         return ordered[offset : offset + limit], len(ordered)
 
-    def claim_watching(self, after: str | None, limit: int) -> list[RebalancingRule]:
+    def claim_watching(
+        self, after: str | None, limit: int, client_id: int | None = None
+    ) -> list[RebalancingRule]:
         waiting = {
             p.rule_id
             for p in self._t.proposals.values()
@@ -159,6 +164,7 @@ class MemoryRebalancingRules:
                 r.rule
                 for r in self._t.rebalancing.values()
                 if r.rule.status is RebalancingStatus.ACTIVE
+                and (client_id is None or r.rule.client_id == client_id)
                 and r.rule.is_enabled
                 and r.rule.id not in waiting
                 and (after is None or r.rule.id > after)
@@ -220,13 +226,20 @@ class MemoryProposals:
         return None if found is None else _read(found)
 
     def search(
-        self, *, rule_id: str | None, status: str | None, offset: int, limit: int
+        self,
+        *,
+        rule_id: str | None,
+        status: str | None,
+        offset: int,
+        limit: int,
+        client_id: int | None = None,
     ) -> tuple[list[Proposal], int]:
         found = sorted(
             (
                 p
                 for p in self._t.proposals.values()
                 if (rule_id is None or p.rule_id == rule_id)
+                and (client_id is None or p.client_id == client_id)
                 and (status is None or p.status.value == status)
             ),
             key=lambda p: (p.created_at, p.id),

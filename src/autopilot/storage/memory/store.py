@@ -16,6 +16,7 @@ from autopilot.storage.memory.rules import (
     MemoryProposals,
     MemoryRebalancingRules,
 )
+from autopilot.storage.memory.security import MemoryApiKeys, MemoryAuditEvents, MemoryRateLimits
 from autopilot.storage.memory.tables import Tables
 from autopilot.storage.memory.triggers import MemoryTriggerOrders
 
@@ -35,6 +36,9 @@ class InMemoryUnitOfWork:
         self.logs = MemoryExecutionLogs(tables)
         self.triggers = MemoryTriggerOrders(tables)
         self.attempts = MemoryAttempts(tables)
+        self.keys = MemoryApiKeys(tables)
+        self.audit = MemoryAuditEvents(tables)
+        self.limits = MemoryRateLimits(tables)
 
 
 class InMemoryStore:

@@ -11,6 +11,8 @@ from autopilot.domain.rebalancing.rule import Proposal
 from autopilot.services.ports import Refusal, RefusedByDatabase
 from autopilot.services.records import (
     AccountRecord,
+    ApiKeyRecord,
+    AuditEvent,
     ClientRecord,
     FailedAttempts,
     LogRecord,
@@ -58,6 +60,11 @@ class Tables:
     logs: dict[int, LogRecord] = field(default_factory=dict)
     triggers: dict[str, TriggerOrderRecord] = field(default_factory=dict)
     attempts: dict[str, FailedAttempts] = field(default_factory=dict)
+    next_key: int = 1
+    keys: dict[int, ApiKeyRecord] = field(default_factory=dict)
+    key_hashes: dict[str, int] = field(default_factory=dict)
+    audit: list[AuditEvent] = field(default_factory=list)
+    hits: dict[tuple[str, int], int] = field(default_factory=dict)
 
     def copy(self) -> Tables:
         """A snapshot: every table copied (its records are frozen and shared)."""
