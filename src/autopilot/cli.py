@@ -313,6 +313,7 @@ def keys_list(
     settings = _settings()
     with _services(settings) as services:
         records, _ = services.keys.search(page=1, page_size=10_000)
+        now = services.clock.now()
     rows = [
         {
             "id": r.id,
@@ -329,8 +330,8 @@ def keys_list(
     if as_json:
         typer.echo(json.dumps(rows))
         return
-    for row in rows:
-        state = "revoked" if row["revokedAt"] else "active"
+    for row, record in zip(rows, records, strict=True):
+        state = "revoked" if record.revoked_at else "active" if record.valid_at(now) else "expired"
         client = f" client {row['clientId']}" if row["clientId"] else ""
         typer.echo(f"{row['id']}\t{row['role']}{client}\t{state}\t{row['name']}")
 

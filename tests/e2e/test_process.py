@@ -46,6 +46,10 @@ BAD_SETTINGS = [
     ("AUTOMATION_SCHEDULER_ENABLED", "maybe"),
     ("DATABASE_URL", "notaurl://"),
     ("DATABASE_URL", "mysql://u@h/db"),
+    ("AUTOMATION_RATE_LIMIT_API", "lots"),
+    ("AUTOMATION_RATE_LIMIT_EXECUTE", "0/minute"),
+    ("AUTOMATION_RATE_LIMIT_AUTH_FAILURES", "5/fortnight"),
+    ("AUTOMATION_ADMIN_KEY_FILE", ""),
 ]
 
 

@@ -12,9 +12,12 @@ from autopilot.services.records import AccountRecord
 
 
 def visible_account(uow: UnitOfWork, caller: Caller, account_id: int) -> AccountRecord | None:
-    """The account, if there is one the caller sees; another client's is hidden."""
+    """The account, if there is one the caller sees. Another client's is hidden; so is a
+    missing one from a client key, so that the two answer alike (an admin's missing account is
+    the caller's to report, naming the field)."""
     account = uow.accounts.get(account_id)
-    if account is not None and not caller.sees(account.client_id):
+    hidden = caller.is_client if account is None else not caller.sees(account.client_id)
+    if hidden:
         raise Hidden("account", account_id)
     return account
 
