@@ -131,10 +131,18 @@ def serve(
 
 
 def _listen(host: str, port: int) -> socket.socket:
+    """The server's listening socket. Made with the protocol named (IPPROTO_TCP): asyncio sets
+    TCP_NODELAY only on connections of such a socket, and without it a kept-alive connection
+    waits 40 ms per answer (Nagle's algorithm against the client's delayed ACK)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        return socket.create_server((host, port), family=family)
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind((host, port))
+        listening.listen(socket.SOMAXCONN)
+        return listening
     except OSError as exc:
+        listening.close()
         _fail(
             f"cannot listen on {host}:{port} (AUTOMATION_HOST, AUTOMATION_PORT): "
             f"{exc.strerror or exc}"
