@@ -18,28 +18,24 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.http import data, market_today
-from tests.support.server import RunningServer, StartServer
+from tests.support.server import StartServer
+from tests.support.world import (
+    AUTO,
+    PROPOSALS,
+    REBAL,
+    TRIGGERS,
+    World,
+    make_world,
+    order_body,
+    rebalancing_body,
+    rule_body,
+    trigger_body,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.real_clock]
 
 ADMIN, OPERATOR, CLIENT, MARKET = "admin", "operator", "client", "market-data"
 CALLERS = ("none", ADMIN, OPERATOR, "client-a", "client-b", MARKET)
-
-
-@dataclass
-class World:
-    """One client's objects, made by the admin."""
-
-    client_id: int
-    account_id: int
-    auto_rule: str
-    rebalancing_rule: str
-    proposal: str
-    trigger: str
-    order: str
-    spare_key: int  # a key of the client's to revoke (not the one the test calls with)
-    key: str = ""  # the client's key
 
 
 @dataclass(frozen=True)
@@ -65,59 +61,10 @@ def roles(*names: str) -> frozenset[str]:
 
 READ = roles(OPERATOR, CLIENT)
 OWN = roles(CLIENT)
-AUTO = "/api/automation/auto-invest-rules"
-REBAL = "/api/automation/rebalancing-rules"
-PROPOSALS = "/api/automation/rebalancing-proposals"
-TRIGGERS = "/api/automation/trigger-orders"
 
 
 def by_client(w: World) -> dict[str, Any]:
     return {"clientId": w.client_id}
-
-
-def rule_body(w: World) -> dict[str, Any]:
-    return {
-        "clientId": w.client_id,
-        "accountId": w.account_id,
-        "name": "matrix",
-        "amount": "10.00",
-        "frequency": "monthly",
-        "dayOfMonth": 1,
-        "startDate": market_today().isoformat(),
-        "allocations": [{"symbol": "VTI", "weight": "100"}],
-    }
-
-
-def rebalancing_body(w: World) -> dict[str, Any]:
-    return {
-        "clientId": w.client_id,
-        "accountId": w.account_id,
-        "name": "matrix",
-        "triggerMode": "drift",
-        "driftThreshold": "5",
-        "targets": [{"symbol": "VTI", "weight": "50"}, {"symbol": "BND", "weight": "50"}],
-    }
-
-
-def trigger_body(w: World) -> dict[str, Any]:
-    return {
-        "clientId": w.client_id,
-        "accountId": w.account_id,
-        "symbol": "VTI",
-        "condition": {"type": "priceBelow", "level": "50.00"},
-        "order": {"side": "sell", "quantity": "all"},
-    }
-
-
-def order_body(w: World) -> dict[str, Any]:
-    return {
-        "accountId": w.account_id,
-        "symbol": "VTI",
-        "side": "buy",
-        "type": "limit",
-        "quantity": "1",
-        "limitPrice": "1.00",
-    }
 
 
 ROUTES: dict[tuple[str, str], Entry] = {
@@ -282,42 +229,6 @@ ROUTES: dict[tuple[str, str], Entry] = {
 }
 
 
-def make_world(admin: httpx.Client, server: RunningServer, name: str) -> World:
-    client = data(admin.post("/api/clients", json={"name": name}), 201)
-    account = data(admin.post("/api/accounts", json={"clientId": client["id"]}), 201)
-    data(admin.post(f"/api/accounts/{account['id']}/deposits", json={"amount": "10000.00"}), 201)
-    buy = {"accountId": account["id"], "symbol": "VTI", "side": "buy", "quantity": "10"}
-    data(admin.post("/api/orders", json=buy), 201)
-    world = World(
-        client_id=client["id"],
-        account_id=account["id"],
-        auto_rule="",
-        rebalancing_rule="",
-        proposal="",
-        trigger="",
-        order="",
-        spare_key=0,
-    )
-    world.auto_rule = data(admin.post(AUTO, json=rule_body(world)), 201)["id"]
-    rebalancing = {**rebalancing_body(world), "requireConfirmation": True}
-    world.rebalancing_rule = data(admin.post(REBAL, json=rebalancing), 201)["id"]
-    execute = {"type": "rebalancing", "ruleId": world.rebalancing_rule}
-    assert (
-        data(admin.post("/api/automation/scheduler/execute", json=execute))["counts"][
-            "pendingApproval"
-        ]
-        == 1
-    )
-    [proposal] = data(admin.get(PROPOSALS, params={"ruleId": world.rebalancing_rule}))["items"]
-    world.proposal = proposal["id"]
-    world.trigger = data(admin.post(TRIGGERS, json=trigger_body(world)), 201)["id"]
-    world.order = data(admin.post("/api/orders", json=order_body(world)), 201)["id"]
-    spare = {"name": "spare", "role": "client", "clientId": world.client_id}
-    world.spare_key = data(admin.post("/api/api-keys", json=spare), 201)["id"]
-    world.key = server.new_key(CLIENT, world.client_id)
-    return world
-
-
 def expected(entry: Entry, caller: str, target: str) -> str:
     """What a cell must answer: 401, 403, 404, "allowed" or "filtered"."""
     if caller == ADMIN or (caller == "none" and "none" in entry.roles):
@@ -351,17 +262,6 @@ def test_every_route_answers_each_caller_as_its_role_and_client_allow(
 ) -> None:
     server = start_server(AUTOMATION_SCHEDULER_ENABLED="false", AUTOMATION_CHECK_INTERVAL="3600000")
     admin = server.client
-    data(
-        admin.post(
-            "/api/market/prices",
-            json={
-                "prices": [
-                    {"symbol": "VTI", "price": "100.00"},
-                    {"symbol": "BND", "price": "50.00"},
-                ]
-            },
-        )
-    )
     a, b = make_world(admin, server, "Client A"), make_world(admin, server, "Client B")
     callers = {
         "none": server.client_with(None),

@@ -273,12 +273,21 @@ def test_the_create_body_and_each_update_method_are_documented(start_server: Sta
     create = spec["paths"][TRIGGERS]["post"]["requestBody"]["content"]["application/json"]
     one, many = create["schema"]["anyOf"]
     assert {"clientId", "accountId", "symbol", "condition", "order"} <= set(one["required"])
-    assert one["properties"]["condition"]["properties"]["type"]["enum"] == [
-        "priceAbove",
-        "priceBelow",
-        "percentChange",
-        "trailingStop",
-    ]
+    # One variant per condition type, each with the fields that type uses (and needs).
+    variants = one["properties"]["condition"]["oneOf"]
+    uses = {
+        (kind, tuple(sorted(v["required"])))
+        for v in variants
+        for kind in v["properties"]["type"]["enum"]
+    }
+    assert uses == {
+        ("priceAbove", ("level", "type")),
+        ("priceBelow", ("level", "type")),
+        ("percentChange", ("direction", "percent", "type")),
+        ("trailingStop", ("percent", "type")),
+        ("trailingStop", ("amount", "type")),
+    }
+    assert all(v["additionalProperties"] is False for v in variants)
     assert (many["type"], many["items"]) == ("array", one)
     item = spec["paths"][f"{TRIGGERS}/{{trigger_id}}"]
     assert item["put"]["operationId"] != item["patch"]["operationId"]

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from autopilot.api import envelope, middleware
+from autopilot.api import envelope, middleware, openapi
 from autopilot.api.routes import (
     access,
     auto_invest_rules,
@@ -55,6 +55,7 @@ def create_app(services: Services, *, run_scheduler: bool | None = None) -> Fast
     app.state.services = services
     app.state.scheduler = loop
     envelope.install(app)
+    openapi.install(app)
     middleware.install(app)  # outermost: the request id is there for everything inside
     app.include_router(access.health_router)
     for module in (

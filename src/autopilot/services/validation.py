@@ -10,6 +10,8 @@ from autopilot.domain.errors import InvalidInput
 from autopilot.domain.money import CENT
 
 SYMBOL = re.compile(r"^[A-Z][A-Z0-9.\-]{0,15}$")
+# What a symbol as given may look like: :func:`symbol` upper-cases it first.
+SYMBOL_AS_GIVEN = SYMBOL.pattern.replace("A-Z", "A-Za-z")
 # The money columns hold 20 digits (cash: 2 decimals, prices: 6): amounts stay below a trillion.
 MAX_AMOUNT = Decimal(10) ** 12
 PRICE_PLACES = Decimal("0.000001")

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 
 from autopilot.api.deps import IdPath, PageDep, PageSizeDep, ServicesDep
 from autopilot.api.envelope import ok
+from autopilot.api.openapi import errors
 from autopilot.api.presenters import access as shape
 from autopilot.api.presenters.common import page
 from autopilot.api.schemas.requests import ApiKeyCreate
@@ -37,7 +38,9 @@ def health() -> Envelope[Health]:
     return ok(Health(status="ok"))
 
 
-@router.post("/api-keys", status_code=201, response_model=Envelope[NewApiKeyPublic])
+@router.post(
+    "/api-keys", status_code=201, response_model=Envelope[NewApiKeyPublic], responses=errors(404)
+)
 @grant("api_key.create", Role.CLIENT)
 def create_key(
     body: ApiKeyCreate, services: ServicesDep, caller: CallerDep
@@ -62,7 +65,9 @@ def list_keys(
     return ok(page([shape.key(r) for r in records], total, page_number, page_size))
 
 
-@router.post("/api-keys/{key_id}/revoke", response_model=Envelope[ApiKeyPublic])
+@router.post(
+    "/api-keys/{key_id}/revoke", response_model=Envelope[ApiKeyPublic], responses=errors(404)
+)
 @grant("api_key.revoke", Role.CLIENT)
 def revoke_key(key_id: IdPath, services: ServicesDep, caller: CallerDep) -> Envelope[ApiKeyPublic]:
     return ok(shape.key(services.keys.revoke(key_id, caller=caller)))

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 
 from autopilot.api.deps import AccountIdQuery, ClientIdQuery, PageDep, PageSizeDep, ServicesDep
 from autopilot.api.envelope import ok
+from autopilot.api.openapi import errors
 from autopilot.api.presenters import auto_invest as shape
 from autopilot.api.presenters.common import WEEKDAYS, page
 from autopilot.api.schemas.requests import AllocationIn, RuleCreate, RuleUpdate
@@ -38,7 +39,7 @@ def _weekday(name: str | None) -> int | None:
     return None if name is None else WEEKDAY[name]
 
 
-@router.post("", status_code=201, response_model=One)
+@router.post("", status_code=201, response_model=One, responses=errors(404))
 @grant("auto_invest_rule.create", Role.CLIENT)
 def create(body: RuleCreate, services: ServicesDep, caller: CallerDep) -> One:
     spec = RuleSpec(
@@ -81,7 +82,7 @@ def search(
     return ok(page([shape.rule(r) for r in records], total, page_number, page_size))
 
 
-@router.get("/{rule_id}", response_model=One)
+@router.get("/{rule_id}", response_model=One, responses=errors(404))
 @grant("auto_invest_rule.get", Role.OPERATOR, Role.CLIENT)
 def get(rule_id: str, services: ServicesDep, caller: CallerDep) -> One:
     return ok(shape.rule(services.rules.get(rule_id, caller=caller)))
@@ -113,33 +114,43 @@ def changes_of(body: RuleUpdate) -> RuleChanges:
 
 
 # PUT and PATCH both change only the fields given; each has its own OpenAPI operation.
-@router.put("/{rule_id}", operation_id="update_auto_invest_rule_put", response_model=One)
-@router.patch("/{rule_id}", operation_id="update_auto_invest_rule", response_model=One)
+@router.put(
+    "/{rule_id}",
+    operation_id="update_auto_invest_rule_put",
+    response_model=One,
+    responses=errors(404, 409),
+)
+@router.patch(
+    "/{rule_id}",
+    operation_id="update_auto_invest_rule",
+    response_model=One,
+    responses=errors(404, 409),
+)
 @grant("auto_invest_rule.update", Role.CLIENT)
 def update(rule_id: str, body: RuleUpdate, services: ServicesDep, caller: CallerDep) -> One:
     """Change the fields given; the others keep their values."""
     return ok(shape.rule(services.rules.update(rule_id, changes_of(body), caller=caller)))
 
 
-@router.post("/{rule_id}/pause", response_model=One)
+@router.post("/{rule_id}/pause", response_model=One, responses=errors(404, 409))
 @grant("auto_invest_rule.pause", Role.CLIENT)
 def pause(rule_id: str, services: ServicesDep, caller: CallerDep) -> One:
     return ok(shape.rule(services.rules.pause(rule_id, caller=caller)))
 
 
-@router.post("/{rule_id}/resume", response_model=One)
+@router.post("/{rule_id}/resume", response_model=One, responses=errors(404, 409))
 @grant("auto_invest_rule.resume", Role.CLIENT)
 def resume(rule_id: str, services: ServicesDep, caller: CallerDep) -> One:
     return ok(shape.rule(services.rules.resume(rule_id, caller=caller)))
 
 
-@router.post("/{rule_id}/cancel", response_model=One)
+@router.post("/{rule_id}/cancel", response_model=One, responses=errors(404, 409))
 @grant("auto_invest_rule.cancel", Role.CLIENT)
 def cancel(rule_id: str, services: ServicesDep, caller: CallerDep) -> One:
     return ok(shape.rule(services.rules.cancel(rule_id, caller=caller)))
 
 
-@router.delete("/{rule_id}", response_model=One)
+@router.delete("/{rule_id}", response_model=One, responses=errors(404, 409))
 @grant("auto_invest_rule.cancel", Role.CLIENT)
 def delete(rule_id: str, services: ServicesDep, caller: CallerDep) -> One:
     """Rules are never deleted (their log stays meaningful): DELETE cancels."""

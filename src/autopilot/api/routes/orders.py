@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 
 from autopilot.api.deps import AccountIdQuery, ClientIdQuery, PageDep, PageSizeDep, ServicesDep
 from autopilot.api.envelope import ok
+from autopilot.api.openapi import errors
 from autopilot.api.presenters import platform as shape
 from autopilot.api.presenters.common import page
 from autopilot.api.schemas.requests import OrderCreate
@@ -22,7 +23,7 @@ OrderStatusName = Literal["Pending", "Submitted", "Filled", "Rejected", "Cancell
 One = Envelope[OrderPublic]
 
 
-@router.post("", status_code=201, response_model=One)
+@router.post("", status_code=201, response_model=One, responses=errors(404, 409))
 @grant("order.place", Role.CLIENT)
 def place(body: OrderCreate, services: ServicesDep, caller: CallerDep) -> One:
     command = PlaceOrder(
@@ -63,19 +64,19 @@ def search(
     return ok(page([shape.order(r) for r in records], total, page_number, page_size))
 
 
-@router.get("/{order_id}", response_model=One)
+@router.get("/{order_id}", response_model=One, responses=errors(404))
 @grant("order.get", Role.OPERATOR, Role.CLIENT)
 def get(order_id: str, services: ServicesDep, caller: CallerDep) -> One:
     return ok(shape.order(services.orders.get(order_id, caller=caller)))
 
 
-@router.post("/{order_id}/cancel", response_model=One)
+@router.post("/{order_id}/cancel", response_model=One, responses=errors(404, 409))
 @grant("order.cancel", Role.CLIENT)
 def cancel(order_id: str, services: ServicesDep, caller: CallerDep) -> One:
     return ok(shape.order(services.orders.cancel(order_id, caller=caller)))
 
 
-@router.delete("/{order_id}", response_model=One)
+@router.delete("/{order_id}", response_model=One, responses=errors(404, 409))
 @grant("order.cancel", Role.CLIENT)
 def delete(order_id: str, services: ServicesDep, caller: CallerDep) -> One:
     return ok(shape.order(services.orders.cancel(order_id, caller=caller)))

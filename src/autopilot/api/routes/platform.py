@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from autopilot.api.deps import IdPath, ServicesDep
+from autopilot.api.deps import IdPath, ServicesDep, SymbolPath
 from autopilot.api.envelope import ok
+from autopilot.api.openapi import errors
 from autopilot.api.presenters import platform as shape
 from autopilot.api.schemas.requests import (
     AccountCreate,
@@ -36,26 +37,31 @@ def create_client(body: ClientCreate, services: ServicesDep, caller: CallerDep) 
     return ok(shape.client(services.platform.create_client(body.name, body.email, caller=caller)))
 
 
-@router.get("/clients/{client_id}", response_model=Client)
+@router.get("/clients/{client_id}", response_model=Client, responses=errors(404))
 @grant("client.get", Role.OPERATOR, Role.CLIENT)
 def get_client(client_id: IdPath, services: ServicesDep, caller: CallerDep) -> Client:
     return ok(shape.client(services.platform.get_client(client_id, caller=caller)))
 
 
-@router.post("/accounts", status_code=201, response_model=Account)
+@router.post("/accounts", status_code=201, response_model=Account, responses=errors(404))
 @grant("account.create", Role.CLIENT)
 def open_account(body: AccountCreate, services: ServicesDep, caller: CallerDep) -> Account:
     record = services.platform.open_account(body.client_id, body.currency, caller=caller)
     return ok(shape.account(services.platform.account(record.id, caller=caller)))
 
 
-@router.get("/accounts/{account_id}", response_model=Account)
+@router.get("/accounts/{account_id}", response_model=Account, responses=errors(404))
 @grant("account.get", Role.OPERATOR, Role.CLIENT)
 def get_account(account_id: IdPath, services: ServicesDep, caller: CallerDep) -> Account:
     return ok(shape.account(services.platform.account(account_id, caller=caller)))
 
 
-@router.post("/accounts/{account_id}/deposits", status_code=201, response_model=Account)
+@router.post(
+    "/accounts/{account_id}/deposits",
+    status_code=201,
+    response_model=Account,
+    responses=errors(404),
+)
 @grant("account.deposit", Role.CLIENT)
 def deposit(
     account_id: IdPath, body: DepositCreate, services: ServicesDep, caller: CallerDep
@@ -76,7 +82,7 @@ def post_prices(
 @router.put("/securities/{symbol}", response_model=Envelope[SecurityPublic])
 @grant("security.update")
 def put_security(
-    symbol: str, body: SecurityPut, services: ServicesDep, caller: CallerDep
+    symbol: SymbolPath, body: SecurityPut, services: ServicesDep, caller: CallerDep
 ) -> Envelope[SecurityPublic]:
     record = services.platform.set_security(
         symbol, tradable=body.tradable, fractionable=body.fractionable, caller=caller

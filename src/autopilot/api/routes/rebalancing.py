@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 
 from autopilot.api.deps import AccountIdQuery, ClientIdQuery, PageDep, PageSizeDep, ServicesDep
 from autopilot.api.envelope import ok
+from autopilot.api.openapi import errors
 from autopilot.api.presenters import rebalancing as shape
 from autopilot.api.presenters.common import page
 from autopilot.api.schemas.requests import RebalancingCreate, RebalancingUpdate, TargetIn
@@ -44,7 +45,7 @@ def _targets(items: list[TargetIn]) -> tuple[Target, ...]:
     return tuple(Target(symbol=t.symbol.upper(), weight=t.weight) for t in items)
 
 
-@router.post(RULES, status_code=201, response_model=One)
+@router.post(RULES, status_code=201, response_model=One, responses=errors(404))
 @grant("rebalancing_rule.create", Role.CLIENT)
 def create(body: RebalancingCreate, services: ServicesDep, caller: CallerDep) -> One:
     spec = RebalancingSpec(
@@ -89,7 +90,7 @@ def search(
     return ok(page([shape.rule(r) for r in records], total, page_number, page_size))
 
 
-@router.get(RULES + "/{rule_id}", response_model=One)
+@router.get(RULES + "/{rule_id}", response_model=One, responses=errors(404))
 @grant("rebalancing_rule.get", Role.OPERATOR, Role.CLIENT)
 def get(rule_id: str, services: ServicesDep, caller: CallerDep) -> One:
     return ok(shape.rule(services.rebalancing_rules.get(rule_id, caller=caller)))
@@ -126,8 +127,18 @@ def changes_of(body: RebalancingUpdate) -> RebalancingChanges:
 
 
 # PUT and PATCH both change only the fields given; each has its own OpenAPI operation.
-@router.put(RULES + "/{rule_id}", operation_id="update_rebalancing_rule_put", response_model=One)
-@router.patch(RULES + "/{rule_id}", operation_id="update_rebalancing_rule", response_model=One)
+@router.put(
+    RULES + "/{rule_id}",
+    operation_id="update_rebalancing_rule_put",
+    response_model=One,
+    responses=errors(404, 409),
+)
+@router.patch(
+    RULES + "/{rule_id}",
+    operation_id="update_rebalancing_rule",
+    response_model=One,
+    responses=errors(404, 409),
+)
 @grant("rebalancing_rule.update", Role.CLIENT)
 def update(rule_id: str, body: RebalancingUpdate, services: ServicesDep, caller: CallerDep) -> One:
     """Change the fields given; the others keep their values."""
@@ -136,38 +147,42 @@ def update(rule_id: str, body: RebalancingUpdate, services: ServicesDep, caller:
     )
 
 
-@router.post(RULES + "/{rule_id}/pause", response_model=One)
+@router.post(RULES + "/{rule_id}/pause", response_model=One, responses=errors(404, 409))
 @grant("rebalancing_rule.pause", Role.CLIENT)
 def pause(rule_id: str, services: ServicesDep, caller: CallerDep) -> One:
     return ok(shape.rule(services.rebalancing_rules.pause(rule_id, caller=caller)))
 
 
-@router.post(RULES + "/{rule_id}/resume", response_model=One)
+@router.post(RULES + "/{rule_id}/resume", response_model=One, responses=errors(404, 409))
 @grant("rebalancing_rule.resume", Role.CLIENT)
 def resume(rule_id: str, services: ServicesDep, caller: CallerDep) -> One:
     return ok(shape.rule(services.rebalancing_rules.resume(rule_id, caller=caller)))
 
 
-@router.post(RULES + "/{rule_id}/cancel", response_model=One)
+@router.post(RULES + "/{rule_id}/cancel", response_model=One, responses=errors(404, 409))
 @grant("rebalancing_rule.cancel", Role.CLIENT)
 def cancel(rule_id: str, services: ServicesDep, caller: CallerDep) -> One:
     return ok(shape.rule(services.rebalancing_rules.cancel(rule_id, caller=caller)))
 
 
-@router.delete(RULES + "/{rule_id}", response_model=One)
+@router.delete(RULES + "/{rule_id}", response_model=One, responses=errors(404, 409))
 @grant("rebalancing_rule.cancel", Role.CLIENT)
 def delete(rule_id: str, services: ServicesDep, caller: CallerDep) -> One:
     """Rules are never deleted (their log stays meaningful): DELETE cancels."""
     return ok(shape.rule(services.rebalancing_rules.cancel(rule_id, caller=caller)))
 
 
-@router.get(RULES + "/{rule_id}/drift", response_model=Envelope[DriftPublic])
+@router.get(
+    RULES + "/{rule_id}/drift", response_model=Envelope[DriftPublic], responses=errors(404, 409)
+)
 @grant("rebalancing_rule.drift", Role.OPERATOR, Role.CLIENT)
 def drift(rule_id: str, services: ServicesDep, caller: CallerDep) -> Envelope[DriftPublic]:
     return ok(shape.drift(services.rebalancing_rules.drift(rule_id, caller=caller)))
 
 
-@router.get(RULES + "/{rule_id}/preview", response_model=Envelope[PreviewPublic])
+@router.get(
+    RULES + "/{rule_id}/preview", response_model=Envelope[PreviewPublic], responses=errors(404, 409)
+)
 @grant("rebalancing_rule.preview", Role.OPERATOR, Role.CLIENT)
 def preview(rule_id: str, services: ServicesDep, caller: CallerDep) -> Envelope[PreviewPublic]:
     return ok(shape.preview(services.rebalancing_rules.preview(rule_id, caller=caller)))
@@ -189,20 +204,24 @@ def proposals(
     return ok(page([shape.proposal(p) for p in found], total, page_number, page_size))
 
 
-@router.get(PROPOSALS + "/{proposal_id}", response_model=OneProposal)
+@router.get(PROPOSALS + "/{proposal_id}", response_model=OneProposal, responses=errors(404))
 @grant("rebalancing_proposal.get", Role.OPERATOR, Role.CLIENT)
 def proposal(proposal_id: str, services: ServicesDep, caller: CallerDep) -> OneProposal:
     return ok(shape.proposal(services.proposals.get(proposal_id, caller=caller)))
 
 
-@router.post(PROPOSALS + "/{proposal_id}/approve", response_model=OneProposal)
+@router.post(
+    PROPOSALS + "/{proposal_id}/approve", response_model=OneProposal, responses=errors(404, 409)
+)
 @grant("rebalancing_proposal.approve", Role.CLIENT)
 def approve(proposal_id: str, services: ServicesDep, caller: CallerDep) -> OneProposal:
     today = market_today(services.clock, services.settings.zone)
     return ok(shape.proposal(services.proposals.approve(proposal_id, today, caller=caller)))
 
 
-@router.post(PROPOSALS + "/{proposal_id}/reject", response_model=OneProposal)
+@router.post(
+    PROPOSALS + "/{proposal_id}/reject", response_model=OneProposal, responses=errors(404, 409)
+)
 @grant("rebalancing_proposal.reject", Role.CLIENT)
 def reject(proposal_id: str, services: ServicesDep, caller: CallerDep) -> OneProposal:
     return ok(shape.proposal(services.proposals.reject(proposal_id, caller=caller)))

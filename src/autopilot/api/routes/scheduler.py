@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 
 from autopilot.api.deps import ClientIdQuery, PageDep, PageSizeDep, SchedulerDep, ServicesDep
 from autopilot.api.envelope import ok
+from autopilot.api.openapi import errors
 from autopilot.api.presenters.common import page
 from autopilot.api.presenters.logs import execution_log
 from autopilot.api.presenters.results import execution, scheduler_status
@@ -35,7 +36,9 @@ LogStatus = Literal["Success", "Failed", "Skipped", "PendingApproval"]
 Toggle = Envelope[SchedulerTogglePublic]
 
 
-@router.post("/scheduler/execute", response_model=Envelope[ExecutionPublic])
+@router.post(
+    "/scheduler/execute", response_model=Envelope[ExecutionPublic], responses=errors(404, 409)
+)
 @grant("scheduler.execute", Role.CLIENT)
 def execute(
     body: ExecuteRequest,

@@ -12,6 +12,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from autopilot.api.deps import AccountIdQuery, ClientIdQuery, PageDep, PageSizeDep, ServicesDep
 from autopilot.api.envelope import ok
+from autopilot.api.openapi import errors
 from autopilot.api.presenters import triggers as shape
 from autopilot.api.presenters.common import page
 from autopilot.api.schemas.requests import TriggerCreate, TriggerUpdate
@@ -93,7 +94,13 @@ def _spec(body: TriggerCreate) -> TriggerSpec:
     )
 
 
-@router.post("", status_code=201, response_model=Created, openapi_extra=_CREATE_OPENAPI)
+@router.post(
+    "",
+    status_code=201,
+    response_model=Created,
+    openapi_extra=_CREATE_OPENAPI,
+    responses=errors(404, 409),
+)
 @grant("trigger_order.create", Role.CLIENT)
 def create(services: ServicesDep, caller: CallerDep, body: Annotated[Any, Body()]) -> Created:
     """One trigger order, or a list created together (a bracket shares one ``ocoGroup``)."""
@@ -139,15 +146,25 @@ def search(
     return ok(page(items, total, page_number, page_size))
 
 
-@router.get("/{trigger_id}", response_model=One)
+@router.get("/{trigger_id}", response_model=One, responses=errors(404))
 @grant("trigger_order.get", Role.OPERATOR, Role.CLIENT)
 def get(trigger_id: str, services: ServicesDep, caller: CallerDep) -> One:
     return ok(shape.trigger_order(services.trigger_orders.get(trigger_id, caller=caller)))
 
 
 # PUT and PATCH both change only the fields given; each has its own OpenAPI operation.
-@router.put("/{trigger_id}", operation_id="update_trigger_order_put", response_model=One)
-@router.patch("/{trigger_id}", operation_id="update_trigger_order", response_model=One)
+@router.put(
+    "/{trigger_id}",
+    operation_id="update_trigger_order_put",
+    response_model=One,
+    responses=errors(404, 409),
+)
+@router.patch(
+    "/{trigger_id}",
+    operation_id="update_trigger_order",
+    response_model=One,
+    responses=errors(404, 409),
+)
 @grant("trigger_order.update", Role.CLIENT)
 def update(trigger_id: str, body: TriggerUpdate, services: ServicesDep, caller: CallerDep) -> One:
     c = body.condition
@@ -164,27 +181,27 @@ def update(trigger_id: str, body: TriggerUpdate, services: ServicesDep, caller: 
     )
 
 
-@router.post("/{trigger_id}/pause", response_model=One)
+@router.post("/{trigger_id}/pause", response_model=One, responses=errors(404, 409))
 @grant("trigger_order.pause", Role.CLIENT)
 def pause(trigger_id: str, services: ServicesDep, caller: CallerDep) -> One:
     """Pause the trigger (and its OCO group): it does not fire until resumed."""
     return ok(shape.trigger_order(services.trigger_orders.pause(trigger_id, caller=caller)))
 
 
-@router.post("/{trigger_id}/resume", response_model=One)
+@router.post("/{trigger_id}/resume", response_model=One, responses=errors(404, 409))
 @grant("trigger_order.resume", Role.CLIENT)
 def resume(trigger_id: str, services: ServicesDep, caller: CallerDep) -> One:
     """Resume a paused trigger (and its OCO group); a trailing stop's mark catches up."""
     return ok(shape.trigger_order(services.trigger_orders.resume(trigger_id, caller=caller)))
 
 
-@router.post("/{trigger_id}/cancel", response_model=One)
+@router.post("/{trigger_id}/cancel", response_model=One, responses=errors(404, 409))
 @grant("trigger_order.cancel", Role.CLIENT)
 def cancel(trigger_id: str, services: ServicesDep, caller: CallerDep) -> One:
     return ok(shape.trigger_order(services.trigger_orders.cancel(trigger_id, caller=caller)))
 
 
-@router.delete("/{trigger_id}", response_model=One)
+@router.delete("/{trigger_id}", response_model=One, responses=errors(404, 409))
 @grant("trigger_order.cancel", Role.CLIENT)
 def delete(trigger_id: str, services: ServicesDep, caller: CallerDep) -> One:
     return ok(shape.trigger_order(services.trigger_orders.cancel(trigger_id, caller=caller)))

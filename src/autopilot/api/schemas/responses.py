@@ -38,6 +38,25 @@ class Envelope(Public, Generic[T]):
     data: T
 
 
+class ErrorBody(Public):
+    code: str = Field(
+        description="What went wrong, for programs: validation_error, malformed_json, "
+        "unauthorized, forbidden, not_found, conflict, rate_limited, database_unavailable, …"
+    )
+    message: str = Field(description="What went wrong, for people (names the field, if one).")
+    details: Any = Field(
+        default=None,
+        description="For a 422, [{field, message}] per field; for a 429, {limit, retryAfter}.",
+    )
+
+
+class ErrorEnvelope(Public):
+    """Every refusal: ``{"success": false, "error": {"code", "message", "details"}}``."""
+
+    success: Literal[False] = False
+    error: ErrorBody
+
+
 class Page(Public, Generic[T]):
     items: list[T]
     total: int
