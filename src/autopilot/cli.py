@@ -374,6 +374,7 @@ def demo() -> None:
     from autopilot.api.presenters.results import counts as pass_counts
     from autopilot.engine.demo import load_demo
     from autopilot.engine.scheduler import Scheduler
+    from autopilot.services.access import Role
 
     settings = _settings()
     _configure_logging()
@@ -383,6 +384,10 @@ def demo() -> None:
             f"loaded client {loaded.client_id}, account {loaded.account_id}, "
             f"rules {', '.join(loaded.rule_ids)}"
         )
+        # The API answers only with a key: the client's own, to look at what the pass did.
+        key = services.keys.create(
+            name="demo client", role=Role.CLIENT, client_id=loaded.client_id
+        ).key
         report = Scheduler(services).run_pass()
         counts = pass_counts(report.result).model_dump(by_alias=True) if report.result else {}
         if not counts.get("executed"):
@@ -391,10 +396,15 @@ def demo() -> None:
                 "manually (POST /api/automation/scheduler/execute does the same)"
             )
             counts = _execute_manually(services, loaded.rule_ids)
-    typer.echo(
-        f"pass: {counts}; see GET /api/accounts/{loaded.account_id} and "
-        f"GET /api/automation/execution-logs?clientId={loaded.client_id}"
-    )
+    base = f"http://{settings.automation_host}:{settings.automation_port}"
+    typer.echo(f"pass: {counts}")
+    typer.echo(f"client {loaded.client_id}'s key (shown this once): {key}")
+    typer.echo("with `make run` going, see what it did:")
+    for path in (
+        f"/api/accounts/{loaded.account_id}",
+        f"/api/automation/execution-logs?clientId={loaded.client_id}",
+    ):
+        typer.echo(f'  curl -s "{base}{path}" -H "Authorization: Bearer {key}"')
 
 
 def _execute_manually(services: Any, rule_ids: list[str]) -> dict[str, int]:

@@ -26,6 +26,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.real_clock]
 
 LOADED = re.compile(r"^loaded client (\d+), account (\d+), rules (\S+), (\S+)$", re.MULTILINE)
 NOT_A_TRADING_DAY = "today is not a trading day, so nothing is due"
+KEY = re.compile(r"^client (\d+)'s key \(shown this once\): (ap_\S+)$", re.MULTILINE)
 
 
 def test_demo_executes_both_sample_rules_on_their_first_date_whatever_the_day(
@@ -51,7 +52,12 @@ def test_demo_executes_both_sample_rules_on_their_first_date_whatever_the_day(
         load_settings(database_url=url),
         clock=FixedClock(datetime.combine(today, time(12, 0), tzinfo=MARKET)),
     )
+    [(key_client, key)] = KEY.findall(result.stdout)
+    assert int(key_client) == client_id
+    assert f'/api/accounts/{account_id}" -H "Authorization: Bearer {key}"' in result.stdout
     try:
+        caller = services.keys.authenticate(key)
+        assert (caller.role.value, caller.client_id) == ("client", client_id)
         records, total = services.logs.search(LogFilter(client_id=client_id), page=1, page_size=50)
         cash = services.platform.account(account_id).account.cash
     finally:
