@@ -59,6 +59,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/auto_invest_ceiling.py
 	$(BIN)/python bench/rebalancing.py
 	$(BIN)/python bench/triggers.py
+	$(BIN)/python bench/rate_limits.py
 
 migrate: $(STAMP)
 	$(BIN)/autopilot db upgrade

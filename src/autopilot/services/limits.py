@@ -5,9 +5,11 @@ aligned to the epoch, in the ``rate_limit_counters`` table: one atomic
 ``INSERT … ON CONFLICT DO UPDATE SET hits = hits + 1 RETURNING hits`` per request decides it,
 so two servers (or ten) on the same database draw on one budget, and no process keeps a count of
 its own. The statement touches one row of one small table by its primary key, in a transaction
-of its own: at 1,000 requests/s that is 1,000 single-row upserts a second, which PostgreSQL takes
-on one core with room to spare (a key's row is locked only for the statement) and SQLite in WAL
-mode too, a few microseconds of writer time each. Old windows are purged now and then.
+of its own: at 1,000 requests/s that is 1,000 single-row upserts a second, and a key's row is
+locked only for the statement. The table holds a row per key and window, not per request, so
+the check costs the same at the limit as under it. ``bench/rate_limits.py`` measures it: on
+this project's 2-core machine one API process checks about 2,000/s on PostgreSQL and 7,000/s on
+SQLite (WAL), against the target of 1,000/s. Old windows are purged now and then.
 """
 
 from __future__ import annotations
