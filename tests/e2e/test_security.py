@@ -365,6 +365,8 @@ def test_every_change_and_every_refusal_is_in_the_audit_trail(start_server: Star
 
 def test_every_answer_carries_a_request_id(start_server: StartServer) -> None:
     server = start_server(AUTOMATION_SCHEDULER_ENABLED="false")
+    for open_path in ("/docs", "/openapi.json", "/api/health"):  # no key needed
+        assert httpx.get(server.base_url + open_path).status_code == 200, open_path
     for path, headers in (
         ("/api/health", {}),
         (STATUS, {}),
