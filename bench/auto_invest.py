@@ -18,7 +18,6 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ for extra in (ROOT / "src", ROOT):  # runnable from a checkout without installin
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
+from bench.databases import database  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 from sqlalchemy import Connection, bindparam, func, insert, select, update  # noqa: E402
@@ -438,23 +438,8 @@ def _check(services: Services, rules: int, tag: str) -> int:
 # -- running -------------------------------------------------------------------------------------
 
 
-@contextmanager
-def _database(backend: str, postgres_url: str | None) -> Iterator[str]:
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="autopilot-bench-") as tmp:
-            yield f"sqlite:///{tmp}/bench.db"
-        return
-    if postgres_url is not None:
-        yield postgres_url
-        return
-    from tests.pg import ThrowawayPostgres
-
-    with ThrowawayPostgres() as server:
-        yield server.create_database()
-
-
 def run_backend(args: argparse.Namespace, backend: str) -> Measurement:
-    with _database(backend, args.postgres_url) as url:
+    with database(backend, args.postgres_url) as url:
         workers = args.workers if backend == "postgres" else 1
         return measure(backend, url, args.rules, args.naive_rules, workers)
 

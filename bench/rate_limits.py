@@ -16,11 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +29,7 @@ for extra in (ROOT / "src", ROOT):  # runnable from a checkout without installin
         sys.path.insert(0, str(extra))
 
 import sqlalchemy as sa  # noqa: E402
+from bench.databases import database  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import Progress  # noqa: E402
 from rich.table import Table  # noqa: E402
@@ -118,21 +117,6 @@ def measure(backend: str, url: str, requests: int, keys: int, threads: int) -> M
         engine.dispose()
         services.close()
     return Measurement(backend, requests, keys, threads, ours, theirs)
-
-
-@contextmanager
-def database(backend: str, postgres_url: str | None) -> Iterator[str]:
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="autopilot-bench-") as tmp:
-            yield f"sqlite:///{tmp}/bench.db"
-        return
-    if postgres_url is not None:
-        yield postgres_url
-        return
-    from tests.pg import ThrowawayPostgres
-
-    with ThrowawayPostgres() as server:
-        yield server.create_database()
 
 
 def main(argv: list[str] | None = None) -> int:

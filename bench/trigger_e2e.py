@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import random
 import resource
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bench.databases import database
 from bench.trigger_workload import (
     BATCH,
     base_prices,
@@ -370,18 +370,6 @@ def check(services: Services) -> dict[str, int]:
         "cancelled": by_status.get(TriggerStatus.CANCELLED.value, 0),
         "logs": sum(log_rows.values()),
     }
-
-
-@contextmanager
-def database(backend: str) -> Iterator[str]:
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="autopilot-bench-") as tmp:
-            yield f"sqlite:///{tmp}/bench.db"
-        return
-    from tests.pg import ThrowawayPostgres
-
-    with ThrowawayPostgres() as server:
-        yield server.create_database()
 
 
 def run(backend: str, triggers: int, updates: int, symbols: int) -> EndToEnd:

@@ -21,7 +21,7 @@ from autopilot.api.envelope import rate_limit_headers
 from autopilot.api.security import grant_of, request_info
 from autopilot.bootstrap import Services
 from autopilot.services.access import Caller, Role
-from autopilot.services.audit import event
+from autopilot.services.audit import event, resource_of
 from autopilot.services.ports import StorageError
 
 log = logging.getLogger("autopilot.api")
@@ -71,7 +71,7 @@ def _record(request: Request, status: int) -> None:
             event(
                 caller,
                 action=found.action if found else f"{request.method.lower()} {request.url.path}",
-                resource_type=found.action.split(".")[0] if found else None,
+                resource_type=resource_of(found.action) if found else None,
                 resource_id=resource_id,
                 client_id=caller.client_id,
                 outcome="refused" if refused else ("failed" if status >= 400 else "success"),

@@ -9,11 +9,11 @@ its event on its own, through :class:`AuditTrail` (the API does that, once per c
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 from autopilot.services.access import Caller
 from autopilot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
@@ -22,19 +22,35 @@ from autopilot.services.records import AuditEvent, AuditFilter, AuditRecord
 SECRET_FIELDS = frozenset({"key", "key_hash", "secret"})
 
 
+class Subject(Protocol):
+    """What a change is made to: an object with an id, of a client (or of none)."""
+
+    @property
+    def id(self) -> object: ...
+
+    @property
+    def client_id(self) -> int | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Named:
+    """A subject given by its id (and client), for what has no record of that shape."""
+
+    id: object
+    client_id: int | None = None
+
+
 def audit(
     uow: UnitOfWork,
     caller: Caller,
-    *,
     action: str,
-    resource_type: str,
-    resource_id: object,
-    client_id: int | None,
+    subject: Subject,
     now: datetime,
     changes: Mapping[str, Any] | None = None,
 ) -> None:
     """Record a successful change made for ``caller`` in the caller's transaction (nothing for
-    the scheduler's own work)."""
+    the scheduler's own work): ``action`` names the resource type and the verb
+    (``auto_invest_rule.update``), ``subject`` the object and the client it belongs to."""
     if not caller.audited:
         return
     request = caller.request
@@ -42,9 +58,9 @@ def audit(
         event(
             caller,
             action=action,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            client_id=client_id,
+            resource_type=resource_of(action),
+            resource_id=subject.id,
+            client_id=subject.client_id,
             outcome="success",
             status_code=request.success_status if request else 0,
             at=now,
@@ -52,6 +68,11 @@ def audit(
         )
     )
     caller.note.recorded = True
+
+
+def resource_of(action: str) -> str:
+    """The resource type an action acts on: ``auto_invest_rule`` of ``auto_invest_rule.create``."""
+    return action.split(".", 1)[0]
 
 
 def event(

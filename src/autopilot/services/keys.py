@@ -89,16 +89,8 @@ class ApiKeyService:
                 expires_at=expires_at,
                 now=now,
             )
-            audit(
-                uow,
-                caller,
-                action="api_key.create",
-                resource_type="api_key",
-                resource_id=record.id,
-                client_id=client_id,
-                now=now,
-                changes={"name": label, "role": role.value, "clientId": client_id},
-            )
+            changes = {"name": label, "role": role.value, "clientId": client_id}
+            audit(uow, caller, "api_key.create", record, now, changes)
         return NewKey(record=record, key=key)
 
     def search(
@@ -117,16 +109,8 @@ class ApiKeyService:
             record = self._visible(uow, key_id, caller)
             if not uow.keys.revoke(key_id, now):
                 return record  # revoked already: revoking again changes nothing
-            audit(
-                uow,
-                caller,
-                action="api_key.revoke",
-                resource_type="api_key",
-                resource_id=key_id,
-                client_id=record.client_id,
-                now=now,
-                changes={"revokedAt": now.isoformat()},
-            )
+            changes = {"revokedAt": now.isoformat()}
+            audit(uow, caller, "api_key.revoke", record, now, changes)
             revoked = uow.keys.get(key_id)
         assert revoked is not None
         return revoked

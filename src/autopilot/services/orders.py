@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from autopilot.domain.errors import Conflict, InvalidInput, NotFound
 from autopilot.domain.orders import Order, OrderStatus, OrderType, Side, reserve_for_buy
 from autopilot.services import validation
 from autopilot.services.access import SYSTEM, Caller, Nobody
-from autopilot.services.audit import audit, plain
+from autopilot.services.audit import Named, audit, plain
 from autopilot.services.ids import new_id
 from autopilot.services.ownership import visible_account
-from autopilot.services.ports import Broker, Clock, UnitOfWork, UnitOfWorkFactory, market_today
+from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory, market_today
 from autopilot.services.records import NewOrder, OrderChange, OrderRecord
 from autopilot.services.submission import submit_committed
 
@@ -74,7 +72,7 @@ class OrderService:
                 status=OrderStatus.PENDING,
             )
             uow.orders.add_many([NewOrder(order=order, client_id=account.client_id)], now)
-            _audit(uow, caller, "place", order.id, account.client_id, now, plain(order))
+            audit(uow, caller, "order.place", Named(order.id, account.client_id), now, plain(order))
         # The order is placed once it is written; a broker that cannot take it now gets it
         # from the next scheduler pass, and the caller sees it Pending.
         submit_committed(self._broker, [order])
@@ -137,29 +135,8 @@ class OrderService:
                 )
             uow.orders.mark([OrderChange(id=order.id, status=OrderStatus.CANCELLED)], now)
             changes = {"status": {"before": order.status.value, "after": "Cancelled"}}
-            _audit(uow, caller, "cancel", order.id, record.client_id, now, changes)
+            audit(uow, caller, "order.cancel", Named(order.id, record.client_id), now, changes)
         return self.get(order_id, caller=caller)
-
-
-def _audit(
-    uow: UnitOfWork,
-    caller: Caller,
-    verb: str,
-    order_id: str,
-    client_id: int,
-    now: datetime,
-    changes: dict[str, Any],
-) -> None:
-    audit(
-        uow,
-        caller,
-        action=f"order.{verb}",
-        resource_type="order",
-        resource_id=order_id,
-        client_id=client_id,
-        now=now,
-        changes=changes,
-    )
 
 
 def _check(

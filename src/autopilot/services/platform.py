@@ -7,14 +7,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from autopilot.domain.errors import InvalidInput, NotFound
 from autopilot.services import validation
 from autopilot.services.access import SYSTEM, Caller
-from autopilot.services.audit import audit
+from autopilot.services.audit import Named, audit
 from autopilot.services.ownership import own_client, visible_account
-from autopilot.services.ports import Broker, Clock, UnitOfWork, UnitOfWorkFactory
+from autopilot.services.ports import Broker, Clock, UnitOfWorkFactory
 from autopilot.services.records import AccountRecord, ClientRecord, PositionRecord, SecurityRecord
 
 log = logging.getLogger("autopilot.market")
@@ -59,7 +58,7 @@ class PlatformService:
         with self._uow() as uow:
             client = uow.clients.add(name.strip(), email, now)
             changes = {"name": client.name, "email": email}
-            _audit(uow, caller, "client.create", "client", client.id, client.id, now, changes)
+            audit(uow, caller, "client.create", Named(client.id, client.id), now, changes)
         return client
 
     def get_client(self, client_id: int, *, caller: Caller = SYSTEM) -> ClientRecord:
@@ -85,7 +84,7 @@ class PlatformService:
                 raise InvalidInput("client_id", f"client {client_id} does not exist")
             account = uow.accounts.add(client_id, code, now)
             changes = {"currency": code}
-            _audit(uow, caller, "account.create", "account", account.id, client_id, now, changes)
+            audit(uow, caller, "account.create", account, now, changes)
         return account
 
     def deposit(
@@ -100,16 +99,7 @@ class PlatformService:
                 raise NotFound("account", account_id)
             uow.accounts.set_cash({account_id: account.cash + amount}, now)
             changes = {"amount": str(amount), "cash": {"before": str(account.cash)}}
-            _audit(
-                uow,
-                caller,
-                "account.deposit",
-                "account",
-                account_id,
-                account.client_id,
-                now,
-                changes,
-            )
+            audit(uow, caller, "account.deposit", account, now, changes)
             updated = uow.accounts.get(account_id)
         assert updated is not None
         return updated
@@ -144,7 +134,7 @@ class PlatformService:
             uow.market.record_prices(rows)
             symbols = sorted({symbol for symbol, _, _ in rows})
             changes = {"prices": len(rows), "symbols": symbols[:50]}
-            _audit(uow, caller, "market.prices", "prices", None, None, now, changes)
+            audit(uow, caller, "market.prices", Named(None), now, changes)
         self._react(rows)
         return len(rows)
 
@@ -181,28 +171,6 @@ class PlatformService:
             uow.market.upsert_security(code, tradable=tradable, fractionable=fractionable)
             record = uow.market.security(code)
             changes = {"tradable": tradable, "fractionable": fractionable, "new": before is None}
-            _audit(uow, caller, "security.update", "security", code, None, now, changes)
+            audit(uow, caller, "security.update", Named(code), now, changes)
         assert record is not None
         return record
-
-
-def _audit(
-    uow: UnitOfWork,
-    caller: Caller,
-    action: str,
-    resource_type: str,
-    resource_id: object,
-    client_id: int | None,
-    now: datetime,
-    changes: dict[str, Any],
-) -> None:
-    audit(
-        uow,
-        caller,
-        action=action,
-        resource_type=resource_type,
-        resource_id=resource_id,
-        client_id=client_id,
-        now=now,
-        changes=changes,
-    )

@@ -177,6 +177,10 @@ class TriggerOrderRecord:
     created_at: datetime
     updated_at: datetime
 
+    @property
+    def id(self) -> str:
+        return self.trigger.id
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FailedAttempts:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 from autopilot.domain.auto_invest.rule import Allocation, AutoInvestRule, RuleStatus
@@ -123,7 +123,7 @@ class AutoInvestRuleService:
             )
             now = self._clock.now()
             uow.auto_invest.add(rule, now)
-            self._audit(uow, caller, "create", rule, now, plain(spec))
+            audit(uow, caller, "auto_invest_rule.create", rule, now, plain(spec))
             record = uow.auto_invest.get(rule.id)
         assert record is not None
         return record
@@ -181,7 +181,14 @@ class AutoInvestRuleService:
                 updated = replace(updated, next_execution_date=self._restart(uow, updated))
             now = self._clock.now()
             uow.auto_invest.replace(updated, now)
-            self._audit(uow, caller, "update", updated, now, changes_between(rule, updated))
+            audit(
+                uow,
+                caller,
+                "auto_invest_rule.update",
+                updated,
+                now,
+                changes_between(rule, updated),
+            )
         return self.get(rule_id)
 
     def pause(self, rule_id: str, *, caller: Caller = SYSTEM) -> RuleRecord:
@@ -199,7 +206,14 @@ class AutoInvestRuleService:
             cancelled = replace(rule, status=RuleStatus.CANCELLED, next_execution_date=None)
             now = self._clock.now()
             uow.auto_invest.replace(cancelled, now)
-            self._audit(uow, caller, "cancel", cancelled, now, changes_between(rule, cancelled))
+            audit(
+                uow,
+                caller,
+                "auto_invest_rule.cancel",
+                cancelled,
+                now,
+                changes_between(rule, cancelled),
+            )
         return self.get(rule_id)
 
     def _transition(
@@ -217,7 +231,14 @@ class AutoInvestRuleService:
                 changed = replace(changed, next_execution_date=self._restart(uow, changed))
             now = self._clock.now()
             uow.auto_invest.replace(changed, now)
-            self._audit(uow, caller, verb, changed, now, changes_between(rule, changed))
+            audit(
+                uow,
+                caller,
+                f"auto_invest_rule.{verb}",
+                changed,
+                now,
+                changes_between(rule, changed),
+            )
         return self.get(rule_id)
 
     def _restart(self, uow: UnitOfWork, rule: AutoInvestRule) -> date | None:
@@ -235,26 +256,6 @@ class AutoInvestRuleService:
             raise NotFound("auto-invest rule", rule_id)
         caller.own(record.rule.client_id, "auto-invest rule", rule_id)
         return record.rule
-
-    def _audit(
-        self,
-        uow: UnitOfWork,
-        caller: Caller,
-        verb: str,
-        rule: AutoInvestRule,
-        now: datetime,
-        changes: dict[str, Any],
-    ) -> None:
-        audit(
-            uow,
-            caller,
-            action=f"auto_invest_rule.{verb}",
-            resource_type="auto_invest_rule",
-            resource_id=rule.id,
-            client_id=rule.client_id,
-            now=now,
-            changes=changes,
-        )
 
     def _check_references(self, uow: UnitOfWork, spec: RuleSpec, *, caller: Caller) -> None:
         own_client(caller, spec.client_id)

@@ -104,26 +104,6 @@ def _decided(
     )
 
 
-def _audit(
-    uow: UnitOfWork,
-    caller: Caller,
-    verb: str,
-    proposal: Proposal,
-    now: datetime,
-    changes: dict[str, object] | None = None,
-) -> None:
-    audit(
-        uow,
-        caller,
-        action=f"rebalancing_proposal.{verb}",
-        resource_type="rebalancing_proposal",
-        resource_id=proposal.id,
-        client_id=proposal.client_id,
-        now=now,
-        changes=changes,
-    )
-
-
 class ProposalService:
     def __init__(self, *, uow: UnitOfWorkFactory, broker: Broker, clock: Clock) -> None:
         self._uow = uow
@@ -169,7 +149,7 @@ class ProposalService:
                 proposal, OutcomeStatus.SKIPPED, "proposal rejected", decided_by, now
             )
             record_outcomes(uow, [outcome], now)
-            _audit(uow, caller, "reject", proposal, now)
+            audit(uow, caller, "rebalancing_proposal.reject", proposal, now)
         log.info(
             "%s Rebalancing proposal %s rejected",
             PREFIX,
@@ -221,7 +201,14 @@ class ProposalService:
             message = f"proposal approved{' and re-planned' if replanned else ''}"
             outcome = _decided(proposal, status, message, decided_by, now, plan, orders)
             record_outcomes(uow, [outcome], now)
-            _audit(uow, caller, "approve", proposal, now, {"orderIds": list(ids)})
+            audit(
+                uow,
+                caller,
+                "rebalancing_proposal.approve",
+                proposal,
+                now,
+                {"orderIds": list(ids)},
+            )
         announce("Rebalancing rule", [RuleResult.of(outcome.entry)])
         submit_committed(self._broker, placed([outcome]))
         return self.get(proposal_id, caller=caller)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 from autopilot.domain.calendar import TradingCalendar
@@ -144,7 +144,7 @@ class RebalancingRuleService:
             )
             now = self._clock.now()
             uow.rebalancing.add(rule, now)
-            self._audit(uow, caller, "create", rule, now, plain(spec))
+            audit(uow, caller, "rebalancing_rule.create", rule, now, plain(spec))
         return self.get(rule.id)
 
     def get(self, rule_id: str, *, caller: Caller = SYSTEM) -> RebalancingRuleRecord:
@@ -212,7 +212,14 @@ class RebalancingRuleService:
                 updated = replace(updated, next_check_date=first)
             now = self._clock.now()
             uow.rebalancing.replace(updated, now)
-            self._audit(uow, caller, "update", updated, now, changes_between(rule, updated))
+            audit(
+                uow,
+                caller,
+                "rebalancing_rule.update",
+                updated,
+                now,
+                changes_between(rule, updated),
+            )
         return self.get(rule_id)
 
     def pause(self, rule_id: str, *, caller: Caller = SYSTEM) -> RebalancingRuleRecord:
@@ -233,7 +240,14 @@ class RebalancingRuleService:
             now = self._clock.now()
             uow.rebalancing.replace(cancelled, now)
             withdraw_pending(uow, rule_id, now, caller.triggered_by)
-            self._audit(uow, caller, "cancel", cancelled, now, changes_between(rule, cancelled))
+            audit(
+                uow,
+                caller,
+                "rebalancing_rule.cancel",
+                cancelled,
+                now,
+                changes_between(rule, cancelled),
+            )
         return self.get(rule_id)
 
     def drift(self, rule_id: str, *, caller: Caller = SYSTEM) -> Drift:
@@ -290,7 +304,14 @@ class RebalancingRuleService:
                 )
             now = self._clock.now()
             uow.rebalancing.replace(changed, now)
-            self._audit(uow, caller, verb, changed, now, changes_between(rule, changed))
+            audit(
+                uow,
+                caller,
+                f"rebalancing_rule.{verb}",
+                changed,
+                now,
+                changes_between(rule, changed),
+            )
         return self.get(rule_id)
 
     def _locked(self, uow: UnitOfWork, rule_id: str, caller: Caller) -> RebalancingRule:
@@ -299,26 +320,6 @@ class RebalancingRuleService:
             raise NotFound("rebalancing rule", rule_id)
         caller.own(record.rule.client_id, "rebalancing rule", rule_id)
         return record.rule
-
-    def _audit(
-        self,
-        uow: UnitOfWork,
-        caller: Caller,
-        verb: str,
-        rule: RebalancingRule,
-        now: datetime,
-        changes: dict[str, Any],
-    ) -> None:
-        audit(
-            uow,
-            caller,
-            action=f"rebalancing_rule.{verb}",
-            resource_type="rebalancing_rule",
-            resource_id=rule.id,
-            client_id=rule.client_id,
-            now=now,
-            changes=changes,
-        )
 
 
 def _same_recurrence(new: Schedule | None, old: Schedule | None) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from autopilot.domain.errors import Conflict, InvalidInput, NotFound
@@ -92,7 +92,14 @@ class TriggerOrderService:
             self._check_groups(uow, records)
             uow.triggers.add_many(records)
             for record in records:
-                self._audit(uow, caller, "create", record, now, plain(record.trigger))
+                audit(
+                    uow,
+                    caller,
+                    "trigger_order.create",
+                    record,
+                    now,
+                    plain(record.trigger),
+                )
         self._evaluator.refresh([r.trigger.id for r in records])
         return records
 
@@ -150,7 +157,7 @@ class TriggerOrderService:
             updated = replace(record, trigger=trigger, updated_at=now)
             uow.triggers.replace(updated, now)
             changes = changes_between(record.trigger, updated.trigger)
-            self._audit(uow, caller, "update", updated, now, changes)
+            audit(uow, caller, "trigger_order.update", updated, now, changes)
         self._evaluator.refresh([trigger_id])
         return updated
 
@@ -163,7 +170,7 @@ class TriggerOrderService:
             group = self._group(uow, record, TriggerStatus.ACTIVE)
             ids = [r.trigger.id for r in group]
             uow.triggers.transition(ids, [TriggerStatus.ACTIVE], TriggerStatus.PAUSED, now)
-            self._audit(uow, caller, "pause", record, now, {"triggerIds": ids})
+            audit(uow, caller, "trigger_order.pause", record, now, {"triggerIds": ids})
         self._evaluator.refresh(ids)
         return self.get(trigger_id, caller=caller)
 
@@ -187,7 +194,7 @@ class TriggerOrderService:
             uow.triggers.save_marks(_marks_moved(group, resumed), now)
             ids = [r.trigger.id for r in group]
             uow.triggers.transition(ids, [TriggerStatus.PAUSED], TriggerStatus.ACTIVE, now)
-            self._audit(uow, caller, "resume", record, now, {"triggerIds": ids})
+            audit(uow, caller, "trigger_order.resume", record, now, {"triggerIds": ids})
         self._evaluator.refresh(ids)
         return self.get(trigger_id, caller=caller)
 
@@ -199,7 +206,7 @@ class TriggerOrderService:
             record = self._open(uow, trigger_id, caller)
             ids = [r.trigger.id for r in self._group(uow, record, *OPEN_STATUSES)]
             uow.triggers.close_open(ids, TriggerStatus.CANCELLED, now)
-            self._audit(uow, caller, "cancel", record, now, {"triggerIds": ids})
+            audit(uow, caller, "trigger_order.cancel", record, now, {"triggerIds": ids})
         self._evaluator.refresh(ids)
         return self.get(trigger_id, caller=caller)
 
@@ -305,26 +312,6 @@ class TriggerOrderService:
                 f"trigger order {trigger_id} is {record.trigger.status.value}, not {status.value}"
             )
         return record
-
-    def _audit(
-        self,
-        uow: UnitOfWork,
-        caller: Caller,
-        verb: str,
-        record: TriggerOrderRecord,
-        now: datetime,
-        changes: dict[str, Any],
-    ) -> None:
-        audit(
-            uow,
-            caller,
-            action=f"trigger_order.{verb}",
-            resource_type="trigger_order",
-            resource_id=record.trigger.id,
-            client_id=record.client_id,
-            now=now,
-            changes=changes,
-        )
 
     def _group(
         self, uow: UnitOfWork, record: TriggerOrderRecord, *statuses: TriggerStatus
