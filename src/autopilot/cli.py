@@ -121,6 +121,10 @@ def serve(
             port=settings.automation_port,
             log_config=None,
             timeout_graceful_shutdown=30,
+            # The client address (rate limits, the audit trail) is the socket's peer, unless
+            # the operator names the proxies to believe: X-Forwarded-For is anyone's to send.
+            proxy_headers=bool(settings.automation_forwarded_allow_ips),
+            forwarded_allow_ips=settings.automation_forwarded_allow_ips or None,
         )
         # Uvicorn says where it listens only for sockets it binds itself.
         shown = f"[{config.host}]" if ":" in config.host else config.host

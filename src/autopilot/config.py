@@ -52,6 +52,9 @@ _ACCEPTS: dict[str, str] = {
     "automation_rate_limit_auth_failures": (
         "a rate such as 20/minute (per second, minute, hour or day)"
     ),
+    "automation_forwarded_allow_ips": (
+        "the proxies' IP addresses or networks, comma-separated (10.0.0.5,10.1.0.0/16), or *"
+    ),
 }
 
 
@@ -88,6 +91,9 @@ class Settings(BaseSettings):
     automation_rate_limit_execute: str = "30/minute"
     automation_rate_limit_api: str = "600/minute"
     automation_rate_limit_auth_failures: str = "20/minute"
+    automation_forwarded_allow_ips: str = ""
+    """The reverse proxies whose X-Forwarded-For names the client (empty: none, the socket's
+    peer is the client address that rate limits and the audit trail use)."""
 
     @field_validator(
         "automation_rate_limit_execute",
@@ -98,6 +104,17 @@ class Settings(BaseSettings):
     def _check_rate(cls, value: str) -> str:
         RateLimit.parse("check", value)
         return value.strip()
+
+    @field_validator("automation_forwarded_allow_ips")
+    @classmethod
+    def _check_proxies(cls, value: str) -> str:
+        text = value.strip()
+        if text == "*":
+            return text
+        parts = [part.strip() for part in text.split(",")] if text else []
+        for part in parts:
+            ipaddress.ip_network(part, strict=False)  # ValueError for anything else
+        return ",".join(parts)
 
     @field_validator("automation_admin_key_file")
     @classmethod

@@ -191,6 +191,10 @@ def test_a_client_key_makes_client_keys_of_its_own_client_alone(
     body = {"name": "theirs too", "role": "client", "clientId": theirs.client_id}
     failure(as_client.post("/api/api-keys", json=body), 404)
     failure(as_client.post(f"/api/api-keys/{theirs_key['id']}/revoke"), 404)
+    admins = [k for k in data(server.client.get("/api/api-keys"))["items"] if k["role"] == "admin"]
+    failure(as_client.post(f"/api/api-keys/{admins[0]['id']}/revoke"), 404)  # no client's
+    refusals = events(server.client, action="api_key.revoke")
+    assert [(e["outcome"], e["statusCode"]) for e in refusals] == [("refused", 404)] * 2
     more = data(as_client.post("/api/api-keys", json={"name": "phone", "role": "client"}), 201)
     assert more["clientId"] == mine.client_id
     listed = data(as_client.get("/api/api-keys"))["items"]
@@ -200,6 +204,8 @@ def test_a_client_key_makes_client_keys_of_its_own_client_alone(
         ({"name": "", "role": "client"}, "name"),
         ({"role": "client"}, "name"),
         ({"name": "x", "role": "client", "expiresInDays": 0}, "expiresInDays"),
+        ({"name": "x", "role": "client", "clientId": True}, "clientId"),
+        ({"name": "x", "role": "operator", "expiresInDays": True}, "expiresInDays"),
     ):
         error = failure(server.client.post("/api/api-keys", json=bad), 422)
         assert error["details"][0]["field"] == field, error
@@ -256,13 +262,15 @@ def test_failed_authentications_slow_an_address_down_but_valid_keys_are_served(
     )
     clear_of_the_window_end()
     guess = httpx.Client(base_url=server.base_url, headers=bearer("ap_" + "g" * 43))
-    for _ in range(3):
-        failure(guess.get(STATUS), 401)
-    assert_rate_limited(guess.get(STATUS), "auth", 3, DAY)
+    for n in range(3):  # X-Forwarded-For is anyone's to send: no proxy is trusted by default
+        failure(guess.get(STATUS, headers={"X-Forwarded-For": f"10.0.0.{n}"}), 401)
+    assert_rate_limited(guess.get(STATUS, headers={"X-Forwarded-For": "10.0.0.9"}), "auth", 3, DAY)
     assert_rate_limited(httpx.get(server.base_url + STATUS), "auth", 3, DAY)
     data(server.client.get(STATUS))  # the same address, a valid key
     data(httpx.get(server.base_url + "/api/health"))
     guess.close()
+    addresses = {e["address"] for e in events(server.client) if e["statusCode"] in (401, 429)}
+    assert addresses == {"127.0.0.1"}
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
@@ -340,6 +348,12 @@ def test_every_change_and_every_refusal_is_in_the_audit_trail(start_server: Star
     assert ("auto_invest_rule.create", 401, None) in seen
     assert ("auto_invest_rule.create", 403, operator_key["id"]) in seen
     assert ("auto_invest_rule.get", 404, b_key["id"]) in seen
+    # Filed under the client whose object it is: its own audit shows who tried.
+    isolation = [e for e in refused if e["statusCode"] == 404 and e["actorKeyId"] == b_key["id"]]
+    assert {e["clientId"] for e in isolation} == {mine.client_id}
+    runs = events(operator, action="scheduler.execute", actorKeyId=a_key["id"])
+    [executed] = [e for e in runs if e["outcome"] == "success"]
+    assert (executed["resourceId"], executed["clientId"]) == (rule["id"], mine.client_id)
     assert ("auto_invest_rule.update", 404, b_key["id"]) in seen
     assert ("auto_invest_rule.create", 404, b_key["id"]) in seen
     assert ("scheduler.execute", 429, a_key["id"]) in seen
@@ -348,6 +362,11 @@ def test_every_change_and_every_refusal_is_in_the_audit_trail(start_server: Star
     assert {e["clientId"] for e in events(operator, clientId=theirs.client_id)} == {
         theirs.client_id
     }
+    by_admin = data(admin.post(EXECUTE, json=run))  # the admin runs client A's rule
+    assert by_admin["counts"]["executed"] == 1
+    runs = events(operator, action="scheduler.execute", actorKeyId=1)
+    [ran] = [e for e in runs if e["outcome"] == "success"]
+    assert (ran["resourceId"], ran["clientId"]) == (rule["id"], mine.client_id)
     assert events(operator, **{"from": "2999-01-01T00:00:00Z"}) == []
     assert events(operator, to="2001-01-01T00:00:00Z") == []
     assert len(events(operator, **{"from": made["at"], "to": "2999-01-01T00:00:00Z"})) >= 8
@@ -357,10 +376,11 @@ def test_every_change_and_every_refusal_is_in_the_audit_trail(start_server: Star
     assert (len(page["items"]), page["page"], page["pageSize"]) == (2, 2, 2)
     assert page["total"] >= 10
 
-    [log] = data(admin.get("/api/automation/execution-logs", params={"automationId": rule["id"]}))[
-        "items"
-    ]
-    assert log["triggeredBy"] == f"key:{a_key['id']}"
+    logs = data(admin.get("/api/automation/execution-logs", params={"automationId": rule["id"]}))
+    # Who triggered each execution, from the log alone: client A's key, then the admin's.
+    assert sorted(row["triggeredBy"] for row in logs["items"]) == sorted(
+        [f"key:{a_key['id']}", "key:1"]
+    )
 
 
 def test_every_answer_carries_a_request_id(start_server: StartServer) -> None:
@@ -415,3 +435,55 @@ def test_a_client_keys_manual_run_executes_its_own_clients_triggers_alone(
     assert run["counts"]["executed"] == 1, run
     assert data(admin.get(f"{TRIGGERS}/{my_stop}"))["status"] == "Triggered"
     assert data(admin.get(f"{TRIGGERS}/{their_stop}"))["status"] == "Active"
+
+
+def test_nothing_answers_a_caller_without_a_valid_key_but_a_401(start_server: StartServer) -> None:
+    server = start_server(AUTOMATION_SCHEDULER_ENABLED="false")
+    base, malformed = server.base_url, {"content-type": "application/json"}
+    anonymous = (
+        ("POST", "/api/clients", "{not json"),  # FastAPI reads a body before a route's checks
+        ("GET", "/api/nowhere", None),
+        ("DELETE", "/api/accounts/1", None),  # a path with no such method
+        ("GET", "/api/orders?symbol=VTI%00", None),
+        ("POST", "/api/automation/scheduler/stop?x=%00", None),
+    )
+    for method, path, body in anonymous:
+        answer = httpx.request(method, base + path, content=body, headers=malformed)
+        assert answer.status_code == 401, (method, path, answer.text)
+        assert answer.headers["www-authenticate"] == "Bearer"
+
+    operator_key = cli_key(server, "operator")
+    answer = httpx.post(
+        base + "/api/clients",
+        content="{not json",
+        headers={**malformed, **bearer(operator_key["key"])},
+    )
+    assert failure(answer, 403)["code"] == "forbidden"  # its role, before the body
+    admin = server.client
+    assert (
+        failure(admin.post("/api/clients", content="{not json", headers=malformed), 400)["code"]
+        == "malformed_json"
+    )
+    failure(admin.delete("/api/accounts/1"), 405)
+    failure(admin.post("/api/automation/scheduler/stop", params={"x": "\x00"}), 422)
+
+    trail = events(admin)
+    anonymous_events = [e for e in trail if e["actorName"] == "anonymous"]
+    assert {(e["actorKeyId"], e["actorRole"]) for e in anonymous_events} == {(None, "anonymous")}
+    assert {(e["action"], e["statusCode"]) for e in anonymous_events} >= {
+        ("client.create", 401),
+        ("get /api/nowhere", 401),
+        ("delete /api/accounts/1", 401),
+        ("post /api/automation/scheduler/stop", 401),
+    }
+    by_admin = {(e["action"], e["outcome"], e["statusCode"]) for e in trail if e["actorKeyId"] == 1}
+    assert by_admin >= {
+        ("client.create", "failed", 400),
+        ("delete /api/accounts/1", "failed", 405),
+        ("post /api/automation/scheduler/stop", "failed", 422),
+    }
+    assert ("client.create", "refused", 403) in {
+        (e["action"], e["outcome"], e["statusCode"])
+        for e in trail
+        if e["actorKeyId"] == operator_key["id"]
+    }

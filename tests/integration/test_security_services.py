@@ -95,6 +95,40 @@ def test_a_change_and_its_audit_event_commit_together(
     assert services.rules.get(rule.rule.id).rule.amount == changed.rule.amount == Decimal("250.00")
 
 
+def test_a_key_made_by_a_client_key_expires_no_later_than_its_maker(
+    services: Services, investor: Investor, clock: SettableClock
+) -> None:
+    made = services.keys.create(
+        name="brief", role=Role.CLIENT, client_id=investor.client_id, expires_in_days=1
+    )
+    maker = services.keys.authenticate(made.key)
+    lasting = services.keys.create(
+        name="asks for ever", role=Role.CLIENT, client_id=investor.client_id, caller=maker
+    )
+    longer = services.keys.create(
+        name="asks for a year",
+        role=Role.CLIENT,
+        client_id=investor.client_id,
+        expires_in_days=365,
+        caller=maker,
+    )
+    sooner = services.keys.create(
+        name="asks for an hour less",
+        role=Role.CLIENT,
+        client_id=investor.client_id,
+        expires_in_days=1,
+        caller=maker,
+    )
+    assert lasting.record.expires_at == longer.record.expires_at == made.record.expires_at
+    assert sooner.record.expires_at is not None and made.record.expires_at is not None
+    assert sooner.record.expires_at <= made.record.expires_at
+
+    clock.at += timedelta(days=1, seconds=1)
+    for key in (made, lasting, longer, sooner):
+        with pytest.raises(Unauthenticated):
+            services.keys.authenticate(key.key)
+
+
 def test_another_clients_account_is_refused_and_nothing_is_written(
     services: Services, investor: Investor
 ) -> None:
@@ -124,17 +158,35 @@ def test_the_database_refuses_to_change_or_remove_an_audit_event(
 ) -> None:
     services.rules.create(spec(investor), caller=key_caller(services, Role.ADMIN))
     engine = sa.create_engine(db_url)
-    statements = ["UPDATE audit_events SET outcome = 'success'", "DELETE FROM audit_events"]
+    statements = [
+        "UPDATE audit_events SET outcome = 'success'",
+        "DELETE FROM audit_events",
+        # An insert that collides with an event and overwrites it: an update by other means.
+        "INSERT INTO audit_events (id, at, actor_name, actor_role, action, outcome, status_code)"
+        " SELECT id, at, 'x', 'x', 'x', 'x', 0 FROM audit_events WHERE true"
+        " ON CONFLICT (id) DO UPDATE SET actor_name = excluded.actor_name",
+    ]
     if engine.dialect.name == "postgresql":
         statements.append("TRUNCATE audit_events")
+    else:  # SQLite's REPLACE deletes the row it collides with, firing no DELETE trigger
+        copy = "SELECT id, at, 'x', 'x', 'x', 'x', 0 FROM audit_events"
+        columns = "(id, at, actor_name, actor_role, action, outcome, status_code)"
+        statements += [
+            f"REPLACE INTO audit_events {columns} {copy}",
+            f"INSERT OR REPLACE INTO audit_events {columns} {copy}",
+        ]
     try:
         for statement in statements:
             with pytest.raises(sa.exc.DatabaseError) as refused, engine.begin() as connection:
                 connection.execute(sa.text(statement))
             assert "append-only" in str(refused.value)
+        with engine.connect() as connection:
+            names = {
+                r.actor_name for r in connection.execute(sa.text("SELECT * FROM audit_events"))
+            }
     finally:
         engine.dispose()
-    assert count_rows(services, "audit_events") >= 1
+    assert names and "x" not in names
 
 
 def test_two_services_on_one_database_draw_on_one_rate_limit_budget(

@@ -14,7 +14,7 @@ from pydantic.alias_generators import to_camel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from autopilot.api.schemas.responses import Envelope
-from autopilot.api.security import RateLimited, Unauthorized
+from autopilot.api.security import RateLimited, Unauthorized, admit
 from autopilot.domain.errors import AutopilotError, Conflict, Forbidden, InvalidInput, NotFound
 from autopilot.services.access import Hidden
 from autopilot.services.limits import Decision
@@ -56,10 +56,30 @@ def _field(loc: tuple[Any, ...]) -> str:
     return text or "body"
 
 
+def refused_early(request: Request) -> JSONResponse | None:
+    """The 401 (or 429) of a request without a valid key, for the handlers that answer before
+    the route's check runs: a body that is not JSON, an unknown path or method, a NUL."""
+    refused: Exception | None = getattr(request.state, "refused", None)
+    return None if refused is None else refusal(request, refused)
+
+
 def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    early = refused_early(request)
+    if early is not None:
+        return early
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
+        # FastAPI reads the body before the route's dependencies: the route's grant and the
+        # key's rate limit are checked here, so a forbidden or spent key learns nothing more.
+        caller = getattr(request.state, "caller", None)
+        try:
+            if caller is not None:
+                admit(request, caller)
+        except Forbidden as refused:
+            return _autopilot(request, refused)
+        except RateLimited as limited:
+            return _rate_limited(request, limited)
         return error(400, "malformed_json", "the request body is not valid JSON")
     details: list[dict[str, str]] = []
     for e in errors:
@@ -84,8 +104,9 @@ def _autopilot(request: Request, exc: Exception) -> JSONResponse:
     status = _STATUS.get(type(exc), 400)
     if isinstance(exc, Hidden):
         # Another client's object: the same answer as a missing one (a Hidden is a NotFound,
-        # its message the same), noted for the audit trail as refused by isolation.
-        request.state.hidden = True
+        # its message the same), noted for the audit trail as refused by isolation, with the
+        # client the object belongs to.
+        request.state.hidden = exc
     if not isinstance(exc, InvalidInput):
         return error(status, exc.code, exc.message)
     # The same details as request validation's, so a client reads every 422 one way.
@@ -125,6 +146,9 @@ def _rate_limited(request: Request, exc: Exception) -> JSONResponse:
 
 def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    early = refused_early(request)
+    if early is not None:
+        return early
     codes = {404: "not_found", 405: "method_not_allowed"}
     message = "no such endpoint" if exc.status_code == 404 else str(exc.detail)
     response = error(exc.status_code, codes.get(exc.status_code, "http_error"), message)
@@ -187,10 +211,31 @@ async def _refuse_nul(
     request: Request, call_next: Callable[[Request], Awaitable[Response]]
 ) -> Response:
     # A NUL in a path or query value would reach a PostgreSQL text comparison and fail there.
-    query = request.scope.get("query_string", b"").lower()
-    if "\x00" in request.url.path or b"%00" in query or b"\x00" in query:
-        return error(400, "bad_request", "the path or query contains a NUL character")
+    # (Without a valid key the answer is the 401 all the same.)
+    if "\x00" in request.url.path:
+        return refused_early(request) or error(
+            400, "bad_request", "the path contains a NUL character"
+        )
+    for name, value in request.query_params.multi_items():
+        if "\x00" in name or "\x00" in value:
+            field = name.replace("\x00", "") or "query"
+            reason = "must not contain a NUL character"
+            details = [{"field": field, "message": reason}]
+            return refused_early(request) or error(
+                422, "validation_error", f"{field}: {reason}", details
+            )
     return await call_next(request)
+
+
+def refusal(request: Request, exc: Exception) -> JSONResponse:
+    """The answer to a refusal raised outside a route (the request middleware's key check)."""
+    if isinstance(exc, Unauthorized):
+        return _unauthorized(request, exc)
+    if isinstance(exc, RateLimited):
+        return _rate_limited(request, exc)
+    if isinstance(exc, StorageError):
+        return _storage(request, exc)
+    return _unexpected(request, exc)
 
 
 def install(app: FastAPI) -> None:

@@ -18,7 +18,7 @@ from fastapi.openapi.utils import get_openapi
 from autopilot.api.schemas.responses import ErrorEnvelope
 
 REFUSALS = {
-    400: "Malformed: the body is not JSON (`malformed_json`), or a NUL in the path or query.",
+    400: "Malformed: the body is not JSON (`malformed_json`), or the path holds a NUL.",
     401: "No valid API key (`unauthorized`), whatever was wrong with it.",
     403: "The key's role may not call this operation (`forbidden`).",
     404: "No such object, or another client's (`not_found`): the two answer alike.",

@@ -76,7 +76,7 @@ class Caller:
     def own(self, client_id: int, what: str, key: object) -> None:
         """Refuse an object of another client as if it did not exist."""
         if not self.sees(client_id):
-            raise Hidden(what, key)
+            raise Hidden(what, key, owner=client_id)
 
     def scope(self, client_id: int | None) -> int | Nobody | None:
         """The client a list is filtered to: a client key's own (whatever it asked for:
@@ -102,4 +102,9 @@ CLI = Caller(role=Role.ADMIN, name="cli")
 
 class Hidden(NotFound):
     """Another client's object: answered exactly as a missing one (``NotFound``), and recorded in
-    the audit trail as refused by isolation."""
+    the audit trail as refused by isolation, under ``owner``, the client it belongs to (None: no
+    client's, or none there)."""
+
+    def __init__(self, what: str, key: object, *, owner: int | None = None) -> None:
+        super().__init__(what, key)
+        self.owner = owner

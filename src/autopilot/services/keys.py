@@ -12,11 +12,11 @@ import hashlib
 import os
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from autopilot.domain.errors import Forbidden, InvalidInput, NotFound
-from autopilot.services.access import CLI, Caller, RequestInfo, Role
+from autopilot.services.access import CLI, Caller, Hidden, RequestInfo, Role
 from autopilot.services.audit import audit
 from autopilot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from autopilot.services.records import ApiKeyRecord
@@ -81,6 +81,8 @@ class ApiKeyService:
         with self._uow() as uow:
             if client_id is not None and uow.clients.get(client_id) is None:
                 raise NotFound("client", client_id)
+            if caller.is_client:
+                expires_at = _within(expires_at, uow.keys.get(caller.key_id or 0))
             record = uow.keys.add(
                 name=label,
                 role=role,
@@ -155,10 +157,18 @@ class ApiKeyService:
         if record is None:
             raise NotFound("api key", key_id)
         if caller.is_client:
-            if record.client_id is None:
-                raise NotFound("api key", key_id)
+            if record.client_id is None:  # a key of no client's (an admin's): hidden too
+                raise Hidden("api key", key_id)
             caller.own(record.client_id, "api key", key_id)
         return record
+
+
+def _within(expires_at: datetime | None, maker: ApiKeyRecord | None) -> datetime | None:
+    """A key made by a client key expires when that key does, at the latest: a leaked key
+    with a day to live cannot make one that lives for ever."""
+    if maker is None or maker.expires_at is None:
+        return expires_at
+    return maker.expires_at if expires_at is None else min(expires_at, maker.expires_at)
 
 
 class Unauthenticated(Exception):

@@ -16,9 +16,12 @@ def visible_account(uow: UnitOfWork, caller: Caller, account_id: int) -> Account
     missing one from a client key, so that the two answer alike (an admin's missing account is
     the caller's to report, naming the field)."""
     account = uow.accounts.get(account_id)
-    hidden = caller.is_client if account is None else not caller.sees(account.client_id)
-    if hidden:
-        raise Hidden("account", account_id)
+    if account is None:
+        if caller.is_client:
+            raise Hidden("account", account_id)
+        return None
+    if not caller.sees(account.client_id):
+        raise Hidden("account", account_id, owner=account.client_id)
     return account
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from autopilot.api.deps import ClientIdQuery, PageDep, PageSizeDep, SchedulerDep, ServicesDep
 from autopilot.api.envelope import ok
@@ -26,6 +26,7 @@ from autopilot.api.security import CallerDep, authorize, grant, limit_executions
 from autopilot.domain.errors import InvalidInput
 from autopilot.domain.outcomes import AutomationType, OutcomeStatus
 from autopilot.services.access import Role
+from autopilot.services.audit import Named
 from autopilot.services.execution.passes import ExecuteCommand, Kind
 from autopilot.services.records import LogFilter
 
@@ -41,6 +42,7 @@ Toggle = Envelope[SchedulerTogglePublic]
 )
 @grant("scheduler.execute", Role.CLIENT)
 def execute(
+    request: Request,
     body: ExecuteRequest,
     services: ServicesDep,
     caller: CallerDep,
@@ -51,7 +53,10 @@ def execute(
     command = ExecuteCommand(
         kind=Kind(body.type), rule_id=body.rule_id, client_id=body.client_id, caller=caller
     )
-    return ok(execution(body.type, services.passes.execute(command)))
+    result = services.passes.execute(command)
+    owner = result.only_client() or body.client_id or caller.client_id
+    request.state.audit_subject = Named(body.rule_id, owner)  # the audit event's subject
+    return ok(execution(body.type, result))
 
 
 @router.get("/scheduler/status", response_model=Envelope[SchedulerStatusPublic])

@@ -166,11 +166,22 @@ TriggerPercent = Annotated[
 TRAILING = ("trailingStop",)
 CLIENT_KEY: Mapping[str, tuple[str, ...]] = {"role": ("client",)}
 OTHER_KEYS: Mapping[str, tuple[str, ...]] = {"role": ("admin", "operator", "market-data")}
+
+
 # Ids are INTEGER columns (32-bit on PostgreSQL).
-Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
+def _not_a_bool(value: object) -> object:
+    # JSON true is no number, though Python's bool is an int: {"clientId": true} is refused.
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true or false")
+    return value
+
+
+NOT_A_BOOL = BeforeValidator(_not_a_bool)  # after the bounds, so that the schema shows them
+Id = Annotated[int, Field(ge=1, le=2**31 - 1), NOT_A_BOOL]
+Days = Annotated[int, Field(ge=0, le=3650), NOT_A_BOOL]
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday"]
 FrequencyName = Literal["daily", "weekly", "biweekly", "monthly", "quarterly", "annually"]
-DayOfMonth = Annotated[int, Field(ge=1, le=31)] | Literal["last"]
+DayOfMonth = Annotated[int, Field(ge=1, le=31), NOT_A_BOOL] | Literal["last"]
 
 
 class Body(BaseModel):
@@ -384,7 +395,7 @@ class RebalancingCreate(Body):
     min_trade_amount: MoneyOrZero = Decimal("1.00")
     allow_sells: bool = True
     cash_reserve: MoneyOrZero = Decimal("0.00")
-    cooldown_days: int = Field(default=0, ge=0, le=3650)
+    cooldown_days: Days = 0
     is_enabled: bool = True
 
 
@@ -402,7 +413,7 @@ class RebalancingUpdate(Body):
     min_trade_amount: MoneyOrZero | None = None
     allow_sells: bool | None = None
     cash_reserve: MoneyOrZero | None = None
-    cooldown_days: int | None = Field(default=None, ge=0, le=3650)
+    cooldown_days: Days | None = None
     is_enabled: bool | None = None
 
 
@@ -501,4 +512,4 @@ class ApiKeyCreate(Body):
     name: str = Field(min_length=1, max_length=200)
     role: Literal["admin", "operator", "client", "market-data"]
     client_id: Id | None = None
-    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    expires_in_days: Annotated[int, Field(ge=1, le=3650), NOT_A_BOOL] | None = None

@@ -67,6 +67,11 @@ class PassResult:
         for r in results:
             self.counts[r.status] += 1
 
+    def only_client(self) -> int | None:
+        """The client whose rules the outcomes listed are all of, if there is exactly one."""
+        clients = {r.client_id for r in self.results}
+        return next(iter(clients)) if len(clients) == 1 else None
+
     def merge(self, other: PassResult) -> None:
         """Add another pass's outcomes (auto-invest, then rebalancing) to this one."""
         room = self.detail_limit - len(self.results)
