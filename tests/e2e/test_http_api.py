@@ -296,6 +296,12 @@ def test_market_buy_by_notional_fills(api: httpx.Client) -> None:
     assert "Filled" in error["message"]
 
 
+def balances(api: httpx.Client, account_id: int) -> tuple[str, str, str]:
+    """An account's cash, the part its open buys hold, and what new orders may spend."""
+    account = data(api.get(f"/api/accounts/{account_id}"))
+    return account["cash"], account["heldCash"], account["availableCash"]
+
+
 def test_limit_buy_rests_until_the_price_reaches_it(api: httpx.Client) -> None:
     who = funded_account(api, "1000.00", {"BND": "72.50"})
     body = {
@@ -309,7 +315,7 @@ def test_limit_buy_rests_until_the_price_reaches_it(api: httpx.Client) -> None:
     order = data(api.post("/api/orders", json=body), 201)
     assert order["status"] == "Submitted"
     assert order["reservedAmount"] == "140.00"
-    assert data(api.get(f"/api/accounts/{who.account_id}"))["cash"] == "860.00"
+    assert balances(api, who.account_id) == ("1000.00", "140.00", "860.00")
 
     post_prices(api, {"BND": "71.00"})  # still above the limit
     assert data(api.get(f"/api/orders/{order['id']}"))["status"] == "Submitted"
@@ -320,7 +326,7 @@ def test_limit_buy_rests_until_the_price_reaches_it(api: httpx.Client) -> None:
     assert filled["filledQuantity"] == "2.000000"
     account = data(api.get(f"/api/accounts/{who.account_id}"))
     assert position_quantities(account) == {"BND": "2.000000"}
-    assert account["cash"] == "860.00"
+    assert balances(api, who.account_id) == ("860.00", "0.00", "860.00")
     failure(api.post(f"/api/orders/{order['id']}/cancel"), 409)
 
 
@@ -335,9 +341,9 @@ def test_cancel_a_resting_limit_order_releases_the_cash(api: httpx.Client) -> No
         "limitPrice": "60.00",
     }
     order = data(api.post("/api/orders", json=body), 201)
-    assert data(api.get(f"/api/accounts/{who.account_id}"))["cash"] == "940.00"
+    assert balances(api, who.account_id) == ("1000.00", "60.00", "940.00")
     assert data(api.post(f"/api/orders/{order['id']}/cancel"))["status"] == "Cancelled"
-    assert data(api.get(f"/api/accounts/{who.account_id}"))["cash"] == "1000.00"
+    assert balances(api, who.account_id) == ("1000.00", "0.00", "1000.00")
     failure(api.post(f"/api/orders/{order['id']}/cancel"), 409)
 
 

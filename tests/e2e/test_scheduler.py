@@ -305,7 +305,7 @@ def test_a_cron_post_of_execute_also_hands_the_broker_orders_a_crash_left_pendin
         with services.uow() as uow:
             now = services.clock.now()
             uow.orders.add_many([NewOrder(order=stranded, client_id=prepared.client_id)], now)
-            uow.accounts.set_cash({prepared.account_id: Decimal("9750.00")}, now)
+            uow.accounts.hold({prepared.account_id: Decimal("250.00")}, now)
     finally:
         services.close()
     server = start_server(
@@ -325,6 +325,7 @@ def test_a_cron_post_of_execute_also_hands_the_broker_orders_a_crash_left_pendin
         assert (result["counts"]["executed"], Decimal(account["cash"])) == (executed, cash)
     else:
         assert (result["counts"]["executed"], account["cash"]) == (0, "9750.00")
+    assert account["heldCash"] == "0.00"  # the fills turned every hold into a debit
     # The guide's first troubleshooting step: the start-up lines say why nothing runs by itself.
     assert "[Automation Scheduler] Scheduler disabled (AUTOMATION_SCHEDULER_ENABLED=false)" in (
         server.stderr

@@ -53,8 +53,11 @@ def statuses(services: Services, order_ids: tuple[str, ...]) -> set[OrderStatus]
     return {services.orders.get(i).order.status for i in order_ids}
 
 
-def cash(services: Services, investor: Investor) -> Decimal:
-    return services.platform.account(investor.account_id).account.cash
+def available(services: Services, investor: Investor) -> Decimal:
+    """Cash less holds; the cash itself stays until a fill debits it."""
+    account = services.platform.account(investor.account_id).account
+    assert account.cash == OPENING_CASH  # nothing filled while the broker is down
+    return account.available
 
 
 def test_a_rule_executes_while_the_broker_is_down_and_its_orders_go_out_once_it_is_back(
@@ -74,7 +77,7 @@ def test_a_rule_executes_while_the_broker_is_down_and_its_orders_go_out_once_it_
     assert (entry.status, entry.execution_date) == ("Success", START)
     assert len(entry.order_ids) == 2
     assert statuses(services, entry.order_ids) == {OrderStatus.PENDING}
-    assert cash(services, investor) == OPENING_CASH - Decimal("100.00")  # held for the orders
+    assert available(services, investor) == OPENING_CASH - Decimal("100.00")  # held for the orders
     assert broker.accepted == []
     [refused] = [r for r in caplog.records if action_of(r) == "orders.submit_failed"]
     assert getattr(refused, "count", None) == 2
@@ -104,7 +107,7 @@ def test_an_order_placed_while_the_broker_is_down_is_kept_pending_not_lost(
     placed = services.orders.place(market_buy(investor, "AAA", "250.00"))
 
     assert placed.order.status is OrderStatus.PENDING
-    assert cash(services, investor) == OPENING_CASH - Decimal("250.00")
+    assert available(services, investor) == OPENING_CASH - Decimal("250.00")
 
     broker.down = False
     Scheduler(services).run_pass()
@@ -159,7 +162,7 @@ def test_a_price_the_broker_fails_on_still_fires_the_stops_it_crosses(
     assert fired.trigger.status is TriggerStatus.TRIGGERED
     assert fired.order_id is not None
     assert services.orders.get(fired.order_id).order.status is OrderStatus.PENDING
-    assert cash(services, investor) == OPENING_CASH - Decimal("100.00")  # held for the order
+    assert available(services, investor) == OPENING_CASH - Decimal("100.00")  # held for the order
     [broker_failed] = [r for r in caplog.records if action_of(r) == "prices.broker_failed"]
     assert broker_failed.exc_info is not None  # logged with its traceback, once
     assert actions(caplog).count("orders.submit_failed") == 1  # the fired order waits Pending

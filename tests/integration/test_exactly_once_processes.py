@@ -69,13 +69,21 @@ class Seeded:
     rule_account: dict[str, int]
 
 
-def seed(url: str, *, rules: int, rules_per_account: int, sentinel: bool = False) -> Seeded:
+def seed(
+    url: str,
+    *,
+    rules: int,
+    rules_per_account: int,
+    sentinel: bool = False,
+    cash_each: Decimal | None = None,
+) -> Seeded:
     """Migrate, then create `rules` rules due on AS_OF, `rules_per_account` to an account.
 
     Rule i goes to account i mod (number of accounts), so the rules of one account are spread
     over the whole pass and concurrent batches lock the same account rows. With `sentinel`, the
     last rule in claim order gets an account of its own (the test can hold that account's row lock
-    to keep a pass from finishing).
+    to keep a pass from finishing). Each account gets `cash_each`, by default enough for all of
+    its rules with some left over.
     """
     upgrade(url)
     settings = load_settings(database_url=url, **{k.lower(): v for k, v in SETTINGS.items()})
@@ -134,7 +142,7 @@ def seed(url: str, *, rules: int, rules_per_account: int, sentinel: bool = False
                     ],
                 ).scalars()
             )
-            cash_each = AMOUNT * (rules_per_account + 3)  # enough, with some left over
+            deposit = cash_each or AMOUNT * (rules_per_account + 3)
             account_ids = list(
                 c.execute(
                     insert(tables.accounts).returning(
@@ -144,7 +152,7 @@ def seed(url: str, *, rules: int, rules_per_account: int, sentinel: bool = False
                         {
                             "client_id": cid,
                             "currency": "USD",
-                            "cash": cash_each,
+                            "cash": deposit,
                             "created_at": at,
                             "updated_at": at,
                         }
@@ -174,7 +182,7 @@ def seed(url: str, *, rules: int, rules_per_account: int, sentinel: bool = False
     ids = tuple(sorted(r["id"] for r in rule_rows))
     return Seeded(
         rule_ids=ids,
-        deposits=dict.fromkeys(account_ids, cash_each),
+        deposits=dict.fromkeys(account_ids, deposit),
         rule_account={r["id"]: r["account_id"] for r in rule_rows},
     )
 
@@ -188,6 +196,7 @@ class State:
     logs: list[Any]
     orders: dict[str, Any]  # id -> row
     cash: dict[int, Decimal]
+    held: dict[int, Decimal]
     positions: dict[tuple[int, str], Decimal]
     attempts: dict[str, int]  # automation id -> failed attempts counted
 
@@ -198,7 +207,9 @@ def read_state(engine: Engine) -> State:
         rules = {r.id: r for r in c.execute(select(tables.auto_invest_rules))}
         logs = list(c.execute(select(tables.automation_execution_logs)))
         orders = {o.id: o for o in c.execute(select(tables.orders))}
-        cash = {a.id: a.cash for a in c.execute(select(tables.accounts))}
+        accounts = list(c.execute(select(tables.accounts)))
+        cash = {a.id: a.cash for a in accounts}
+        held = {a.id: a.held for a in accounts}
         positions = {
             (p.account_id, p.symbol): p.quantity for p in c.execute(select(tables.positions))
         }
@@ -206,7 +217,7 @@ def read_state(engine: Engine) -> State:
             a.automation_id: a.failed_attempts
             for a in c.execute(select(tables.automation_attempts))
         }
-    return State(rules, logs, orders, cash, positions, attempts)
+    return State(rules, logs, orders, cash, held, positions, attempts)
 
 
 def check_consistent(state: State, seeded: Seeded) -> tuple[set[str], set[str]]:
@@ -273,9 +284,10 @@ def check_consistent(state: State, seeded: Seeded) -> tuple[set[str], set[str]]:
         executed.add(rule_id)
     assert not problems, f"{len(problems)} inconsistent rule(s):\n" + "\n".join(problems[:20])
 
-    # Money: cash = deposit - what the written orders hold (reserved while open, the fill's amount
-    # once filled); positions = the filled quantities.
+    # Money: cash = deposit - the fills' amounts; held = what the open orders reserve;
+    # positions = the filled quantities.
     expected_cash = dict(seeded.deposits)
+    expected_held = {a: ZERO for a in seeded.deposits}
     expected_positions: dict[tuple[int, str], Decimal] = defaultdict(Decimal)
     for o in state.orders.values():
         assert o.status in ("Pending", "Submitted", "Filled"), f"order {o.id} is {o.status}"
@@ -283,13 +295,15 @@ def check_consistent(state: State, seeded: Seeded) -> tuple[set[str], set[str]]:
             expected_cash[o.account_id] -= o.filled_amount
             expected_positions[(o.account_id, o.symbol)] += o.filled_quantity
         else:
-            expected_cash[o.account_id] -= o.reserved_amount
+            expected_held[o.account_id] += o.reserved_amount
     wrong_cash = {
-        a: (state.cash[a], expected_cash[a])
+        a: (state.cash[a], expected_cash[a], state.held[a], expected_held[a])
         for a in expected_cash
-        if state.cash[a] != expected_cash[a]
+        if (state.cash[a], state.held[a]) != (expected_cash[a], expected_held[a])
     }
-    assert not wrong_cash, f"cash (actual, expected) differs: {dict(list(wrong_cash.items())[:10])}"
+    assert not wrong_cash, (
+        f"(cash, expected, held, expected) differs: {dict(list(wrong_cash.items())[:10])}"
+    )
     actual_positions = {k: q for k, q in state.positions.items() if q != 0}
     assert actual_positions == {k: q for k, q in expected_positions.items() if q != 0}
     return executed, untouched
@@ -314,7 +328,7 @@ def check_second_pass_does_nothing(
     after = read_state(engine)
     assert after.orders.keys() == before.orders.keys()
     assert len(after.logs) == len(before.logs)
-    assert after.cash == before.cash
+    assert (after.cash, after.held) == (before.cash, before.held)
     assert after.rules == before.rules
 
 
@@ -370,6 +384,46 @@ def test_four_concurrent_workers_execute_every_rule_exactly_once(
 
         # 4. Run again for the same date: nothing is due any more.
         check_second_pass_does_nothing(workers, pg_url, engine, state)
+    finally:
+        engine.dispose()
+
+
+def test_two_workers_racing_on_one_accounts_cash_spend_it_once(
+    pg_url: str, workers: Callable[..., Worker]
+) -> None:
+    """Two rules of one account, claimed by two workers at the same moment, with cash for one:
+    the second to lock the account sees the first one's hold (its orders are Pending until the
+    submission stage fills them) and skips for want of cash. Nothing is spent twice."""
+    seeded = seed(pg_url, rules=40, rules_per_account=2, cash_each=Decimal("150.00"))
+    engine = test_engine(pg_url)
+    try:
+        with engine.connect() as gate:  # both workers claim their batch, then meet on accounts
+            tx = gate.begin()
+            gate.execute(text("SELECT id FROM accounts ORDER BY id FOR UPDATE"))
+            started = [workers(pg_url, batch_size=20) for _ in range(2)]
+
+            def both_waiting() -> bool:
+                with engine.connect() as c:
+                    return other_backends(c, waiting_on_lock=True) >= 2
+
+            wait_for(what="two workers to claim a batch each", probe=both_waiting, alive=started)
+            tx.rollback()
+        payloads = [finish(w) for w in started]
+        assert all(p["counts"]["executed"] + p["counts"]["skipped"] == 20 for p in payloads)
+
+        state = read_state(engine)
+        by_account: dict[int, list[str]] = defaultdict(list)
+        for log in state.logs:
+            by_account[seeded.rule_account[log.automation_id]].append(log.status)
+            if log.status == "Skipped":
+                assert "insufficient cash" in log.message.lower(), log.message
+        assert {a: sorted(s) for a, s in by_account.items()} == {
+            a: ["Skipped", "Success"] for a in seeded.deposits
+        }
+        filled = Counter(o.account_id for o in state.orders.values() if o.status == "Filled")
+        assert filled == dict.fromkeys(seeded.deposits, len(LEGS))
+        for account in seeded.deposits:  # 150.00 less the one 100.00 execution, no hold open
+            assert (state.cash[account], state.held[account]) == (Decimal("50.00"), ZERO)
     finally:
         engine.dispose()
 

@@ -19,6 +19,10 @@ def cash_of(services: Services, investor: Investor) -> Decimal:
     return services.platform.account(investor.account_id).account.cash
 
 
+def held_of(services: Services, investor: Investor) -> Decimal:
+    return services.platform.account(investor.account_id).account.held
+
+
 def quantity_held(services: Services, investor: Investor, symbol: str) -> Decimal:
     view = services.platform.account(investor.account_id)
     return next((p.quantity for p, _ in view.positions if p.symbol == symbol), Decimal(0))
@@ -42,7 +46,10 @@ def test_limit_buy_rests_with_cash_held_until_a_price_reaches_the_limit(
 
     assert placed.order.status is OrderStatus.SUBMITTED
     assert placed.order.reserved_amount == Decimal("190.00")
-    assert cash_of(services, investor) == OPENING_CASH - Decimal("190.00")
+    assert (cash_of(services, investor), held_of(services, investor)) == (
+        OPENING_CASH,
+        Decimal("190.00"),
+    )
 
     services.platform.record_prices([PriceTick(symbol="AAA", price=Decimal("96.00"))])
     assert services.orders.get(placed.order.id).order.status is OrderStatus.SUBMITTED
@@ -55,8 +62,9 @@ def test_limit_buy_rests_with_cash_held_until_a_price_reaches_the_limit(
     assert filled.filled_quantity == Decimal("2.000000")
     assert filled.filled_amount == Decimal("189.00")
     assert filled.filled_at is not None
-    # 190.00 was held; the 1.00 the fill did not need comes back.
+    # 190.00 was held; the fill debits the 189.00 it cost and the hold is released.
     assert cash_of(services, investor) == OPENING_CASH - Decimal("189.00")
+    assert held_of(services, investor) == Decimal("0.00")
     assert quantity_held(services, investor, "AAA") == Decimal("2.000000")
 
 
@@ -113,12 +121,14 @@ def test_cancelling_a_resting_order_releases_the_held_cash(
     services: Services, investor: Investor
 ) -> None:
     placed = services.orders.place(limit_buy(investor, "AAA", "3", "80.00"))
-    assert cash_of(services, investor) == OPENING_CASH - Decimal("240.00")
+    assert held_of(services, investor) == Decimal("240.00")
+    with pytest.raises(Conflict, match=r"available 9760\.00"):  # the hold is not spent twice
+        services.orders.place(market_buy(investor, "BBB", "9760.01"))
 
     cancelled = services.orders.cancel(placed.order.id)
 
     assert cancelled.order.status is OrderStatus.CANCELLED
-    assert cash_of(services, investor) == OPENING_CASH
+    assert (cash_of(services, investor), held_of(services, investor)) == (OPENING_CASH, 0)
     services.platform.record_prices([PriceTick(symbol="AAA", price=Decimal("70.00"))])
     assert services.orders.get(placed.order.id).order.status is OrderStatus.CANCELLED
     assert cash_of(services, investor) == OPENING_CASH
@@ -135,7 +145,7 @@ def test_submitting_the_same_order_twice_fills_it_once(
     )
     with services.uow() as uow:
         uow.orders.add_many([NewOrder(order=order, client_id=investor.client_id)], clock.now())
-        uow.accounts.set_cash({investor.account_id: OPENING_CASH - Decimal("250.00")}, clock.now())
+        uow.accounts.hold({investor.account_id: Decimal("250.00")}, clock.now())
 
     written = services.orders.get(order.id).order
     services.broker.submit([written])
@@ -147,6 +157,7 @@ def test_submitting_the_same_order_twice_fills_it_once(
     assert record.filled_quantity == Decimal("2.500000")
     assert quantity_held(services, investor, "AAA") == Decimal("2.500000")
     assert cash_of(services, investor) == OPENING_CASH - Decimal("250.00")
+    assert held_of(services, investor) == Decimal("0.00")
 
 
 def test_non_fractionable_security_fills_in_whole_shares_and_refunds_the_remainder(
@@ -197,11 +208,10 @@ def _written(services: Services, investor: Investor, clock: SettableClock, *orde
     """Orders as the rebalancer writes them: buys hold cash even where sells will pay for them."""
     held = sum((o.reserved_amount for o in orders), Decimal("0.00"))
     with services.uow() as uow:
-        cash = uow.accounts.lock_cash([investor.account_id])[investor.account_id]
         uow.orders.add_many(
             [NewOrder(order=o, client_id=investor.client_id) for o in orders], clock.now()
         )
-        uow.accounts.set_cash({investor.account_id: cash - held}, clock.now())
+        uow.accounts.hold({investor.account_id: held}, clock.now())
 
 
 def _rebalance_pair(investor: Investor) -> tuple[Order, Order]:

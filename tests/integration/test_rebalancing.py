@@ -24,6 +24,7 @@ from autopilot.engine.scheduler import Scheduler
 from autopilot.services.orders import PlaceOrder
 from autopilot.services.platform import PriceTick
 from autopilot.services.rebalancing.rules import RebalancingSpec
+from autopilot.services.records import Balance
 from autopilot.storage.db import make_engine
 from autopilot.storage.migrate import upgrade
 from autopilot.storage.tables import metadata
@@ -383,8 +384,11 @@ def test_drift_of_an_account_with_orders_in_flight_is_a_conflict_not_a_bad_input
     services: Services, drifted: Investor, clock: SettableClock
 ) -> None:
     rule = services.rebalancing_rules.create(rebalancing(drifted)).rule
-    with services.uow() as uow:  # as between a rebalance's commit and its fills
-        uow.accounts.set_cash({drifted.account_id: Decimal("-500.00")}, clock.now())
+    with services.uow() as uow:  # as between a rebalance's commit and its fills: the buys
+        # hold more than the cash, the sells' proceeds not in yet
+        uow.accounts.set_balances(
+            {drifted.account_id: Balance(Decimal("0.00"), Decimal("500.00"))}, clock.now()
+        )
     with pytest.raises(Conflict, match="in flight"):
         services.rebalancing_rules.drift(rule.id)
     with pytest.raises(Conflict, match="in flight"):

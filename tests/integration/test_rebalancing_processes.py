@@ -188,6 +188,7 @@ class State:
     logs: list[Any]  # rebalancing log rows
     orders: dict[str, Any]  # rebalancing orders, by id
     cash: dict[int, Decimal]
+    held: dict[int, Decimal]
     positions: dict[tuple[int, str], Decimal]
 
 
@@ -198,11 +199,13 @@ def read_state(engine: Engine) -> State:
         logs = list(c.execute(select(logs_t).where(logs_t.c.automation_type == KIND)))
         o = tables.orders
         orders = {r.id: r for r in c.execute(select(o).where(o.c.automation_type == KIND))}
-        cash = {a.id: a.cash for a in c.execute(select(tables.accounts))}
+        accounts = list(c.execute(select(tables.accounts)))
+        cash = {a.id: a.cash for a in accounts}
+        held = {a.id: a.held for a in accounts}
         positions = {
             (p.account_id, p.symbol): p.quantity for p in c.execute(select(tables.positions))
         }
-    return State(rules, logs, orders, cash, positions)
+    return State(rules, logs, orders, cash, held, positions)
 
 
 def check_consistent(state: State, seeded: Seeded) -> tuple[set[str], set[str]]:
@@ -232,8 +235,10 @@ def check_consistent(state: State, seeded: Seeded) -> tuple[set[str], set[str]]:
         if not logs and not orders:
             if rule.last_executed_at is not None:
                 problems.append(f"{rule_id}: no log row, no orders, but executed at {rule}")
-            if state.cash[account] != ZERO or any(
-                state.positions.get((account, s)) != q for s, q in OPENING.items()
+            if (
+                state.cash[account] != ZERO
+                or state.held[account] != ZERO
+                or any(state.positions.get((account, s)) != q for s, q in OPENING.items())
             ):
                 problems.append(f"{rule_id}: untouched, but its account {account} moved")
             untouched.add(rule_id)
@@ -265,9 +270,10 @@ def check_consistent(state: State, seeded: Seeded) -> tuple[set[str], set[str]]:
         done.add(rule_id)
     assert not problems, f"{len(problems)} inconsistent rule(s):\n" + "\n".join(problems[:20])
 
-    # Money: cash = 0 - the buys (reserved while open, the fill's amount once filled) + the filled
-    # sells' proceeds; positions = the opening ones moved by the fills. Exact, in Decimal.
+    # Money: cash = 0 - the filled buys + the filled sells' proceeds; held = what the open buys
+    # reserve; positions = the opening ones moved by the fills. Exact, in Decimal.
     expected_cash: dict[int, Decimal] = {seeded.rule_account[r]: ZERO for r in seeded.rule_ids}
+    expected_held = dict(expected_cash)
     expected_positions = {(a, s): q for a in expected_cash for s, q in OPENING.items()}
     for o in state.orders.values():
         assert o.status in ("Pending", "Submitted", "Filled"), f"order {o.id} is {o.status}"
@@ -276,9 +282,15 @@ def check_consistent(state: State, seeded: Seeded) -> tuple[set[str], set[str]]:
             expected_cash[o.account_id] -= sign * o.filled_amount
             expected_positions[(o.account_id, o.symbol)] += sign * o.filled_quantity
         else:
-            expected_cash[o.account_id] -= o.reserved_amount
-    wrong_cash = {a: (state.cash[a], c) for a, c in expected_cash.items() if state.cash[a] != c}
-    assert not wrong_cash, f"cash (actual, expected) differs: {dict(list(wrong_cash.items())[:10])}"
+            expected_held[o.account_id] += o.reserved_amount
+    wrong_cash = {
+        a: (state.cash[a], c, state.held[a], expected_held[a])
+        for a, c in expected_cash.items()
+        if (state.cash[a], state.held[a]) != (c, expected_held[a])
+    }
+    assert not wrong_cash, (
+        f"(cash, expected, held, expected) differs: {dict(list(wrong_cash.items())[:10])}"
+    )
     wrong_positions = {
         k: (state.positions.get(k), q)
         for k, q in expected_positions.items()
@@ -302,7 +314,10 @@ def check_all_rebalanced_once(state: State, seeded: Seeded) -> None:
     for rule_id in seeded.rule_ids:
         account = seeded.rule_account[rule_id]
         held = {s: state.positions[(account, s)] for s in TARGETS}
-        assert held == BALANCED and state.cash[account] == ZERO, (rule_id, held)
+        assert held == BALANCED and state.cash[account] == state.held[account] == ZERO, (
+            rule_id,
+            held,
+        )
         values = {s: q * PRICES[s] for s, q in held.items()}
         total = sum(values.values(), state.cash[account])
         assert total == VALUE, (rule_id, total)  # a rebalance neither makes nor loses money

@@ -31,6 +31,7 @@ from autopilot.domain.triggers.conditions import PriceBelow, TrailingStop, Trigg
 from autopilot.domain.triggers.order import OrderTemplate
 from autopilot.services.ports import RefusedByDatabase, UnitOfWorkFactory
 from autopilot.services.records import (
+    Balance,
     DueCursor,
     FailedAttempts,
     LogEntry,
@@ -207,7 +208,7 @@ def test_a_unit_of_work_that_raises_leaves_nothing_behind(
         uow.orders.add_many([NewOrder(order=buy("ORD-1", account[1]), client_id=account[0])], NOW)
         raise RuntimeError("changed my mind")
     with store() as uow:
-        assert uow.accounts.lock_cash([account[1]]) == {account[1]: Decimal("0.00")}
+        assert uow.accounts.lock_available([account[1]]) == {account[1]: Decimal("0.00")}
         assert uow.orders.get("ORD-1") is None
 
 
@@ -221,7 +222,7 @@ def test_a_refused_write_rolls_the_whole_unit_of_work_back(
         uow.accounts.set_cash({account[1]: Decimal("500.00")}, NOW)
         uow.orders.add_many([first], NOW)  # the same id again
     with store() as uow:
-        assert uow.accounts.lock_cash([account[1]]) == {account[1]: Decimal("0.00")}
+        assert uow.accounts.lock_available([account[1]]) == {account[1]: Decimal("0.00")}
 
 
 # --- platform -----------------------------------------------------------------------------------
@@ -235,11 +236,39 @@ def test_cash_is_set_and_held_to_the_cent_and_read_in_id_order(
         uow.accounts.set_cash({account[1]: Decimal("100"), second: Decimal("50.5")}, NOW)
         uow.accounts.hold({account[1]: Decimal("30.25"), second: Decimal("0")}, NOW)
     with store() as uow:
-        cash = uow.accounts.lock_cash([second, account[1], 999_999])
+        available = uow.accounts.lock_available([second, account[1], 999_999])
+        balances = uow.accounts.lock_balances([account[1]])
         opened = uow.accounts.get(second)
-    assert list(cash) == [account[1], second]
-    assert cash == {account[1]: Decimal("69.75"), second: Decimal("50.50")}
+        first = uow.accounts.get(account[1])
+    assert list(available) == [account[1], second]
+    assert available == {account[1]: Decimal("69.75"), second: Decimal("50.50")}
+    assert balances == {account[1]: Balance(Decimal("100.00"), Decimal("30.25"))}
     assert opened is not None and opened.cash == Decimal("50.50") and opened.client_id == account[0]
+    assert first is not None and (first.cash, first.held) == (Decimal("100.00"), Decimal("30.25"))
+
+
+def test_holds_are_released_and_balances_set_together(
+    store: UnitOfWorkFactory, account: tuple[int, int]
+) -> None:
+    with store() as uow:
+        uow.accounts.set_cash({account[1]: Decimal("100.00")}, NOW)
+        uow.accounts.hold({account[1]: Decimal("40.10")}, NOW)
+        uow.accounts.hold({account[1]: Decimal("9.90")}, NOW)
+        uow.accounts.release({account[1]: Decimal("10.00")}, NOW)
+        uow.accounts.set_cash({account[1]: Decimal("120.00")}, NOW)  # a deposit keeps the holds
+    with store() as uow:
+        assert uow.accounts.lock_balances([account[1]]) == {
+            account[1]: Balance(Decimal("120.00"), Decimal("40.00"))
+        }
+        uow.accounts.set_balances({account[1]: Balance(Decimal("80.01"), Decimal("0"))}, NOW)
+    with store() as uow:
+        record = uow.accounts.get(account[1])
+    assert record is not None
+    assert (record.cash, record.held, record.available) == (
+        Decimal("80.01"),
+        Decimal("0.00"),
+        Decimal("80.01"),
+    )
 
 
 def test_positions_are_upserted_and_read_without_the_empty_ones(

@@ -148,8 +148,7 @@ def test_pass_resubmits_orders_left_pending_by_a_crash(
     now = services.clock.now()
     with services.uow() as uow:  # written, cash held, never submitted
         uow.orders.add_many([NewOrder(order=order, client_id=investor.client_id)], now)
-        cash = uow.accounts.lock_cash([investor.account_id])[investor.account_id]
-        uow.accounts.set_cash({investor.account_id: cash - Decimal("70.00")}, now)
+        uow.accounts.hold({investor.account_id: Decimal("70.00")}, now)
 
     report = scheduler.run_pass()
 

@@ -190,8 +190,13 @@ class State:
     orders: dict[str, Any]
     logs: list[Any]
     cash: dict[int, Decimal]
+    holds: dict[int, Decimal]
     positions: dict[tuple[int, str], Decimal]
     last_price: Decimal
+
+
+def _balances(accounts: list[Any]) -> dict[str, dict[int, Decimal]]:
+    return {"cash": {a.id: a.cash for a in accounts}, "holds": {a.id: a.held for a in accounts}}
 
 
 def read_state(engine: Engine) -> State:
@@ -200,7 +205,7 @@ def read_state(engine: Engine) -> State:
             triggers={r.id: r for r in c.execute(select(tables.trigger_orders))},
             orders={o.id: o for o in c.execute(select(tables.orders))},
             logs=list(c.execute(select(tables.automation_execution_logs))),
-            cash={a.id: a.cash for a in c.execute(select(tables.accounts))},
+            **_balances(list(c.execute(select(tables.accounts)))),
             positions={
                 (p.account_id, p.symbol): p.quantity for p in c.execute(select(tables.positions))
             },
@@ -278,8 +283,10 @@ def check_consistent(state: State, seeded: Seeded) -> tuple[set[str], set[str]]:
             problems.append(f"OCO group {group}: {n} legs fired")
     assert not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems[:20])
 
-    # Money: cash = deposit - buys + filled sells; positions = filled buys - filled sells.
+    # Money: cash = deposit - filled buys + filled sells; holds = what open buys reserve;
+    # positions = filled buys - filled sells.
     cash = dict.fromkeys(seeded.accounts, DEPOSIT)
+    holds = dict.fromkeys(seeded.accounts, Decimal("0.00"))
     held: dict[tuple[int, str], Decimal] = defaultdict(Decimal)
     for o in state.orders.values():
         assert o.status in ("Pending", "Submitted", "Filled"), f"order {o.id} is {o.status}"
@@ -288,9 +295,13 @@ def check_consistent(state: State, seeded: Seeded) -> tuple[set[str], set[str]]:
             cash[o.account_id] -= sign * o.filled_amount
             held[(o.account_id, o.symbol)] += sign * o.filled_quantity
         else:
-            cash[o.account_id] -= o.reserved_amount
-    wrong = {a: (state.cash[a], c) for a, c in cash.items() if state.cash[a] != c}
-    assert not wrong, f"cash (actual, expected) differs: {dict(list(wrong.items())[:10])}"
+            holds[o.account_id] += o.reserved_amount
+    wrong = {
+        a: (state.cash[a], c, state.holds[a], holds[a])
+        for a, c in cash.items()
+        if (state.cash[a], state.holds[a]) != (c, holds[a])
+    }
+    assert not wrong, f"(cash, expected, holds, expected) differs: {dict(list(wrong.items())[:10])}"
     actual = {k: q for k, q in state.positions.items() if q != 0}
     assert actual == {k: q for k, q in held.items() if q != 0}
     assert all(q >= 0 for q in state.positions.values()), "a position went short"
@@ -373,7 +384,8 @@ def test_concurrent_passes_and_imports_fire_each_trigger_once_and_one_leg_per_br
         assert again["counts"] == NOTHING_DONE, again
         after = read_state(engine)
         assert after.orders.keys() == state.orders.keys() and len(after.logs) == len(state.logs)
-        assert after.cash == state.cash and after.triggers == state.triggers
+        assert (after.cash, after.holds) == (state.cash, state.holds)
+        assert after.triggers == state.triggers
     finally:
         engine.dispose()
 

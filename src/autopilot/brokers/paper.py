@@ -23,27 +23,46 @@ from autopilot.domain.orders import (
     decide_fill,
 )
 from autopilot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
-from autopilot.services.records import OrderChange, PositionRecord
+from autopilot.services.records import Balance, OrderChange, PositionRecord
 
 
 @dataclass(slots=True)
 class _Book:
-    """Cash and holdings of the accounts a batch of orders touches, changed in memory."""
+    """Cash, holds and holdings of the accounts a batch of orders touches, changed in memory."""
 
     cash: dict[int, Decimal]
+    held: dict[int, Decimal]
     holdings: dict[tuple[int, str], PositionRecord]
 
-    def held(self, account_id: int, symbol: str) -> Decimal:
+    @classmethod
+    def of(
+        cls, balances: dict[int, Balance], holdings: dict[tuple[int, str], PositionRecord]
+    ) -> _Book:
+        return cls(
+            cash={a: b.cash for a, b in balances.items()},
+            held={a: b.held for a, b in balances.items()},
+            holdings=holdings,
+        )
+
+    def balances(self) -> dict[int, Balance]:
+        return {a: Balance(self.cash[a], self.held[a]) for a in self.cash}
+
+    def available(self, account_id: int) -> Decimal:
+        return self.cash[account_id] - self.held[account_id]
+
+    def held_quantity(self, account_id: int, symbol: str) -> Decimal:
         position = self.holdings.get((account_id, symbol))
         return position.quantity if position else NO_QUANTITY
 
     def apply(self, order: Order, fill: Fill) -> None:
+        """A fill: a buy's hold becomes the debit of what it cost; a sell's proceeds are cash."""
         key = (order.account_id, order.symbol)
         current = self.holdings.get(key) or PositionRecord(
             symbol=order.symbol, quantity=NO_QUANTITY, cost_basis=ZERO
         )
         if order.side is Side.BUY:
-            self.cash[order.account_id] += order.reserved_amount - fill.amount
+            self.release(order)
+            self.cash[order.account_id] -= fill.amount
             self.holdings[key] = PositionRecord(
                 symbol=order.symbol,
                 quantity=current.quantity + fill.quantity,
@@ -58,7 +77,7 @@ class _Book:
         self.holdings[key] = PositionRecord(symbol=order.symbol, quantity=left, cost_basis=basis)
 
     def release(self, order: Order) -> None:
-        self.cash[order.account_id] += order.reserved_amount
+        self.held[order.account_id] -= order.reserved_amount
 
 
 class PaperBroker:
@@ -85,19 +104,20 @@ class PaperBroker:
         )
         if not orders:
             return
-        book = _Book(
-            cash=uow.accounts.lock_cash(o.account_id for o in orders),
-            holdings=uow.accounts.holdings((o.account_id, o.symbol) for o in orders),
+        book = _Book.of(
+            uow.accounts.lock_balances(o.account_id for o in orders),
+            uow.accounts.holdings((o.account_id, o.symbol) for o in orders),
         )
         quotes = uow.market.quotes(o.symbol for o in orders)
         touched: set[tuple[int, str]] = set()
         updates: list[OrderChange] = []
         for order in orders:
-            held = book.held(order.account_id, order.symbol)
+            held = book.held_quantity(order.account_id, order.symbol)
             decision = decide_fill(order, quotes.get(order.symbol), held)
-            if order.side is Side.BUY and book.cash[order.account_id] < 0:
-                # The account is overdrawn: the sells whose proceeds this buy was counting on did
-                # not fill. Cash never stays negative; the buy is refused and its hold released.
+            if order.side is Side.BUY and book.available(order.account_id) < 0:
+                # The account holds more than it has: the sells whose proceeds this buy was
+                # counting on did not fill. Cash never goes negative; the buy is refused and its
+                # hold released.
                 decision = Rejection(
                     order_id=order.id,
                     reason="insufficient cash: the sells funding this buy did not fill",
@@ -126,5 +146,5 @@ class PaperBroker:
                 updates.append(OrderChange(id=order.id, status=OrderStatus.SUBMITTED))
         now = self._clock.now()
         uow.orders.mark(updates, now)
-        uow.accounts.set_cash(book.cash, now)
+        uow.accounts.set_balances(book.balances(), now)
         uow.accounts.save_positions({k: book.holdings[k] for k in touched}, now)

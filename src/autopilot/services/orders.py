@@ -54,11 +54,12 @@ class OrderService:
             if command.side is Side.BUY:
                 price = limit if limit is not None else quote.price
                 reserve = reserve_for_buy(quantity=quantity, notional=notional, price=price)
-                if reserve > account.cash:
+                if reserve > account.available:
                     raise Conflict(
-                        f"insufficient cash: the order needs {reserve}, available {account.cash}"
+                        f"insufficient cash: the order needs {reserve},"
+                        f" available {account.available}"
                     )
-                uow.accounts.set_cash({account.id: account.cash - reserve}, now)
+                uow.accounts.hold({account.id: reserve}, now)
             order = Order(
                 id=new_id("ORD", market_today(self._clock, self._zone)),
                 account_id=account.id,
@@ -128,11 +129,7 @@ class OrderService:
             record = uow.orders.get(order_id)
             assert record is not None
             order = record.order
-            if order.reserved_amount:
-                cash = uow.accounts.lock_cash([order.account_id])
-                uow.accounts.set_cash(
-                    {order.account_id: cash[order.account_id] + order.reserved_amount}, now
-                )
+            uow.accounts.release({order.account_id: order.reserved_amount}, now)
             uow.orders.mark([OrderChange(id=order.id, status=OrderStatus.CANCELLED)], now)
             changes = {"status": {"before": order.status.value, "after": "Cancelled"}}
             audit(uow, caller, "order.cancel", Named(order.id, record.client_id), now, changes)

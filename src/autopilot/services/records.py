@@ -56,12 +56,32 @@ class ClientRecord:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AccountRecord:
+    """An account's cash, and the part of it held by its open buy orders (DESIGN §4)."""
+
     id: int
     client_id: int
     currency: str
     cash: Decimal
     created_at: datetime
     updated_at: datetime
+    held: Decimal = Decimal("0.00")
+
+    @property
+    def available(self) -> Decimal:
+        """What a new order may spend: cash less the holds of the orders in flight."""
+        return self.cash - self.held
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """An account's cash and holds, as the broker changes them."""
+
+    cash: Decimal
+    held: Decimal
+
+    @property
+    def available(self) -> Decimal:
+        return self.cash - self.held
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

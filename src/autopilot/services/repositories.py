@@ -27,6 +27,7 @@ from autopilot.services.records import (
     AuditEvent,
     AuditFilter,
     AuditRecord,
+    Balance,
     ClientRecord,
     DueCursor,
     FailedAttempts,
@@ -55,14 +56,28 @@ class AccountRepository(Protocol):
     def add(self, client_id: int, currency: str, now: datetime) -> AccountRecord: ...
     def get(self, account_id: int, *, lock: bool = False) -> AccountRecord | None: ...
 
-    def lock_cash(self, account_ids: Iterable[int]) -> dict[int, Decimal]:
-        """Cash of each account, rows locked in id order (no deadlocks between workers)."""
+    def lock_available(self, account_ids: Iterable[int]) -> dict[int, Decimal]:
+        """Available cash (cash − holds) of each account, rows locked in id order (no
+        deadlocks between workers): what a decision may spend."""
         ...
 
-    def set_cash(self, cash: Mapping[int, Decimal], now: datetime) -> None: ...
+    def lock_balances(self, account_ids: Iterable[int]) -> dict[int, Balance]:
+        """Cash and holds of each account, rows locked in id order (the broker's view)."""
+        ...
+
+    def set_cash(self, cash: Mapping[int, Decimal], now: datetime) -> None:
+        """Set each account's cash (a deposit), its holds unchanged."""
+        ...
+
+    def set_balances(self, balances: Mapping[int, Balance], now: datetime) -> None: ...
 
     def hold(self, amounts: Mapping[int, Decimal], now: datetime) -> None:
-        """Take each amount out of its account's cash (the hold of new buy orders)."""
+        """Add each amount to its account's holds (new buy orders); the cash stays until a
+        fill debits it."""
+        ...
+
+    def release(self, amounts: Mapping[int, Decimal], now: datetime) -> None:
+        """Take each amount off its account's holds (buy orders cancelled)."""
         ...
 
     def positions(self, account_id: int) -> list[PositionRecord]:

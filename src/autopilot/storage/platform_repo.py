@@ -12,7 +12,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from autopilot.domain.quotes import Quote
-from autopilot.services.records import AccountRecord, ClientRecord, PositionRecord, SecurityRecord
+from autopilot.services.records import (
+    AccountRecord,
+    Balance,
+    ClientRecord,
+    PositionRecord,
+    SecurityRecord,
+)
 from autopilot.storage.bulk import insert_rows, update_rows
 from autopilot.storage.tables import accounts, clients, positions, prices, securities
 
@@ -44,6 +50,7 @@ class Accounts:
             "client_id": client_id,
             "currency": currency,
             "cash": Decimal("0.00"),
+            "held": Decimal("0.00"),
             "created_at": now,
             "updated_at": now,
         }
@@ -55,6 +62,7 @@ class Accounts:
             client_id=client_id,
             currency=currency,
             cash=Decimal("0.00"),
+            held=Decimal("0.00"),
             created_at=now,
             updated_at=now,
         )
@@ -71,20 +79,23 @@ class Accounts:
             client_id=row.client_id,
             currency=row.currency,
             cash=row.cash,
+            held=row.held,
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
 
-    def lock_cash(self, account_ids: Iterable[int]) -> dict[int, Decimal]:
-        """Cash of each account, rows locked in id order (no deadlocks between workers)."""
+    def lock_balances(self, account_ids: Iterable[int]) -> dict[int, Balance]:
         ids = sorted(set(account_ids))
         if not ids:
             return {}
-        stmt = select(accounts.c.id, accounts.c.cash).where(accounts.c.id.in_(ids))
-        stmt = stmt.order_by(accounts.c.id)
+        stmt = select(accounts.c.id, accounts.c.cash, accounts.c.held)
+        stmt = stmt.where(accounts.c.id.in_(ids)).order_by(accounts.c.id)
         if self._pg:
             stmt = stmt.with_for_update()
-        return {row.id: row.cash for row in self._c.execute(stmt)}
+        return {row.id: Balance(row.cash, row.held) for row in self._c.execute(stmt)}
+
+    def lock_available(self, account_ids: Iterable[int]) -> dict[int, Decimal]:
+        return {a: b.available for a, b in self.lock_balances(account_ids).items()}
 
     def set_cash(self, cash: Mapping[int, Decimal], now: datetime) -> None:
         if not cash:
@@ -92,11 +103,31 @@ class Accounts:
         rows = [{"id": k, "cash": v, "updated_at": now} for k, v in sorted(cash.items())]
         update_rows(self._c, accounts, rows, key="id")
 
+    def set_balances(self, balances: Mapping[int, Balance], now: datetime) -> None:
+        if not balances:
+            return
+        rows = [
+            {"id": k, "cash": v.cash, "held": v.held, "updated_at": now}
+            for k, v in sorted(balances.items())
+        ]
+        update_rows(self._c, accounts, rows, key="id")
+
     def hold(self, amounts: Mapping[int, Decimal], now: datetime) -> None:
-        # In Python, not `cash = cash - x`: SQLite would do that sum in floating point.
-        held = {a: v for a, v in amounts.items() if v}
-        cash = self.lock_cash(held)
-        self.set_cash({a: cash[a] - v for a, v in held.items()}, now)
+        self._add_to_holds(amounts, now, 1)
+
+    def release(self, amounts: Mapping[int, Decimal], now: datetime) -> None:
+        self._add_to_holds(amounts, now, -1)
+
+    def _add_to_holds(self, amounts: Mapping[int, Decimal], now: datetime, sign: int) -> None:
+        # In Python, not `held = held + x`: SQLite would do that sum in floating point.
+        changed = {a: v for a, v in amounts.items() if v}
+        if not changed:
+            return
+        rows = [
+            {"id": a, "held": b.held + sign * changed[a], "updated_at": now}
+            for a, b in self.lock_balances(changed).items()
+        ]
+        update_rows(self._c, accounts, rows, key="id")
 
     def positions(self, account_id: int) -> list[PositionRecord]:
         rows = self._c.execute(

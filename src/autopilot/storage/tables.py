@@ -121,6 +121,8 @@ accounts = Table(
     Column("cash", Cash(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # The cash the account's open buy orders hold: available cash = cash − held.
+    Column("held", Cash(), nullable=False, server_default="0.00"),
 )
 
 securities = Table(

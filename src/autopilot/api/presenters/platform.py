@@ -44,6 +44,8 @@ def account(view: AccountView) -> AccountPublic:
         client_id=record.client_id,
         currency=record.currency,
         cash=amount(record.cash),
+        held_cash=amount(record.held),
+        available_cash=amount(record.available),
         created_at=at(record.created_at),
         updated_at=at(record.updated_at),
         positions=positions,

@@ -84,6 +84,8 @@ class AccountPublic(Public):
     client_id: int
     currency: str
     cash: Money
+    held_cash: Money = Field(description="The cash the account's open buy orders hold.")
+    available_cash: Money = Field(description="What new orders may spend: cash − heldCash.")
     created_at: Moment
     updated_at: Moment
     positions: list[PositionPublic]

@@ -96,7 +96,7 @@ class AutoInvestExecution(Automation[AutoInvestRule]):
         self, uow: UnitOfWork, work: Sequence[Work[AutoInvestRule]], today: date, batch: Batch
     ) -> None:
         rules = [w.item for w in work]
-        cash = uow.accounts.lock_cash(r.account_id for r in rules)
+        cash = uow.accounts.lock_available(r.account_id for r in rules)
         quotes = uow.market.quotes(a.symbol for r in rules for a in r.allocations)
         saved: list[AutoInvestRule] = []
         for item in work:

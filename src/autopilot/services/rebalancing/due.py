@@ -81,7 +81,7 @@ def drifted(uow: UnitOfWork, rules: Sequence[RebalancingRule]) -> list[Rebalanci
     if not rules:
         return []
     positions = uow.accounts.positions_of(r.account_id for r in rules)
-    cash = uow.accounts.lock_cash(r.account_id for r in rules)
+    cash = uow.accounts.lock_available(r.account_id for r in rules)
     quotes = uow.market.quotes(p.symbol for held in positions.values() for p in held)
     prices = {s: q.price for s, q in quotes.items() if q.price is not None}
     shared: dict[tuple[str, ...], tuple[str, ...]] = {}

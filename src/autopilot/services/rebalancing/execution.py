@@ -104,7 +104,7 @@ class RebalancingExecution(Automation[DueRule]):
         self, uow: UnitOfWork, work: Sequence[Work[DueRule]], today: date, batch: Batch
     ) -> None:
         rules = [w.item.rule for w in work]
-        cash = uow.accounts.lock_cash(r.account_id for r in rules)
+        cash = uow.accounts.lock_available(r.account_id for r in rules)
         found = pictures(uow, rules, cash)
         saved: list[RebalancingRule] = []
         proposals: list[Proposal] = []

@@ -178,7 +178,7 @@ class ProposalService:
                 rule.id,
                 extra={"action": "execution.started", "rule_id": rule.id},
             )
-            cash = uow.accounts.lock_cash([rule.account_id])
+            cash = uow.accounts.lock_available([rule.account_id])
             picture = pictures(uow, [rule], cash)[rule.id]
             picture.require_prices()
             plan = Plan(trades=proposal.trades, skipped=proposal.skipped)

@@ -269,13 +269,13 @@ class RebalancingRuleService:
             rule = record.rule
             account = uow.accounts.get(rule.account_id)
             assert account is not None
-            if account.cash < 0:
+            if account.available < 0:
                 # A rebalance's buys hold cash before its sells pay for them: a moment's state.
                 raise Conflict(
-                    f"account {account.id} has orders in flight (cash {account.cash}); "
-                    "its drift is measured once they settle"
+                    f"account {account.id} has orders in flight (available cash"
+                    f" {account.available}); its drift is measured once they settle"
                 )
-            found = pictures(uow, [rule], {rule.account_id: account.cash})
+            found = pictures(uow, [rule], {rule.account_id: account.available})
         return rule, found[rule.id]
 
     def _transition(

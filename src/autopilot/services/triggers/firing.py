@@ -152,7 +152,7 @@ class FiredTriggers(Automation[Fired]):
         quotes = uow.market.quotes(r.trigger.symbol for r in fired)
         return _Book(
             locked=locked,
-            cash=uow.accounts.lock_cash(r.trigger.account_id for r in fired),
+            cash=uow.accounts.lock_available(r.trigger.account_id for r in fired),
             held={k: p.quantity for k, p in holdings.items()},
             latest={s: q.price for s, q in quotes.items() if q.price is not None},
         )

@@ -9,7 +9,13 @@ from decimal import Decimal
 
 from autopilot.domain.money import ZERO
 from autopilot.domain.quotes import Quote
-from autopilot.services.records import AccountRecord, ClientRecord, PositionRecord, SecurityRecord
+from autopilot.services.records import (
+    AccountRecord,
+    Balance,
+    ClientRecord,
+    PositionRecord,
+    SecurityRecord,
+)
 from autopilot.storage.memory.tables import Tables, cash, micros
 
 
@@ -47,9 +53,16 @@ class MemoryAccounts:
     def get(self, account_id: int, *, lock: bool = False) -> AccountRecord | None:
         return self._t.accounts.get(account_id)
 
-    def lock_cash(self, account_ids: Iterable[int]) -> dict[int, Decimal]:
+    def lock_balances(self, account_ids: Iterable[int]) -> dict[int, Balance]:
         accounts = self._t.accounts
-        return {i: accounts[i].cash for i in sorted(set(account_ids)) if i in accounts}
+        return {
+            i: Balance(accounts[i].cash, accounts[i].held)
+            for i in sorted(set(account_ids))
+            if i in accounts
+        }
+
+    def lock_available(self, account_ids: Iterable[int]) -> dict[int, Decimal]:
+        return {a: b.available for a, b in self.lock_balances(account_ids).items()}
 
     def set_cash(self, amounts: Mapping[int, Decimal], now: datetime) -> None:
         for account_id, value in sorted(amounts.items()):
@@ -57,10 +70,27 @@ class MemoryAccounts:
             if current is not None:
                 self._t.accounts[account_id] = replace(current, cash=cash(value), updated_at=now)
 
+    def set_balances(self, balances: Mapping[int, Balance], now: datetime) -> None:
+        for account_id, value in sorted(balances.items()):
+            current = self._t.accounts.get(account_id)
+            if current is not None:
+                self._t.accounts[account_id] = replace(
+                    current, cash=cash(value.cash), held=cash(value.held), updated_at=now
+                )
+
     def hold(self, amounts: Mapping[int, Decimal], now: datetime) -> None:
-        held = {a: v for a, v in amounts.items() if v}
-        current = self.lock_cash(held)
-        self.set_cash({a: current[a] - v for a, v in held.items() if a in current}, now)
+        self._add_to_holds(amounts, now, 1)
+
+    def release(self, amounts: Mapping[int, Decimal], now: datetime) -> None:
+        self._add_to_holds(amounts, now, -1)
+
+    def _add_to_holds(self, amounts: Mapping[int, Decimal], now: datetime, sign: int) -> None:
+        for account_id, value in sorted(amounts.items()):
+            current = self._t.accounts.get(account_id)
+            if current is not None and value:
+                self._t.accounts[account_id] = replace(
+                    current, held=cash(current.held + sign * value), updated_at=now
+                )
 
     def positions(self, account_id: int) -> list[PositionRecord]:
         return self.positions_of([account_id])[account_id]
