@@ -293,3 +293,48 @@ def test_the_create_body_and_each_update_method_are_documented(start_server: Sta
     assert item["put"]["operationId"] != item["patch"]["operationId"]
     for action in ("pause", "resume"):
         assert f"{TRIGGERS}/{{trigger_id}}/{action}" in spec["paths"]
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_price_posted_to_any_server_fires_a_trigger_made_through_another(
+    start_server: StartServer, request: pytest.FixtureRequest, database: str
+) -> None:
+    """Two servers on one database, as behind a load balancer (the scheduler off in both): a
+    bracket made, paused and resumed through the first is evaluated by the second on the price
+    posted there, at once, without a pass."""
+    settings = {"AUTOMATION_SCHEDULER_ENABLED": "false"}
+    if database == "postgresql":
+        settings["DATABASE_URL"] = request.getfixturevalue("pg_url")
+    first = start_server(**settings)
+    one = first.client
+    who = held_position(one)
+    second = start_server(**{**settings, "DATABASE_URL": first.database_url})
+    two = second.client_with(one.headers["Authorization"].removeprefix("Bearer "))
+    post_prices(two, {"VTI": "250.00"})  # the second server's index is built now
+
+    stop, take = data(
+        one.post(
+            TRIGGERS,
+            json=[leg(who, "priceBelow", "230.00"), leg(who, "priceAbove", "280.00")],
+        ),
+        201,
+    )
+    data(one.post(f"{TRIGGERS}/{stop['id']}/pause"))
+    post_prices(two, {"VTI": "229.00"})  # paused through the first: not in force
+    assert data(two.get(f"{TRIGGERS}/{stop['id']}"))["status"] == "Paused"
+    post_prices(two, {"VTI": "240.00"})
+    data(one.post(f"{TRIGGERS}/{stop['id']}/resume"))
+
+    post_prices(two, {"VTI": "229.50"})
+    fired = data(two.get(f"{TRIGGERS}/{stop['id']}"))
+    assert fired["status"] == "Triggered", fired
+    assert data(one.get(f"{TRIGGERS}/{take['id']}"))["status"] == "Cancelled"
+    order = data(one.get(f"/api/orders/{fired['orderId']}"))
+    assert (order["status"], order["side"], order["filledQuantity"]) == (
+        "Filled",
+        "sell",
+        "10.000000",
+    )
+    post_prices(one, {"VTI": "228.00"})  # the first server fires nothing a second time
+    orders = data(one.get("/api/orders", params={"accountId": who.account_id}))["items"]
+    assert [o["side"] for o in orders].count("sell") == 1

@@ -750,3 +750,35 @@ def test_failed_attempts_are_upserted_per_automation_and_cleared(
     assert {k: v.count for k, v in found.items()} == {"AUTO-1": 2, "AUTO-2": 1}
     assert found["AUTO-1"].before(DAY) == 2 and found["AUTO-1"].before(DAY + timedelta(1)) == 0
     assert list(left) == ["AUTO-1"]
+
+
+def test_the_change_feed_names_each_trigger_changed_since_a_cursor_but_not_a_moved_mark(
+    store: UnitOfWorkFactory, account: tuple[int, int]
+) -> None:
+    trail = TrailingStop(side=Side.SELL, percent=Decimal("5"), mark=Decimal("100"))
+    with store() as uow:
+        start = uow.triggers.change_cursor()
+        uow.triggers.add_many(
+            [trigger_record("TRIG-1", account), trigger_record("TRIG-2", account, condition=trail)]
+        )
+    with store() as uow:
+        assert uow.triggers.changed_since(start) == ["TRIG-1", "TRIG-2"]
+        after_insert = uow.triggers.change_cursor()
+    with store() as uow:
+        assert uow.triggers.changed_since(after_insert) == []
+        uow.triggers.save_marks([("TRIG-2", Decimal("104"))], NOW)  # every process moves it
+    with store() as uow:
+        assert uow.triggers.changed_since(after_insert) == []
+        uow.triggers.transition(["TRIG-1"], [TriggerStatus.ACTIVE], TriggerStatus.PAUSED, NOW)
+    with store() as uow:
+        assert uow.triggers.changed_since(after_insert) == ["TRIG-1"]
+        after_pause = uow.triggers.change_cursor()
+        record = uow.triggers.get("TRIG-2")
+        assert record is not None
+        edited = replace(trail, percent=Decimal("7"))
+        uow.triggers.replace(
+            replace(record, trigger=replace(record.trigger, condition=edited)), NOW
+        )
+    with store() as uow:
+        assert uow.triggers.changed_since(after_pause) == ["TRIG-2"]
+        assert uow.triggers.changed_since(start) == ["TRIG-1", "TRIG-2"]

@@ -14,7 +14,6 @@ import pytest
 from autopilot.bootstrap import Services
 from autopilot.domain.errors import Conflict, InvalidInput
 from autopilot.domain.orders import OrderStatus, OrderType, Side
-from autopilot.domain.outcomes import OutcomeStatus
 from autopilot.domain.triggers.conditions import Direction, TrailingStop, TriggerStatus, stop_level
 from autopilot.domain.triggers.order import OrderTemplate
 from autopilot.services.orders import PlaceOrder
@@ -167,16 +166,36 @@ def test_a_sell_whose_position_is_gone_fails_with_the_reason(
     assert (log.entry.status, log.entry.error) == ("Failed", failed.failure_reason)
 
 
-def test_a_pass_evaluates_triggers_created_by_another_process(
+def test_a_price_to_another_process_fires_the_triggers_this_one_created(
     make_services: MakeServices, services: Services, investor: Investor
 ) -> None:
     hold(services, investor)
     other = make_services()
     price(other, "AAA", "100.00")  # the other process builds its index now
     record = create(services, trigger(investor, "priceBelow", level=Decimal("90.00")))
-    price(other, "AAA", "89.00")  # not in its index yet: it cannot fire there
-    result = other.triggers.run_all(client_id=None, triggered_by="scheduler")
-    assert result.counts[OutcomeStatus.SUCCESS] == 1
+    price(other, "AAA", "89.00")  # its index reads the change feed first
+    assert status(services, record) is TriggerStatus.TRIGGERED
+    again = other.triggers.run_all(client_id=None, triggered_by="scheduler")
+    assert sum(again.counts.values()) == 0  # fired once, by the price
+
+
+def test_a_trigger_paused_resumed_or_edited_through_one_process_is_in_force_in_another(
+    make_services: MakeServices, services: Services, investor: Investor
+) -> None:
+    hold(services, investor)
+    other = make_services()
+    price(other, "AAA", "100.00")
+    record = create(services, trigger(investor, "priceBelow", level=Decimal("90.00")))
+    price(other, "AAA", "95.00")  # indexed there now, not crossed
+    services.trigger_orders.pause(record.trigger.id)
+    price(other, "AAA", "89.00")
+    assert status(services, record) is TriggerStatus.PAUSED
+    price(other, "AAA", "95.00")
+    services.trigger_orders.resume(record.trigger.id)
+    services.trigger_orders.update(record.trigger.id, TriggerChange(level=Decimal("80.00")))
+    price(other, "AAA", "85.00")  # below the old level, above the new
+    assert status(services, record) is TriggerStatus.ACTIVE
+    price(other, "AAA", "79.00")
     assert status(services, record) is TriggerStatus.TRIGGERED
 
 

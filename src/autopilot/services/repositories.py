@@ -338,6 +338,16 @@ class TriggerOrderRepository(Protocol):
         """Store trailing-stop marks, only ever ratcheting (up for sells, down for buys)."""
         ...
 
+    def change_cursor(self) -> object:
+        """Where the change feed stands: taken before the read it guards, so a change committed
+        in between is read twice, never missed."""
+        ...
+
+    def changed_since(self, cursor: object) -> list[str]:
+        """Ids of the triggers inserted or changed (beyond a trailing mark) since ``cursor``,
+        by any process."""
+        ...
+
     def replace(self, record: TriggerOrderRecord, now: datetime) -> None:
         """Write an edited trigger's condition, mark and expiry."""
         ...

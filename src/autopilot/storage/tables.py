@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -368,6 +369,9 @@ trigger_orders = Table(
     Column("failure_reason", Text),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # Set by the database on every insert and every change but a trailing mark's (0008): the
+    # feed that keeps every process's index in step with the triggers others change.
+    Column("revision", BigInteger, nullable=False, server_default="0"),
     # What the evaluator loads at start: the active triggers, by symbol.
     Index(
         "ix_trigger_orders_active_symbol",
@@ -376,6 +380,7 @@ trigger_orders = Table(
         sqlite_where=text("status = 'Active'"),
     ),
     Index("ix_trigger_orders_oco_group", "client_id", "oco_group"),
+    Index("ix_trigger_orders_revision", "revision"),
 )
 
 api_keys = Table(

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, func, or_, select, update
+from sqlalchemy import Connection, Select, and_, func, or_, select, text, update
 
 from autopilot.domain.orders import OrderType, Side
 from autopilot.domain.triggers.conditions import (
@@ -324,6 +324,35 @@ class TriggerOrders:
             if better:
                 changed.append({"id": row.id, "mark": new, "updated_at": now})
         update_rows(self._c, t, changed, key="id")
+
+    def change_cursor(self) -> object:
+        """Where the change feed stands now: what :meth:`changed_since` reads from next.
+
+        Taken before the read it guards (the index's load, or the previous read of changes), so
+        a change committed in between is read twice, never missed.
+        """
+        if self._pg:
+            now = text("SELECT pg_current_snapshot()::text")
+            snapshot: str = self._c.execute(now).scalar_one()
+            return snapshot
+        latest = select(func.coalesce(func.max(t.c.revision), 0))
+        revision: int = self._c.execute(latest).scalar_one()
+        return revision
+
+    def changed_since(self, cursor: object) -> list[str]:
+        """The ids of the triggers inserted or changed (beyond a trailing mark) by the
+        transactions ``cursor`` did not see (migration 0008 sets the revisions)."""
+        if self._pg:
+            # Revisions are transaction ids: the ones below the snapshot's xmin had ended when
+            # it was taken, and of the others, the ones it saw are read already.
+            stmt = text(
+                "SELECT id FROM trigger_orders"
+                " WHERE revision >= pg_snapshot_xmin(CAST(:s AS pg_snapshot))::text::bigint"
+                " AND NOT pg_visible_in_snapshot(revision::text::xid8, CAST(:s AS pg_snapshot))"
+            )
+            return sorted(self._c.execute(stmt, {"s": cursor}).scalars())
+        assert isinstance(cursor, int)
+        return sorted(self._c.execute(select(t.c.id).where(t.c.revision > cursor)).scalars())
 
     def replace(self, record: TriggerOrderRecord, now: datetime) -> None:
         """Write an edited trigger's condition, mark and expiry (PATCH)."""

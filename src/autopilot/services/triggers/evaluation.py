@@ -2,8 +2,11 @@
 
 The evaluator keeps a :class:`~autopilot.domain.triggers.index.TriggerIndex` of the Active
 triggers, built from the database on first use and kept in step with the creates, updates,
-pauses, resumes and cancels of this process (:meth:`TriggerEvaluator.refresh`). A price update
-asks the index which triggers fire; they are fired on the pass driver
+pauses, resumes and cancels of this process (:meth:`TriggerEvaluator.refresh`) and, before every
+evaluation, with what any process committed since (the triggers' change feed, migration 0008), so
+a price posted to any process is evaluated against every Active trigger of its symbol.
+
+A price update asks the index which triggers fire; they are fired on the pass driver
 (:mod:`autopilot.services.triggers.firing`), and afterwards the index is brought in step with
 the committed rows of every trigger the update touched (a trigger whose fire failed an attempt
 is Active still, and indexed again).
@@ -51,6 +54,7 @@ class TriggerEvaluator:
         self._lock = threading.RLock()
         self._index: TriggerIndex | None = None
         self._next_expiry: datetime | None = None
+        self._cursor: object = None  # where this index stands in the triggers' change feed
         self._fired = 0
 
     # --- keeping the index in step ------------------------------------------------------
@@ -96,6 +100,7 @@ class TriggerEvaluator:
         """Evaluate price updates in the order given: fire, claim, place, persist marks."""
         with self._lock:
             index = self._built()
+            self._catch_up()
             result = self._expire(triggered_by)
             fired = [
                 Fired(trigger_id, price, at)
@@ -116,6 +121,7 @@ class TriggerEvaluator:
         with self._lock:
             result = self._expire(triggered_by)
             with self._uow() as uow:
+                cursor = uow.triggers.change_cursor()
                 records = uow.triggers.active(client_id=client_id)
                 quotes = uow.market.quotes({r.trigger.symbol for r in records})
                 next_expiry = uow.triggers.next_expiry()
@@ -130,6 +136,7 @@ class TriggerEvaluator:
             if client_id is None:
                 self._index = index
                 self._next_expiry = next_expiry
+                self._cursor = cursor
             result.merge(self._fire(index, fired, triggered_by))
         return result
 
@@ -138,11 +145,22 @@ class TriggerEvaluator:
     def _built(self) -> TriggerIndex:
         if self._index is None:
             with self._uow() as uow:
+                self._cursor = uow.triggers.change_cursor()
                 records = uow.triggers.active()
                 # Paused triggers are not indexed, but they expire too.
                 self._next_expiry = uow.triggers.next_expiry()
             self._index = TriggerIndex(r.trigger for r in records)
         return self._index
+
+    def _catch_up(self) -> None:
+        """Bring in what other processes (or this one) committed since the index last looked:
+        the triggers created, edited, paused, resumed, cancelled, fired or expired anywhere are
+        in force here before a price is evaluated. One indexed read when nothing changed."""
+        with self._uow() as uow:
+            cursor = uow.triggers.change_cursor()
+            changed = uow.triggers.changed_since(self._cursor)
+        self._cursor = cursor
+        self.refresh(changed)
 
     def _note_expiry(self, at: datetime | None) -> None:
         if at is not None and (self._next_expiry is None or at < self._next_expiry):

@@ -59,6 +59,7 @@ class Tables:
     proposals: dict[str, Proposal] = field(default_factory=dict)
     logs: dict[int, LogRecord] = field(default_factory=dict)
     triggers: dict[str, TriggerOrderRecord] = field(default_factory=dict)
+    trigger_changes: list[str] = field(default_factory=list)  # ids, in the order written
     attempts: dict[str, FailedAttempts] = field(default_factory=dict)
     next_key: int = 1
     keys: dict[int, ApiKeyRecord] = field(default_factory=dict)

@@ -35,6 +35,7 @@ class MemoryTriggerOrders:
             condition = record.trigger.condition
             mark = condition.mark if isinstance(condition, TrailingStop) else None
             self._t.triggers[record.trigger.id] = with_mark(record, mark)
+            self._t.trigger_changes.append(record.trigger.id)
 
     def get(self, trigger_id: str, *, lock: bool = False) -> TriggerOrderRecord | None:
         return self._t.triggers.get(trigger_id)
@@ -130,6 +131,7 @@ class MemoryTriggerOrders:
             trigger_price=micros(price),
             updated_at=now,
         )
+        self._t.trigger_changes.append(trigger_id)
         return True
 
     def set_outcome(
@@ -142,6 +144,7 @@ class MemoryTriggerOrders:
         if failure is not None:
             trigger = replace(record.trigger, status=TriggerStatus.FAILED)
             record = replace(record, trigger=trigger, failure_reason=failure)
+            self._t.trigger_changes.append(trigger_id)
         self._t.triggers[trigger_id] = record
 
     def close_open(
@@ -163,6 +166,7 @@ class MemoryTriggerOrders:
             if record is not None and record.trigger.status in allowed:
                 trigger = replace(record.trigger, status=target)
                 self._t.triggers[trigger_id] = replace(record, trigger=trigger, updated_at=now)
+                self._t.trigger_changes.append(trigger_id)
                 moved.append(trigger_id)
         return moved
 
@@ -190,6 +194,14 @@ class MemoryTriggerOrders:
         self._t.triggers[trigger.id] = with_mark(
             replace(current, trigger=trigger, updated_at=now), mark
         )
+        self._t.trigger_changes.append(trigger.id)
+
+    def change_cursor(self) -> object:
+        return len(self._t.trigger_changes)
+
+    def changed_since(self, cursor: object) -> list[str]:
+        assert isinstance(cursor, int)
+        return sorted(set(self._t.trigger_changes[cursor:]))
 
     def _where(self, keep: object) -> list[TriggerOrderRecord]:
         assert callable(keep)
