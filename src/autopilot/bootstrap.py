@@ -30,6 +30,7 @@ from autopilot.services.rebalancing.rules import RebalancingRuleService
 from autopilot.services.triggers.evaluation import TriggerEvaluator
 from autopilot.services.triggers.firing import TriggerPolicy
 from autopilot.services.triggers.orders import TriggerOrderService
+from autopilot.services.workers import WorkerService
 from autopilot.storage.db import make_engine
 from autopilot.storage.unit_of_work import UnitOfWorkFactory as SqlUnitOfWorkFactory
 
@@ -58,6 +59,7 @@ class Services:
     keys: ApiKeyService
     limiter: RateLimiter
     audit: AuditTrail
+    workers: WorkerService
 
     def close(self) -> None:
         if self.engine is not None:
@@ -159,4 +161,5 @@ def build(
         keys=ApiKeyService(uow=uow, clock=clock),
         limiter=RateLimiter(uow=uow, clock=clock),
         audit=AuditTrail(uow=uow, clock=clock),
+        workers=WorkerService(uow=uow, lease=timedelta(seconds=settings.automation_worker_lease)),
     )

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -62,6 +64,7 @@ def _services(
     *,
     exit_code: int = 2,
     json_error: dict[str, Any] | None = None,
+    clock: Any = None,
 ) -> Iterator[Any]:
     """Migrated services; a database that cannot be reached or migrated is one error line and
     `exit_code` (with `json_error`, also that object with the error, on stdout)."""
@@ -76,7 +79,6 @@ def _services(
         if json_error is not None:
             typer.echo(json.dumps({**json_error, "error": message}))
         _fail(message, exit_code)
-    clock = None
     if as_of is not None:
         clock = FixedClock(datetime.combine(as_of, time(12, 0), tzinfo=settings.zone))
     services = build(settings, clock=clock)
@@ -209,6 +211,81 @@ def run_once(
         raise typer.Exit(1)
     if shown.get("counts", {}).get("failed"):
         raise typer.Exit(3)
+
+
+@app.command()
+def worker(
+    worker_id: Annotated[
+        str | None, typer.Option("--id", help="This worker's id (default host:pid).")
+    ] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", hidden=True)] = None,
+) -> None:
+    """Do the scheduler's work as one of N dedicated workers on PostgreSQL (SIGTERM stops it)."""
+    from sqlalchemy.engine import make_url
+
+    from autopilot.engine.worker import DatabaseClock, Worker, WorkerPolicy, default_worker_id
+    from autopilot.storage.workers_repo import application_name
+
+    settings = _settings()
+    if not settings.database_url.startswith("postgresql"):
+        _fail("workers need PostgreSQL: DATABASE_URL is not a postgresql+psycopg:// URL")
+    ident = (worker_id or default_worker_id()).strip()
+    if not ident or len(ident) > 200 or not ident.isprintable():
+        _fail(f"--id {worker_id!r}: expected 1 to 200 printable characters")
+    day = None
+    if as_of is not None:
+        try:
+            day = date.fromisoformat(as_of)
+        except ValueError:
+            _fail(f"--as-of {as_of!r} is not a date; expected YYYY-MM-DD")
+    # Its sessions carry its id, so that once it is dead another worker can end them.
+    named = make_url(settings.database_url).update_query_dict(
+        {"application_name": application_name(ident)}
+    )
+    settings = settings.model_copy(
+        update={"database_url": named.render_as_string(hide_password=False)}
+    )
+    _configure_logging()
+    clock = DatabaseClock()
+    with _services(settings, day, clock=None if day else clock) as services:
+        policy = WorkerPolicy(
+            lease=timedelta(seconds=settings.automation_worker_lease),
+            interval_s=settings.check_interval_seconds,
+        )
+        running = Worker(services, worker_id=ident, policy=policy, clock=clock)
+        signals = 0
+
+        def on_signal(signum: int, _frame: Any) -> None:
+            nonlocal signals
+            signals += 1
+            if signals > 1:  # a second signal: at once; the batch in hand is rolled back
+                os._exit(128 + signum)
+            running.request_stop(settings.automation_worker_shutdown_timeout)
+            # Past the timeout, stop at once as well: what did not commit is taken over.
+            timer = threading.Timer(
+                settings.automation_worker_shutdown_timeout, os._exit, (128 + signum,)
+            )
+            timer.daemon = True
+            timer.start()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        # The work runs in a thread of its own: the main thread only waits, so a signal is
+        # handled at once even while the work waits inside the database driver.
+        failed: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                running.run()
+            except BaseException as exc:  # reported below, with its exit code
+                failed.append(exc)
+
+        thread = threading.Thread(target=work, name="worker")
+        thread.start()
+        while thread.is_alive():
+            thread.join(0.5)
+    if failed:
+        _fail(f"worker {ident} stopped: {type(failed[0]).__name__}: {_first_line(failed[0])}", 1)
 
 
 @db_app.command("upgrade")

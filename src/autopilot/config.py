@@ -55,6 +55,8 @@ _ACCEPTS: dict[str, str] = {
     "automation_forwarded_allow_ips": (
         "the proxies' IP addresses or networks, comma-separated (10.0.0.5,10.1.0.0/16), or *"
     ),
+    "automation_worker_lease": "a number of seconds above 0, such as 30",
+    "automation_worker_shutdown_timeout": "a number of seconds above 0, such as 30",
 }
 
 
@@ -94,6 +96,12 @@ class Settings(BaseSettings):
     automation_forwarded_allow_ips: str = ""
     """The reverse proxies whose X-Forwarded-For names the client (empty: none, the socket's
     peer is the client address that rate limits and the audit trail use)."""
+    automation_worker_lease: float = Field(default=30.0, gt=0, le=86_400, allow_inf_nan=False)
+    """Seconds without a heartbeat after which a worker is dead and its work is taken over."""
+    automation_worker_shutdown_timeout: float = Field(
+        default=30.0, gt=0, le=86_400, allow_inf_nan=False
+    )
+    """Seconds a worker given SIGTERM has to commit the batch in hand before it stops at once."""
 
     @field_validator(
         "automation_rate_limit_execute",

@@ -74,6 +74,7 @@ ROUTES: dict[tuple[str, str], Entry] = {
         OWN, scoped=True, call=Call(body=lambda w: {"type": "auto-invest", "ruleId": w.auto_rule})
     ),
     ("GET", "/api/automation/scheduler/status"): Entry(roles(OPERATOR)),
+    ("GET", "/api/automation/workers"): Entry(roles(OPERATOR)),
     ("POST", "/api/automation/scheduler/start"): Entry(roles()),
     ("POST", "/api/automation/scheduler/stop"): Entry(roles()),
     ("GET", "/api/automation/execution-logs"): Entry(READ, listing=True, call=Call(by_client)),

@@ -34,8 +34,9 @@ class PassReport:
 
 
 class Scheduler:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, *, triggered_by: str = "scheduler") -> None:
         self._services = services
+        self._triggered_by = triggered_by  # what the execution log names: a worker's id
         self._interval = services.settings.check_interval_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -93,7 +94,7 @@ class Scheduler:
         log.info("%s Running scheduled checks...", PREFIX, extra={"action": "pass.started"})
         try:
             result = self._services.passes.run(
-                kinds, triggered_by="scheduler", should_stop=self._stop.is_set
+                kinds, triggered_by=self._triggered_by, should_stop=self._stop.is_set
             )
         except Exception as exc:  # the loop survives anything a pass throws
             if isinstance(exc, DatabaseUnavailable):  # expected in an outage: one line

@@ -31,6 +31,7 @@ from autopilot.services.repositories import (
     RateLimitRepository,
     RebalancingRuleRepository,
     TriggerOrderRepository,
+    WorkerRepository,
 )
 
 
@@ -105,6 +106,8 @@ class UnitOfWork(Protocol):
     def audit(self) -> AuditRepository: ...
     @property
     def limits(self) -> RateLimitRepository: ...
+    @property
+    def workers(self) -> WorkerRepository: ...
 
 
 UnitOfWorkFactory = Callable[[], AbstractContextManager[UnitOfWork]]

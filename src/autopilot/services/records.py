@@ -7,8 +7,9 @@ here, beside the ports, so that nothing above storage imports the storage layer.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from autopilot.domain.auto_invest.rule import AutoInvestRule
@@ -274,3 +275,25 @@ class AuditFilter:
     client_id: int | None = None
     since: datetime | None = None
     until: datetime | None = None
+
+
+class WorkerState(StrEnum):
+    ALIVE = "alive"
+    DEAD = "dead"  # no heartbeat within the lease: its work is taken over
+    STOPPED = "stopped"  # shut down cleanly
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerRecord:
+    id: str
+    host: str
+    pid: int
+    started_at: datetime
+    heartbeat_at: datetime
+    stopped_at: datetime | None
+    holds: str | None
+
+    def state(self, now: datetime, lease: timedelta) -> WorkerState:
+        if self.stopped_at is not None:
+            return WorkerState.STOPPED
+        return WorkerState.DEAD if self.heartbeat_at < now - lease else WorkerState.ALIVE

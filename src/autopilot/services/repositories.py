@@ -42,6 +42,7 @@ from autopilot.services.records import (
     RuleRecord,
     SecurityRecord,
     TriggerOrderRecord,
+    WorkerRecord,
 )
 
 PriceRow = tuple[str, Decimal, datetime]  # symbol, price, as of
@@ -417,4 +418,19 @@ class RateLimitRepository(Protocol):
 
     def purge(self, before: int) -> None:
         """Drop the counters of windows that started before ``before`` (epoch seconds)."""
+        ...
+
+
+class WorkerRepository(Protocol):
+    def now(self) -> datetime:
+        """The database's clock (what leases and schedules are read against)."""
+        ...
+
+    def register(self, worker_id: str, host: str, pid: int) -> datetime: ...
+    def beat(self, worker_id: str, holds: str | None) -> datetime: ...
+    def stop(self, worker_id: str) -> None: ...
+    def all(self) -> list[WorkerRecord]: ...
+
+    def end_connections_of(self, worker_id: str) -> int:
+        """End a dead worker's database sessions, so what they lock is free now."""
         ...

@@ -450,3 +450,16 @@ __all__ = [
     "securities",
     "trigger_orders",
 ]
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String(200), primary_key=True),  # --id, by default host:pid
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    # The database's clock, not the worker's.
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("heartbeat_at", UTCDateTime(), nullable=False),
+    Column("stopped_at", UTCDateTime()),
+    Column("holds", Text),  # what it is doing: the stage in hand, or nothing
+)

@@ -26,6 +26,7 @@ from autopilot.storage.platform_repo import Accounts, Clients, Market
 from autopilot.storage.rebalancing_repo import RebalancingProposals, RebalancingRules
 from autopilot.storage.security_repo import ApiKeys, AuditEvents, RateLimits
 from autopilot.storage.trigger_repo import TriggerOrders
+from autopilot.storage.workers_repo import Workers
 
 
 class UnitOfWork:
@@ -46,6 +47,7 @@ class UnitOfWork:
         self.keys = ApiKeys(connection)
         self.audit = AuditEvents(connection)
         self.limits = RateLimits(connection)
+        self.workers = Workers(connection)
 
 
 class UnitOfWorkFactory:

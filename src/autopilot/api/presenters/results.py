@@ -13,10 +13,13 @@ from autopilot.api.schemas.responses import (
     PassSummaryPublic,
     RuleResultPublic,
     SchedulerStatusPublic,
+    WorkerPublic,
 )
 from autopilot.domain.outcomes import OutcomeStatus
 from autopilot.engine.scheduler import PassReport
 from autopilot.services.execution.results import PassResult, RuleResult
+from autopilot.services.records import WorkerState
+from autopilot.services.workers import Workers, WorkerView
 
 
 def rule_result(result: RuleResult) -> RuleResultPublic:
@@ -80,6 +83,7 @@ def scheduler_status(
     timezone: str,
     last: PassReport | None,
     next_at: datetime | None,
+    workers: Workers,
 ) -> SchedulerStatusPublic:
     return SchedulerStatusPublic(
         is_running=is_running,
@@ -89,4 +93,19 @@ def scheduler_status(
         last_run_at=None if last is None else at(last.started_at),
         next_run_at=moment(next_at),
         last_run=last_run(last),
+        workers=[worker(w) for w in workers.workers if w.state is not WorkerState.STOPPED],
+    )
+
+
+def worker(view: WorkerView) -> WorkerPublic:
+    record = view.record
+    return WorkerPublic(
+        id=record.id,
+        host=record.host,
+        pid=record.pid,
+        status=view.state.value,
+        started_at=at(record.started_at),
+        heartbeat_at=at(record.heartbeat_at),
+        stopped_at=moment(record.stopped_at),
+        holds=record.holds,
     )

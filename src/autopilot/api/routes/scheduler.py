@@ -12,7 +12,7 @@ from autopilot.api.envelope import ok
 from autopilot.api.openapi import errors
 from autopilot.api.presenters.common import page
 from autopilot.api.presenters.logs import execution_log
-from autopilot.api.presenters.results import execution, scheduler_status
+from autopilot.api.presenters.results import execution, scheduler_status, worker
 from autopilot.api.schemas.requests import ExecuteRequest
 from autopilot.api.schemas.responses import (
     Envelope,
@@ -21,6 +21,7 @@ from autopilot.api.schemas.responses import (
     Page,
     SchedulerStatusPublic,
     SchedulerTogglePublic,
+    WorkerPublic,
 )
 from autopilot.api.security import CallerDep, authorize, grant, limit_executions
 from autopilot.domain.errors import InvalidInput
@@ -71,8 +72,22 @@ def status(scheduler: SchedulerDep, services: ServicesDep) -> Envelope[Scheduler
             timezone=settings.automation_timezone,
             last=scheduler.last_pass,
             next_at=scheduler.next_pass_at,
+            workers=services.workers.list(),
         )
     )
+
+
+@router.get("/workers", response_model=Envelope[Page[WorkerPublic]])
+@grant("worker.list", Role.OPERATOR)
+def workers(
+    services: ServicesDep, page_number: PageDep = 1, page_size: PageSizeDep = 50
+) -> Envelope[Page[WorkerPublic]]:
+    """The dedicated workers (`autopilot worker`): alive, dead (no heartbeat within the lease,
+    their work taken over by the others) and stopped, by start time."""
+    found = services.workers.list().workers
+    start = (page_number - 1) * page_size
+    shown = [worker(w) for w in found[start : start + page_size]]
+    return ok(page(shown, len(found), page_number, page_size))
 
 
 @router.post("/scheduler/start", response_model=Toggle)

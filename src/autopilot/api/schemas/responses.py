@@ -222,6 +222,19 @@ class LastRunPublic(Public):
     pending_approval: int | None = None
 
 
+class WorkerPublic(Public):
+    id: str
+    host: str
+    pid: int
+    status: Literal["alive", "dead", "stopped"] = Field(
+        description="dead: no heartbeat within AUTOMATION_WORKER_LEASE; its work is taken over."
+    )
+    started_at: Moment
+    heartbeat_at: Moment
+    stopped_at: Moment | None
+    holds: str | None = Field(description="What it is doing now (a pass), or null when idle.")
+
+
 class SchedulerStatusPublic(Public):
     is_running: bool
     check_interval: str = Field(description="Milliseconds, as a string (the guide's format).")
@@ -230,6 +243,9 @@ class SchedulerStatusPublic(Public):
     last_run_at: Moment | None
     next_run_at: Moment | None
     last_run: LastRunPublic | None
+    workers: list[WorkerPublic] = Field(
+        description="The dedicated workers alive or dead (not the stopped ones)."
+    )
 
 
 class SchedulerTogglePublic(Public):

@@ -19,6 +19,7 @@ from autopilot.storage.memory.rules import (
 from autopilot.storage.memory.security import MemoryApiKeys, MemoryAuditEvents, MemoryRateLimits
 from autopilot.storage.memory.tables import Tables
 from autopilot.storage.memory.triggers import MemoryTriggerOrders
+from autopilot.storage.memory.workers import MemoryWorkers
 
 
 class InMemoryUnitOfWork:
@@ -39,6 +40,7 @@ class InMemoryUnitOfWork:
         self.keys = MemoryApiKeys(tables)
         self.audit = MemoryAuditEvents(tables)
         self.limits = MemoryRateLimits(tables)
+        self.workers = MemoryWorkers(tables)
 
 
 class InMemoryStore:

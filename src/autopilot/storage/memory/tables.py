@@ -22,6 +22,7 @@ from autopilot.services.records import (
     RuleRecord,
     SecurityRecord,
     TriggerOrderRecord,
+    WorkerRecord,
 )
 
 CENTS = Decimal("0.01")
@@ -66,6 +67,7 @@ class Tables:
     key_hashes: dict[str, int] = field(default_factory=dict)
     audit: list[AuditEvent] = field(default_factory=list)
     hits: dict[tuple[str, int], int] = field(default_factory=dict)
+    workers: dict[str, WorkerRecord] = field(default_factory=dict)
 
     def copy(self) -> Tables:
         """A snapshot: every table copied (its records are frozen and shared)."""
