@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,9 @@ for extra in (ROOT / "src", ROOT):  # runnable from a checkout without installin
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
+from bench.auto_invest_ceiling import HELD  # noqa: E402
+from bench.auto_invest_ceiling import measure as ceiling  # noqa: E402
+from bench.auto_invest_workload import TODAY, seed  # noqa: E402
 from bench.databases import database  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
@@ -43,7 +46,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update  # no
 from autopilot.bootstrap import Services, build  # noqa: E402
 from autopilot.config import load_settings  # noqa: E402
 from autopilot.domain.auto_invest.execution import execute_auto_invest  # noqa: E402
-from autopilot.domain.auto_invest.rule import Allocation, AutoInvestRule  # noqa: E402
+from autopilot.domain.auto_invest.rule import AutoInvestRule  # noqa: E402
 from autopilot.domain.orders import (  # noqa: E402
     Order,
     OrderStatus,
@@ -51,7 +54,6 @@ from autopilot.domain.orders import (  # noqa: E402
     Side,
     notional_buy,
 )
-from autopilot.domain.schedule import Frequency, Schedule  # noqa: E402
 from autopilot.services.ids import new_id  # noqa: E402
 from autopilot.services.submission import resubmit_pending  # noqa: E402
 from autopilot.storage.auto_invest_repo import rule_from_row, rule_to_row  # noqa: E402
@@ -61,32 +63,9 @@ from autopilot.storage.tables import (  # noqa: E402
     accounts,
     auto_invest_rules,
     automation_execution_logs,
-    clients,
     orders,
 )
 
-TODAY = date(2025, 6, 16)  # a Monday and a NYSE trading day: every seeded rule is due on it
-RULES_PER_CLIENT = 10
-SEED_CHUNK = 10_000
-PRICES = {
-    "VTI": Decimal("287.41"),
-    "VXUS": Decimal("63.18"),
-    "BND": Decimal("72.55"),
-    "QQQ": Decimal("529.92"),
-    "SPY": Decimal("602.04"),
-    "GLD": Decimal("311.27"),
-}
-SYMBOLS = tuple(PRICES)
-MIXES = (
-    (Decimal(60), Decimal(40)),
-    (Decimal(50), Decimal(30), Decimal(20)),
-    (Decimal(34), Decimal(33), Decimal(33)),
-)
-SCHEDULES = (
-    Schedule(frequency=Frequency.MONTHLY, start_date=date(2025, 1, 16), day_of_month=16),
-    Schedule(frequency=Frequency.WEEKLY, start_date=date(2025, 1, 6), day_of_week=0),
-    Schedule(frequency=Frequency.DAILY, start_date=date(2025, 1, 2)),
-)
 SCHEDULER_LOGGER = "autopilot.scheduler"
 
 
@@ -108,6 +87,7 @@ class Measurement:
     rss_growth_mb: float
     workers: int = 1
     workers_seconds: float | None = None
+    ceiling_seconds: float | None = None  # PostgreSQL alone (auto_invest_ceiling's HELD)
 
     @property
     def pass_rate(self) -> float:
@@ -122,6 +102,10 @@ class Measurement:
         return self.rules / self.end_to_end_seconds
 
     @property
+    def ceiling_rate(self) -> float | None:
+        return None if self.ceiling_seconds is None else self.rules / self.ceiling_seconds
+
+    @property
     def workers_rate(self) -> float | None:
         return None if self.workers_seconds is None else self.rules / self.workers_seconds
 
@@ -134,6 +118,12 @@ class Measurement:
             "backend": self.backend,
             "rules": self.rules,
             "pass_rules_per_s": round(self.pass_rate, 1),
+            "ceiling_rules_per_s": None
+            if self.ceiling_rate is None
+            else round(self.ceiling_rate, 1),
+            "ceiling_ratio": None
+            if self.ceiling_rate is None
+            else round(self.pass_rate / self.ceiling_rate, 3),
             "fill_orders_per_s": round(self.fill_rate, 1),
             "end_to_end_rules_per_s": round(self.end_to_end_rate, 1),
             "naive_rules_per_s": round(self.naive_rate, 1),
@@ -151,6 +141,7 @@ class Measurement:
             if self.workers_rate is None
             else round(self.workers_rate, 1),
             "workers_seconds": self.workers_seconds,
+            "ceiling_seconds": self.ceiling_seconds,
         }
 
     @classmethod
@@ -168,6 +159,7 @@ class Measurement:
             rss_growth_mb=data["pass_rss_growth_mb"],
             workers=data["workers"],
             workers_seconds=data["workers_seconds"],
+            ceiling_seconds=data["ceiling_seconds"],
         )
 
 
@@ -180,63 +172,6 @@ class HandedLater:
 
     def on_prices(self, symbols: Sequence[str]) -> None:
         return None
-
-
-# -- seeding -------------------------------------------------------------------------------------
-
-
-def _rule(number: int, client_id: int, tag: str) -> AutoInvestRule:
-    weights = MIXES[number % len(MIXES)]
-    symbols = [SYMBOLS[(number + i) % len(SYMBOLS)] for i in range(len(weights))]
-    return AutoInvestRule(
-        id=f"AUTO-{tag}-{number:09d}",
-        client_id=client_id,
-        account_id=client_id,  # one account per client, same id
-        name=f"bench rule {number}",
-        amount=Decimal(100 + 25 * (number % 17)),
-        allocations=tuple(
-            Allocation(symbol=s, weight=w) for s, w in zip(symbols, weights, strict=True)
-        ),
-        schedule=SCHEDULES[number % len(SCHEDULES)],
-        next_execution_date=TODAY,
-    )
-
-
-def seed(services: Services, count: int, tag: str) -> list[str]:
-    """Insert `count` due rules (and their clients and accounts) set-based, in chunks."""
-    now = datetime.now(UTC)
-    with services.uow() as uow:
-        uow.market.record_prices([(s, p, now) for s, p in PRICES.items()])
-        first = uow.connection.execute(select(func.coalesce(func.max(clients.c.id), 0))).scalar()
-    first_client = int(first or 0) + 1
-    ids: list[str] = []
-    for start in range(0, count, SEED_CHUNK):
-        numbers = range(start, min(count, start + SEED_CHUNK))
-        owners = sorted({first_client + n // RULES_PER_CLIENT for n in numbers})
-        rules = [_rule(n, first_client + n // RULES_PER_CLIENT, tag) for n in numbers]
-        with services.uow() as uow:
-            c = uow.connection
-            c.execute(insert(clients), [_client_row(i, now) for i in owners])
-            c.execute(insert(accounts), [_account_row(i, now) for i in owners])
-            uow.auto_invest.add_many(rules, now)
-        ids.extend(r.id for r in rules)
-    return ids
-
-
-def _client_row(client_id: int, now: datetime) -> dict[str, Any]:
-    return {"id": client_id, "name": f"Client {client_id}", "email": None, "created_at": now}
-
-
-def _account_row(account_id: int, now: datetime) -> dict[str, Any]:
-    # Ample cash: no rule is skipped for want of it.
-    return {
-        "id": account_id,
-        "client_id": account_id,
-        "currency": "USD",
-        "cash": Decimal("1000000.00"),
-        "created_at": now,
-        "updated_at": now,
-    }
 
 
 # -- the naive loop ------------------------------------------------------------------------------
@@ -424,6 +359,9 @@ def measure(backend: str, url: str, rules: int, naive_rules: int, workers: int =
                 lambda: services.auto_invest.run_due(TODAY, triggered_by="bench")
             )
         _check(services, rules, "E2E")
+        ceiling_seconds = None
+        if backend == "postgres":  # PostgreSQL alone, the same protocol, to the pass's commit
+            ceiling_seconds = ceiling(url, rules, HELD, lanes=1, tag="CEIL").seconds
         workers_seconds = None
         if workers > 1:
             seed(services, rules, "WORK")
@@ -445,6 +383,7 @@ def measure(backend: str, url: str, rules: int, naive_rules: int, workers: int =
         rss_growth_mb=max(0.0, peak - rss_before),
         workers=workers,
         workers_seconds=workers_seconds,
+        ceiling_seconds=ceiling_seconds,
     )
 
 
@@ -522,6 +461,7 @@ def print_table(results: Sequence[Measurement], batch_size: int) -> None:
         "rules",
         "orders",
         "pass rules/s",
+        "ceiling rules/s",
         "fills orders/s",
         "end to end rules/s",
         "naive rules/s",
@@ -538,6 +478,9 @@ def print_table(results: Sequence[Measurement], batch_size: int) -> None:
             f"{m.rules:,}",
             f"{m.fills:,}",
             f"{m.pass_rate:,.0f}",
+            "-"
+            if m.ceiling_rate is None
+            else f"{m.ceiling_rate:,.0f} ({m.pass_rate / m.ceiling_rate:.2f}x)",
             f"{m.fill_rate:,.0f}",
             f"{m.end_to_end_rate:,.0f}",
             f"{m.naive_rate:,.0f}",
@@ -552,7 +495,9 @@ def print_table(results: Sequence[Measurement], batch_size: int) -> None:
     console.print(
         "'pass': due rules to the pass's commit (orders Pending, cash held, rule state, log rows);"
         " 'fills': the submission stage on its own, the paper broker taking every Pending order"
-        " in batches (Pending -> Filled, positions and cash, holds released); 'end to end': other"
+        " in batches (Pending -> Filled, positions and cash, holds released); 'ceiling': the same"
+        " writes to the commit by PostgreSQL alone, one SQL statement per batch and no Python per"
+        " rule (bench/auto_invest_ceiling.py), with the pass's ratio to it; 'end to end': other"
         " rules, due -> every order Filled, the fills in-process after each batch as `serve`"
         f" runs them. Naive loop (one transaction per rule, one statement per row) on a sample"
         f" ({samples}), fills included; all rates per second. Batch size {batch_size}. The"

@@ -8,7 +8,10 @@ rule. What remains is the database's own work for the rows DESIGN §4 requires: 
 (FOR UPDATE SKIP LOCKED), one order per leg, one log row per rule, the rule's new state, the
 accounts' cash and the positions.
 
-Two order protocols are measured, each with 1 and 2 connections ("lanes", one thread each):
+Three order protocols are measured, each with 1 and 2 connections ("lanes", one thread each):
+  - written Pending, cash held: the pass as it is now (DESIGN §5, Stages), to its commit: the
+    orders written once, Pending, and their cash held on the account; the fills are the next
+    stage's and not in the figure (what `pass_rules_per_s` of `bench/auto_invest.py` is held to);
   - written then filled: orders inserted `Pending`, then a second statement fills them, as DESIGN
     §4 has it (an order is written first, then submitted with its id as the idempotency key);
   - written once: orders inserted already `Filled`.
@@ -39,7 +42,7 @@ for extra in (ROOT / "src", ROOT):  # runnable from a checkout without installin
         sys.path.insert(0, str(extra))
 
 import psycopg  # noqa: E402
-from bench.auto_invest import TODAY, seed  # noqa: E402
+from bench.auto_invest_workload import TODAY, seed  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
@@ -99,13 +102,47 @@ held AS (
 SELECT (SELECT count(*) FROM claimed), (SELECT array_agg(id) FROM new_orders)
 """
 
+# The pass as DESIGN §5 (Stages) has it now, to its commit: orders written once, Pending, the
+# cash they need held on the account (held = held + total), the log rows and the rules' state;
+# the fills are the submission stage's, after the commit, and not in this figure.
+HELD_SQL = (
+    PASS_SQL[: PASS_SQL.index("new_orders AS (")]
+    + """new_orders AS (
+  INSERT INTO orders (id, account_id, client_id, symbol, side, order_type, notional,
+    reserved_amount, status, automation_type, automation_id, created_at, updated_at)
+  SELECT 'ORD-' || rule_id || '-' || k, account_id, client_id, symbol, 'buy', 'market', notional,
+    notional, 'Pending', 'AutoInvest', rule_id, now(), now()
+  FROM priced
+  RETURNING automation_id, id, account_id, reserved_amount),
+logs AS (
+  INSERT INTO automation_execution_logs (automation_type, automation_id, client_id,
+    execution_date, status, order_ids, message, details, triggered_by, attempt, started_at,
+    finished_at, created_at)
+  SELECT 'AutoInvest', c.id, c.client_id, %(today)s, 'Success', json_agg(o.id), 'Executed',
+    json_build_object('amount', c.amount::text), 'ceiling', 1, now(), now(), now()
+  FROM claimed c JOIN new_orders o ON o.automation_id = c.id
+  GROUP BY c.id, c.client_id, c.amount),
+rules AS (
+  UPDATE auto_invest_rules r SET next_execution_date = r.next_execution_date + 30,
+    execution_count = r.execution_count + 1, total_invested = r.total_invested + r.amount,
+    updated_at = now()
+  FROM claimed c WHERE r.id = c.id),
+holds AS (
+  UPDATE accounts a SET held = a.held + s.total, updated_at = now()
+  FROM (SELECT account_id, sum(reserved_amount) AS total FROM new_orders GROUP BY account_id) s
+  WHERE a.id = s.account_id)
+SELECT (SELECT count(*) FROM claimed), NULL::text[]
+"""
+)
+
 # The broker's half of "written then filled": the batch's orders, by id, still Pending.
 FILL_SQL = """
 UPDATE orders SET status = 'Filled', updated_at = now(), filled_at = now()
 WHERE status = 'Pending' AND id = ANY(%(ids)s)
 """
 
-PROTOCOLS = {"written then filled": "Pending", "written once": "Filled"}
+HELD = "written Pending, cash held (to the commit)"
+PROTOCOLS = {HELD: "Held", "written then filled": "Pending", "written once": "Filled"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +170,10 @@ def _lane(dsn: str, status: str, executed: list[int], errors: list[BaseException
     try:
         with psycopg.connect(dsn) as conn:
             while True:
+                sql = HELD_SQL if status == "Held" else PASS_SQL
                 with conn.transaction():
                     row = conn.execute(
-                        PASS_SQL, {"today": TODAY, "batch": BATCH, "status": status}
+                        sql, {"today": TODAY, "batch": BATCH, "status": status}
                     ).fetchone()
                 assert row is not None
                 done, order_ids = int(row[0]), row[1]
@@ -149,12 +187,13 @@ def _lane(dsn: str, status: str, executed: list[int], errors: list[BaseException
         errors.append(exc)
 
 
-def measure(url: str, rules: int, protocol: str, lanes: int) -> Run:
-    """Seed `rules` due rules in a fresh database, then time the SQL-only pass over them."""
+def measure(url: str, rules: int, protocol: str, lanes: int, *, tag: str = "CEIL") -> Run:
+    """Seed `rules` due rules (in a fresh database, or beside executed ones), then time the
+    SQL-only pass over them."""
     upgrade(url)
     services = build(load_settings(database_url=url))
     try:
-        seed(services, rules, "CEIL")
+        seed(services, rules, tag)
     finally:
         services.close()
     dsn = _dsn(url)
@@ -172,17 +211,17 @@ def measure(url: str, rules: int, protocol: str, lanes: int) -> Run:
     seconds = time.perf_counter() - started
     if errors:
         raise SystemExit(f"{protocol}, {lanes} lanes: {errors[0]!r}")
-    _check(url, rules)
+    _check(url, rules, tag)
     return Run(protocol=protocol, lanes=lanes, rules=sum(executed), seconds=seconds)
 
 
-def _check(url: str, rules: int) -> None:
+def _check(url: str, rules: int, tag: str) -> None:
     services = build(load_settings(database_url=url))
     try:
         with services.uow() as uow:
             t = auto_invest_rules
             moved = uow.connection.execute(
-                select(func.count()).where(t.c.execution_count == 1)
+                select(func.count()).where(t.c.execution_count == 1, t.c.id.like(f"AUTO-{tag}-%"))
             ).scalar_one()
     finally:
         services.close()
