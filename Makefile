@@ -60,6 +60,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/rebalancing.py
 	$(BIN)/python bench/triggers.py
 	$(BIN)/python bench/rate_limits.py
+	$(BIN)/python bench/chaos.py --scaling
 
 migrate: $(STAMP)
 	$(BIN)/autopilot db upgrade

@@ -237,6 +237,13 @@ class ThrowawayPostgres:
         if not self.running:
             self._pg_ctl_start()
 
+    def crash_and_restart(self) -> None:
+        """`pg_ctl restart -m immediate`: every session cut, no checkpoint, crash recovery on the
+        way back up (what a power cut or an OOM kill of the postmaster does)."""
+        self._run("pg_ctl", "-w", "-D", str(self.data_dir), "-m", "immediate", "stop")
+        self.running = False
+        self._pg_ctl_start()
+
     def stop(self) -> None:
         """Stop the server (immediately) and delete the cluster.  Idempotent."""
         if self.root is None:
