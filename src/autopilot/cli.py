@@ -218,12 +218,23 @@ def worker(
     worker_id: Annotated[
         str | None, typer.Option("--id", help="This worker's id (default host:pid).")
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=1,
+            max=65535,
+            help="Serve this worker's Prometheus metrics on 127.0.0.1:PORT/metrics.",
+        ),
+    ] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", hidden=True)] = None,
 ) -> None:
     """Do the scheduler's work as one of N dedicated workers on PostgreSQL (SIGTERM stops it)."""
+    from prometheus_client import start_http_server
     from sqlalchemy.engine import make_url
 
     from autopilot.engine.worker import DatabaseClock, Worker, WorkerPolicy, default_worker_id
+    from autopilot.metrics import for_process
     from autopilot.storage.workers_repo import application_name
 
     settings = _settings()
@@ -253,6 +264,12 @@ def worker(
             interval_s=settings.check_interval_seconds,
         )
         running = Worker(services, worker_id=ident, policy=policy, clock=clock)
+        metrics = for_process(services)
+        if metrics_port is not None:
+            try:  # loopback only: open there, as serve's /metrics is
+                start_http_server(metrics_port, addr="127.0.0.1", registry=metrics.registry)
+            except OSError as exc:
+                _fail(f"--metrics-port {metrics_port}: {exc.strerror or exc}")
         signals = 0
 
         def on_signal(signum: int, _frame: Any) -> None:

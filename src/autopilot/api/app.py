@@ -12,6 +12,7 @@ from autopilot.api import envelope, middleware, openapi
 from autopilot.api.routes import (
     access,
     auto_invest_rules,
+    metrics,
     orders,
     platform,
     rebalancing,
@@ -20,6 +21,7 @@ from autopilot.api.routes import (
 )
 from autopilot.bootstrap import Services
 from autopilot.engine.scheduler import Scheduler
+from autopilot.metrics import for_process as metrics_of_process
 from autopilot.services.execution.results import PREFIX
 
 
@@ -54,10 +56,12 @@ def create_app(services: Services, *, run_scheduler: bool | None = None) -> Fast
     )
     app.state.services = services
     app.state.scheduler = loop
+    app.state.metrics = metrics_of_process(services)
     envelope.install(app)
     openapi.install(app)
     middleware.install(app)  # outermost: the request id is there for everything inside
     app.include_router(access.health_router)
+    app.include_router(metrics.router)
     for module in (
         scheduler,
         auto_invest_rules,

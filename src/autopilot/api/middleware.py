@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -31,6 +32,7 @@ from autopilot.api.security import (
     request_info,
 )
 from autopilot.bootstrap import Services
+from autopilot.metrics import Metrics
 from autopilot.services.access import Caller, Hidden, Role
 from autopilot.services.audit import event, resource_of
 from autopilot.services.ports import StorageError
@@ -45,9 +47,18 @@ Next = Callable[[Request], Awaitable[Response]]
 
 
 async def request_context(request: Request, call_next: Next) -> Response:
+    started = time.perf_counter()
     given = request.headers.get("x-request-id", "")
     request.state.request_id = given if SANE_ID.match(given) else uuid.uuid4().hex
     response = await _authenticated(request, call_next)
+    metrics: Metrics | None = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.request(
+            request.method,
+            route_template(request),
+            response.status_code,
+            time.perf_counter() - started,
+        )
     response.headers["X-Request-ID"] = request.state.request_id
     decision = getattr(request.state, "rate_limit", None)
     if decision is not None and "RateLimit" not in response.headers:
@@ -141,6 +152,14 @@ def _action(request: Request) -> tuple[str, Any]:
         params: dict[str, Any] = request.scope.get("path_params") or {}
         return found.action, next(iter(params.values()), None)
     return f"{request.method.lower()} {request.url.path}", None
+
+
+def route_template(request: Request) -> str:
+    """The route's path template (``/api/orders/{order_id}``), never the ids in the path; a
+    path no route matched is ``unmatched``, so a scan of random paths adds no series."""
+    route = request.scope.get("route")
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
 
 
 def install(app: FastAPI) -> None:

@@ -22,6 +22,7 @@ from autopilot.domain.orders import (
     Side,
     decide_fill,
 )
+from autopilot.services import telemetry
 from autopilot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from autopilot.services.records import Balance, OrderChange, PositionRecord
 
@@ -146,5 +147,7 @@ class PaperBroker:
                 updates.append(OrderChange(id=order.id, status=OrderStatus.SUBMITTED))
         now = self._clock.now()
         uow.orders.mark(updates, now)
+        reached = [u.status for u in updates]
+        uow.after_commit(lambda: telemetry.sink().orders(reached))
         uow.accounts.set_balances(book.balances(), now)
         uow.accounts.save_positions({k: book.holdings[k] for k in touched}, now)

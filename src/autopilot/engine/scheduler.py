@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from autopilot.bootstrap import Services
+from autopilot.services import telemetry
 from autopilot.services.execution.passes import ALL_KINDS, Kind
 from autopilot.services.execution.results import PREFIX, PassResult
 from autopilot.services.ports import DatabaseUnavailable
@@ -91,6 +93,7 @@ class Scheduler:
         given (all of them unless told), in the order auto-invest, rebalancing, triggers."""
         clock = self._services.clock
         started = clock.now()
+        timer = time.perf_counter()
         log.info("%s Running scheduled checks...", PREFIX, extra={"action": "pass.started"})
         try:
             result = self._services.passes.run(
@@ -119,6 +122,11 @@ class Scheduler:
         else:
             log.info("%s Scheduled checks completed", PREFIX, extra={"action": "pass.completed"})
             report = PassReport(started_at=started, finished_at=clock.now(), result=result)
+        telemetry.sink().pass_finished(
+            outcome="failed" if report.error else "ok",
+            seconds=time.perf_counter() - timer,
+            finished_at=report.finished_at,
+        )
         self.last_pass = report
         return report
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from autopilot.domain.errors import Conflict, InvalidInput, NotFound
 from autopilot.domain.orders import Order, OrderStatus, OrderType, Side, reserve_for_buy
-from autopilot.services import validation
+from autopilot.services import telemetry, validation
 from autopilot.services.access import SYSTEM, Caller, Nobody
 from autopilot.services.audit import Named, audit, plain
 from autopilot.services.ids import new_id
@@ -73,6 +73,7 @@ class OrderService:
                 status=OrderStatus.PENDING,
             )
             uow.orders.add_many([NewOrder(order=order, client_id=account.client_id)], now)
+            uow.after_commit(lambda: telemetry.sink().orders([OrderStatus.PENDING]))
             audit(uow, caller, "order.place", Named(order.id, account.client_id), now, plain(order))
         # The order is placed once it is written; a broker that cannot take it now gets it
         # from the next scheduler pass, and the caller sees it Pending.
@@ -131,6 +132,7 @@ class OrderService:
             order = record.order
             uow.accounts.release({order.account_id: order.reserved_amount}, now)
             uow.orders.mark([OrderChange(id=order.id, status=OrderStatus.CANCELLED)], now)
+            uow.after_commit(lambda: telemetry.sink().orders([OrderStatus.CANCELLED]))
             changes = {"status": {"before": order.status.value, "after": "Cancelled"}}
             audit(uow, caller, "order.cancel", Named(order.id, record.client_id), now, changes)
         return self.get(order_id, caller=caller)

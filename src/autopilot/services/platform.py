@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from autopilot.domain.errors import InvalidInput, NotFound
-from autopilot.services import validation
+from autopilot.services import telemetry, validation
 from autopilot.services.access import SYSTEM, Caller
 from autopilot.services.audit import Named, audit
 from autopilot.services.ownership import own_client, visible_account
@@ -135,6 +135,8 @@ class PlatformService:
             symbols = sorted({symbol for symbol, _, _ in rows})
             changes = {"prices": len(rows), "symbols": symbols[:50]}
             audit(uow, caller, "market.prices", Named(None), now, changes)
+            count = len(rows)
+            uow.after_commit(lambda: telemetry.sink().price_updates(count))
         self._react(rows)
         return len(rows)
 

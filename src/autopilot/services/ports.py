@@ -30,6 +30,7 @@ from autopilot.services.repositories import (
     ProposalRepository,
     RateLimitRepository,
     RebalancingRuleRepository,
+    StatsRepository,
     TriggerOrderRepository,
     WorkerRepository,
 )
@@ -108,6 +109,12 @@ class UnitOfWork(Protocol):
     def limits(self) -> RateLimitRepository: ...
     @property
     def workers(self) -> WorkerRepository: ...
+    @property
+    def stats(self) -> StatsRepository: ...
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once this unit of work has committed (never if it rolls back)."""
+        ...
 
 
 UnitOfWorkFactory = Callable[[], AbstractContextManager[UnitOfWork]]

@@ -297,3 +297,13 @@ class WorkerRecord:
         if self.stopped_at is not None:
             return WorkerState.STOPPED
         return WorkerState.DEAD if self.heartbeat_at < now - lease else WorkerState.ALIVE
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OperationsCounts:
+    """What is waiting, read at scrape time: the due backlog, approvals, active triggers."""
+
+    due_auto_invest: int
+    due_rebalancing: int  # due by schedule (drift is known only once a check measures it)
+    pending_approvals: int
+    active_triggers: int

@@ -35,6 +35,7 @@ from autopilot.services.records import (
     LogFilter,
     LogRecord,
     NewOrder,
+    OperationsCounts,
     OrderChange,
     OrderRecord,
     PositionRecord,
@@ -434,3 +435,7 @@ class WorkerRepository(Protocol):
     def end_connections_of(self, worker_id: str) -> int:
         """End a dead worker's database sessions, so what they lock is free now."""
         ...
+
+
+class StatsRepository(Protocol):
+    def counts(self, today: date) -> OperationsCounts: ...

@@ -7,7 +7,7 @@ A driver's error never leaves here: :func:`translate` turns it into the project'
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -17,6 +17,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from autopilot.services.ports import DatabaseUnavailable, Refusal, RefusedByDatabase, StorageError
 from autopilot.services.ports import UnitOfWorkFactory as PortFactory
+from autopilot.storage.after_commit import run_after_commit
 from autopilot.storage.attempts_repo import Attempts
 from autopilot.storage.auto_invest_repo import AutoInvestRules
 from autopilot.storage.db import is_busy, is_unreachable
@@ -25,6 +26,7 @@ from autopilot.storage.orders_repo import Orders
 from autopilot.storage.platform_repo import Accounts, Clients, Market
 from autopilot.storage.rebalancing_repo import RebalancingProposals, RebalancingRules
 from autopilot.storage.security_repo import ApiKeys, AuditEvents, RateLimits
+from autopilot.storage.stats_repo import Stats
 from autopilot.storage.trigger_repo import TriggerOrders
 from autopilot.storage.workers_repo import Workers
 
@@ -48,6 +50,11 @@ class UnitOfWork:
         self.audit = AuditEvents(connection)
         self.limits = RateLimits(connection)
         self.workers = Workers(connection)
+        self.stats = Stats(connection)
+        self.committed: list[Callable[[], None]] = []
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        self.committed.append(action)
 
 
 class UnitOfWorkFactory:
@@ -58,9 +65,11 @@ class UnitOfWorkFactory:
     def __call__(self) -> Iterator[UnitOfWork]:
         try:
             with self.engine.begin() as connection:
-                yield UnitOfWork(connection)
+                unit = UnitOfWork(connection)
+                yield unit
         except SQLAlchemyError as exc:
             raise translate(exc) from exc
+        run_after_commit(unit.committed)
 
 
 def translate(exc: SQLAlchemyError) -> StorageError:

@@ -16,8 +16,9 @@ from decimal import Decimal
 from typing import Any
 
 from autopilot.domain.money import ZERO
-from autopilot.domain.orders import Order
+from autopilot.domain.orders import Order, OrderStatus
 from autopilot.domain.outcomes import AutomationType, OutcomeStatus
+from autopilot.services import telemetry
 from autopilot.services.ports import UnitOfWork
 from autopilot.services.records import LogEntry, NewOrder
 
@@ -112,7 +113,11 @@ def record_outcomes(uow: UnitOfWork, outcomes: Sequence[Outcome], now: datetime)
     ]
     uow.orders.add_many(orders, now)
     uow.accounts.hold(holds(n.order for n in orders), now)
-    uow.logs.add_many([o.entry for o in outcomes], now)
+    entries = [o.entry for o in outcomes]
+    uow.logs.add_many(entries, now)
+    uow.after_commit(lambda: telemetry.sink().executions(entries, now))
+    written = [OrderStatus.PENDING] * len(orders)
+    uow.after_commit(lambda: telemetry.sink().orders(written))
 
 
 def holds(orders: Iterable[Order]) -> dict[int, Decimal]:

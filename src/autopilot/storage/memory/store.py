@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from autopilot.services.ports import UnitOfWorkFactory
+from autopilot.storage.after_commit import run_after_commit
 from autopilot.storage.memory.logs import MemoryAttempts, MemoryExecutionLogs
 from autopilot.storage.memory.orders import MemoryOrders
 from autopilot.storage.memory.platform import MemoryAccounts, MemoryClients, MemoryMarket
@@ -17,6 +18,7 @@ from autopilot.storage.memory.rules import (
     MemoryRebalancingRules,
 )
 from autopilot.storage.memory.security import MemoryApiKeys, MemoryAuditEvents, MemoryRateLimits
+from autopilot.storage.memory.stats import MemoryStats
 from autopilot.storage.memory.tables import Tables
 from autopilot.storage.memory.triggers import MemoryTriggerOrders
 from autopilot.storage.memory.workers import MemoryWorkers
@@ -41,6 +43,11 @@ class InMemoryUnitOfWork:
         self.audit = MemoryAuditEvents(tables)
         self.limits = MemoryRateLimits(tables)
         self.workers = MemoryWorkers(tables)
+        self.stats = MemoryStats(tables)
+        self.committed: list[Callable[[], None]] = []
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        self.committed.append(action)
 
 
 class InMemoryStore:
@@ -55,8 +62,10 @@ class InMemoryStore:
     def __call__(self) -> Iterator[InMemoryUnitOfWork]:
         with self._lock:
             work = self._tables.copy()
-            yield InMemoryUnitOfWork(work)
+            unit = InMemoryUnitOfWork(work)
+            yield unit
             self._tables = work
+        run_after_commit(unit.committed)
 
     def count(self, table: str) -> int:
         """How many rows a table holds (as ``SELECT count(*)`` would say)."""
