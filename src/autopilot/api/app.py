@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from autopilot.api import envelope, middleware, openapi
+from autopilot.api import docs, envelope, middleware, openapi
 from autopilot.api.routes import (
     access,
     auto_invest_rules,
@@ -53,12 +53,15 @@ def create_app(services: Services, *, run_scheduler: bool | None = None) -> Fast
         description="Automation engine for investing: auto-invest, rebalancing, trigger orders.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served from the package by docs.install, not from a CDN
+        redoc_url=None,
     )
     app.state.services = services
     app.state.scheduler = loop
     app.state.metrics = metrics_of_process(services)
     envelope.install(app)
     openapi.install(app)
+    docs.install(app)
     middleware.install(app)  # outermost: the request id is there for everything inside
     app.include_router(access.health_router)
     app.include_router(metrics.router)
