@@ -30,9 +30,11 @@ from autopilot.services.rebalancing.rules import RebalancingRuleService
 from autopilot.services.triggers.evaluation import TriggerEvaluator
 from autopilot.services.triggers.firing import TriggerPolicy
 from autopilot.services.triggers.orders import TriggerOrderService
+from autopilot.services.webhooks import Dispatcher, Sender, WebhookService
 from autopilot.services.workers import WorkerService
 from autopilot.storage.db import make_engine
 from autopilot.storage.unit_of_work import UnitOfWorkFactory as SqlUnitOfWorkFactory
+from autopilot.webhook_sender import UrllibSender
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,6 +62,8 @@ class Services:
     limiter: RateLimiter
     audit: AuditTrail
     workers: WorkerService
+    webhooks: WebhookService
+    dispatcher: Dispatcher
 
     def close(self) -> None:
         if self.engine is not None:
@@ -72,6 +76,7 @@ def build(
     clock: Clock | None = None,
     broker: Broker | None = None,
     uow: UnitOfWorkFactory | None = None,
+    sender: Sender | None = None,
 ) -> Services:
     """Wire the services for `settings`. The caller owns the result and calls `close()`.
 
@@ -161,5 +166,7 @@ def build(
         keys=ApiKeyService(uow=uow, clock=clock),
         limiter=RateLimiter(uow=uow, clock=clock),
         audit=AuditTrail(uow=uow, clock=clock),
+        webhooks=WebhookService(uow=uow, clock=clock),
+        dispatcher=Dispatcher(uow=uow, clock=clock, sender=sender or UrllibSender()),
         workers=WorkerService(uow=uow, lease=timedelta(seconds=settings.automation_worker_lease)),
     )

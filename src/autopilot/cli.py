@@ -233,6 +233,7 @@ def worker(
     from prometheus_client import start_http_server
     from sqlalchemy.engine import make_url
 
+    from autopilot.engine.webhooks import WebhookLoop
     from autopilot.engine.worker import DatabaseClock, Worker, WorkerPolicy, default_worker_id
     from autopilot.metrics import for_process
     from autopilot.storage.workers_repo import application_name
@@ -297,10 +298,13 @@ def worker(
             except BaseException as exc:  # reported below, with its exit code
                 failed.append(exc)
 
+        deliveries = WebhookLoop(services.dispatcher)
+        deliveries.start()
         thread = threading.Thread(target=work, name="worker")
         thread.start()
         while thread.is_alive():
             thread.join(0.5)
+        deliveries.stop()
     if failed:
         _fail(f"worker {ident} stopped: {type(failed[0]).__name__}: {_first_line(failed[0])}", 1)
 

@@ -54,6 +54,7 @@ MISSED = {
 }
 MISSED_REASONS = (*sorted(set(MISSED.values())), "other")
 PASS_OUTCOMES = ("ok", "failed")
+WEBHOOK_OUTCOMES = ("delivered", "retrying", "given_up")
 SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 LAG_SECONDS = (1, 10, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86_400, 3 * 86_400, 7 * 86_400)
 
@@ -126,6 +127,12 @@ class Metrics:
         self.price_updates = Counter(
             "autopilot_price_updates", "Prices stored by this process.", registry=r
         )
+        self.webhook_deliveries = Counter(
+            "autopilot_webhook_deliveries",
+            "Webhook delivery attempts: delivered, retrying (failed, retried later), given_up.",
+            ["outcome"],
+            registry=r,
+        )
         self.http_requests = Counter(
             "autopilot_http_requests",
             "HTTP requests, by method, route template and status code.",
@@ -148,6 +155,8 @@ class Metrics:
                 self.missed.labels(automation, reason)
         for outcome in PASS_OUTCOMES:
             self.passes.labels(outcome)
+        for outcome in WEBHOOK_OUTCOMES:
+            self.webhook_deliveries.labels(outcome)
         for order_status in OrderStatus:
             self.orders.labels(order_status.value)
 
@@ -211,6 +220,9 @@ class Telemetry:
 
     def pass_finished(self, *, outcome: str, seconds: float, finished_at: datetime) -> None:
         self._m.pass_ended(outcome=outcome, seconds=seconds)
+
+    def webhook_attempt(self, outcome: str) -> None:
+        self._m.webhook_deliveries.labels(outcome).inc()
 
 
 class WaitingWork(Collector):

@@ -227,6 +227,21 @@ ROUTES: dict[tuple[str, str], Entry] = {
         OWN, scoped=True, path=lambda w: {"key_id": w.spare_key}
     ),
     ("GET", "/api/audit-events"): Entry(roles(OPERATOR)),
+    # Webhooks (admin's; operators read them). The delete comes last: it removes the target.
+    ("POST", "/api/webhooks"): Entry(
+        roles(),
+        call=Call(body=lambda w: {"url": "http://127.0.0.1:9/more", "events": ["trigger.fired"]}),
+    ),
+    ("GET", "/api/webhooks"): Entry(roles(OPERATOR)),
+    ("GET", "/api/webhooks/{webhook_id}"): Entry(
+        roles(OPERATOR), path=lambda w: {"webhook_id": w.webhook}
+    ),
+    ("GET", "/api/webhooks/{webhook_id}/deliveries"): Entry(
+        roles(OPERATOR), path=lambda w: {"webhook_id": w.webhook}
+    ),
+    ("DELETE", "/api/webhooks/{webhook_id}"): Entry(
+        roles(), path=lambda w: {"webhook_id": w.webhook}
+    ),
 }
 
 

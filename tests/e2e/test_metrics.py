@@ -31,6 +31,7 @@ REQUIRED = {
     "autopilot_price_updates": "counter",
     "autopilot_workers_alive": "gauge",
     "autopilot_workers_dead": "gauge",
+    "autopilot_webhook_deliveries": "counter",
     "autopilot_http_requests": "counter",
     "autopilot_http_request_duration_seconds": "histogram",
 }

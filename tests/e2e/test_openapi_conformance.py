@@ -44,6 +44,7 @@ def config(world: World, key: str) -> str:
         "/accounts/": f'"path.account_id" = {world.account_id}',
         "/api-keys/": f'"path.key_id" = {world.spare_key}',
         "/securities/": '"path.symbol" = "VTI"',
+        "/webhooks/": f'"path.webhook_id" = {world.webhook}',
     }
     text = f'headers = {{ Authorization = "Bearer {key}" }}\n'
     for fragment, parameter in per_path.items():

@@ -31,6 +31,7 @@ class World:
     order: str
     spare_key: int  # a key of the client's to revoke (not the one the test calls with)
     key: str = ""  # the client's key
+    webhook: int = 0  # a webhook subscription (the admin's; not a client's object)
 
 
 def rule_body(w: World) -> dict[str, Any]:
@@ -116,4 +117,6 @@ def make_world(admin: httpx.Client, server: RunningServer, name: str) -> World:
     spare = {"name": "spare", "role": "client", "clientId": world.client_id}
     world.spare_key = data(admin.post("/api/api-keys", json=spare), 201)["id"]
     world.key = server.new_key("client", world.client_id)
+    hook = {"url": "http://127.0.0.1:9/hook", "events": ["scheduler.pass_failed"]}
+    world.webhook = data(admin.post("/api/webhooks", json=hook), 201)["id"]
     return world

@@ -18,9 +18,11 @@ from autopilot.api.routes import (
     rebalancing,
     scheduler,
     trigger_orders,
+    webhooks,
 )
 from autopilot.bootstrap import Services
 from autopilot.engine.scheduler import Scheduler
+from autopilot.engine.webhooks import WebhookLoop
 from autopilot.metrics import for_process as metrics_of_process
 from autopilot.services.execution.results import PREFIX
 
@@ -32,8 +34,11 @@ def create_app(services: Services, *, run_scheduler: bool | None = None) -> Fast
         services.settings.automation_scheduler_enabled if run_scheduler is None else run_scheduler
     )
 
+    deliveries = WebhookLoop(services.dispatcher)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        deliveries.start()
         if enabled:
             loop.start()
         else:  # the guide's first troubleshooting step reads the start-up lines
@@ -47,6 +52,7 @@ def create_app(services: Services, *, run_scheduler: bool | None = None) -> Fast
             yield
         finally:
             loop.stop()
+            deliveries.stop()
 
     app = FastAPI(
         title="Autopilot",
@@ -73,6 +79,7 @@ def create_app(services: Services, *, run_scheduler: bool | None = None) -> Fast
         platform,
         orders,
         access,
+        webhooks,
     ):
         app.include_router(module.router)
     return app

@@ -119,6 +119,7 @@ class Scheduler:
             report = PassReport(
                 started_at=started, finished_at=clock.now(), result=None, error=str(exc)
             )
+            self._tell_webhooks(str(exc))
         else:
             log.info("%s Scheduled checks completed", PREFIX, extra={"action": "pass.completed"})
             report = PassReport(started_at=started, finished_at=clock.now(), result=result)
@@ -129,6 +130,13 @@ class Scheduler:
         )
         self.last_pass = report
         return report
+
+    def _tell_webhooks(self, error: str) -> None:
+        """``scheduler.pass_failed``, when the database takes it (it may be what failed)."""
+        try:
+            self._services.webhooks.pass_failed(error.splitlines()[0] if error else "")
+        except Exception as exc:
+            log.warning("%s the pass_failed webhook event was not stored: %s", PREFIX, exc)
 
     def _loop(self) -> None:
         failures = 0

@@ -32,6 +32,7 @@ from autopilot.services.repositories import (
     RebalancingRuleRepository,
     StatsRepository,
     TriggerOrderRepository,
+    WebhookRepository,
     WorkerRepository,
 )
 
@@ -111,6 +112,8 @@ class UnitOfWork(Protocol):
     def workers(self) -> WorkerRepository: ...
     @property
     def stats(self) -> StatsRepository: ...
+    @property
+    def webhooks(self) -> WebhookRepository: ...
 
     def after_commit(self, action: Callable[[], None]) -> None:
         """Run ``action`` once this unit of work has committed (never if it rolls back)."""

@@ -307,3 +307,41 @@ class OperationsCounts:
     due_rebalancing: int  # due by schedule (drift is known only once a check measures it)
     pending_approvals: int
     active_triggers: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookSubscription:
+    id: int
+    url: str
+    events: tuple[str, ...]
+    secret: str  # whsec_…: signs every delivery; shown once, at creation
+    created_at: datetime
+    failing_since: datetime | None = None
+    disabled_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookDelivery:
+    """One event for one subscription: the outbox row, and its state."""
+
+    id: str  # msg_…, the webhook-id header (the receiver's idempotency key)
+    subscription_id: int
+    event: str
+    payload: str  # the body, exactly as signed
+    status: str  # Pending | Delivered | Failed
+    attempts: int
+    next_attempt_at: datetime | None
+    created_at: datetime
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookAttempt:
+    delivery_id: str
+    subscription_id: int
+    event: str
+    attempt: int
+    at: datetime
+    status_code: int | None
+    latency_ms: int
+    error: str | None

@@ -43,6 +43,9 @@ from autopilot.services.records import (
     RuleRecord,
     SecurityRecord,
     TriggerOrderRecord,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
     WorkerRecord,
 )
 
@@ -439,3 +442,32 @@ class WorkerRepository(Protocol):
 
 class StatsRepository(Protocol):
     def counts(self, today: date) -> OperationsCounts: ...
+
+
+class WebhookRepository(Protocol):
+    def add(
+        self, url: str, events: Sequence[str], secret: str, now: datetime
+    ) -> WebhookSubscription: ...
+    def get(self, subscription_id: int) -> WebhookSubscription | None: ...
+    def all(self) -> list[WebhookSubscription]: ...
+    def remove(self, subscription_id: int) -> None: ...
+
+    def enqueue(self, deliveries: Sequence[WebhookDelivery]) -> None:
+        """Write deliveries into the outbox (in the caller's transaction)."""
+        ...
+
+    def claim_due(
+        self, now: datetime, limit: int, lease_until: datetime
+    ) -> list[tuple[WebhookDelivery, WebhookSubscription]]:
+        """Pending deliveries due by ``now``, locked (skipping rows others hold) and leased."""
+        ...
+
+    def record(
+        self, attempt: WebhookAttempt, *, status: str, next_attempt_at: datetime | None
+    ) -> None: ...
+    def set_failing(self, subscription_id: int, since: datetime | None) -> None: ...
+    def disable(self, subscription_id: int, now: datetime) -> None: ...
+    def attempts_of(
+        self, subscription_id: int, offset: int, limit: int
+    ) -> tuple[list[WebhookAttempt], int]: ...
+    def deliveries(self, ids: Iterable[str]) -> dict[str, WebhookDelivery]: ...

@@ -31,6 +31,10 @@ class Telemetry(Protocol):
         """A scheduler pass ended: ``ok`` or ``failed``."""
         ...
 
+    def webhook_attempt(self, outcome: str) -> None:
+        """A delivery attempt: ``delivered``, ``retrying`` or ``given_up``."""
+        ...
+
 
 class Silent:
     """No metrics (the default until a process installs its own)."""
@@ -45,6 +49,9 @@ class Silent:
         return None
 
     def pass_finished(self, *, outcome: str, seconds: float, finished_at: datetime) -> None:
+        return None
+
+    def webhook_attempt(self, outcome: str) -> None:
         return None
 
 

@@ -463,3 +463,51 @@ workers = Table(
     Column("stopped_at", UTCDateTime()),
     Column("holds", Text),  # what it is doing: the stage in hand, or nothing
 )
+
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("url", Text, nullable=False),
+    Column("events", JSON, nullable=False),
+    # The signing secret (whsec_…): kept, since every delivery is signed with it; shown once.
+    Column("secret", String(100), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("failing_since", UTCDateTime()),  # the first failure of the current failing streak
+    Column("disabled_at", UTCDateTime()),
+)
+
+# The outbox: written in the transaction of the execution that caused it.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(40), primary_key=True),  # msg_…: the webhook-id header
+    Column("subscription_id", Integer, ForeignKey("webhook_subscriptions.id"), nullable=False),
+    Column("event", String(40), nullable=False),
+    Column("payload", Text, nullable=False),  # the body, exactly as signed
+    Column("status", String(10), nullable=False),  # Pending | Delivered | Failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime()),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    Index(
+        "ix_webhook_deliveries_due",
+        "next_attempt_at",
+        postgresql_where=text("status = 'Pending'"),
+        sqlite_where=text("status = 'Pending'"),
+    ),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("delivery_id", String(40), ForeignKey("webhook_deliveries.id"), nullable=False),
+    Column("subscription_id", Integer, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("status_code", Integer),
+    Column("latency_ms", Integer, nullable=False),
+    Column("error", Text),
+    Index("ix_webhook_attempts_subscription_id", "subscription_id", "id"),
+)

@@ -28,6 +28,7 @@ from autopilot.storage.rebalancing_repo import RebalancingProposals, Rebalancing
 from autopilot.storage.security_repo import ApiKeys, AuditEvents, RateLimits
 from autopilot.storage.stats_repo import Stats
 from autopilot.storage.trigger_repo import TriggerOrders
+from autopilot.storage.webhooks_repo import Webhooks
 from autopilot.storage.workers_repo import Workers
 
 
@@ -51,6 +52,7 @@ class UnitOfWork:
         self.limits = RateLimits(connection)
         self.workers = Workers(connection)
         self.stats = Stats(connection)
+        self.webhooks = Webhooks(connection)
         self.committed: list[Callable[[], None]] = []
 
     def after_commit(self, action: Callable[[], None]) -> None:

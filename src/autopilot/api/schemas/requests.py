@@ -513,3 +513,23 @@ class ApiKeyCreate(Body):
     role: Literal["admin", "operator", "client", "market-data"]
     client_id: Id | None = None
     expires_in_days: Annotated[int, Field(ge=1, le=3650), NOT_A_BOOL] | None = None
+
+
+WebhookEvent = Literal[
+    "execution.succeeded",
+    "execution.failed",
+    "execution.skipped",
+    "proposal.pending",
+    "trigger.fired",
+    "scheduler.pass_failed",
+]
+
+
+class WebhookCreate(Body):
+    url: str = Field(
+        min_length=8,
+        max_length=2000,
+        pattern=r"^https?://[^\s/?#]+([/?#]\S*)?$",
+        description="An http:// or https:// URL the events are POSTed to.",
+    )
+    events: list[WebhookEvent] = Field(min_length=1, max_length=6)

@@ -416,3 +416,36 @@ class AuditEventPublic(Public):
     address: str | None
     user_agent: str | None
     changes: dict[str, Any] | None
+
+
+class WebhookPublic(Public):
+    id: int
+    url: str
+    events: list[str]
+    created_at: Moment
+    failing_since: Moment | None = Field(
+        description="When the current streak of failed deliveries began (null: none)."
+    )
+    disabled_at: Moment | None = Field(description="Disabled after 3 days of failures.")
+
+
+class NewWebhookPublic(WebhookPublic):
+    secret: str = Field(
+        description="The signing secret (whsec_…), shown this once: verify webhook-signature"
+        " with it (Standard Webhooks)."
+    )
+
+
+class WebhookAttemptPublic(Public):
+    delivery_id: str = Field(description="The webhook-id header of the delivery.")
+    event: str
+    attempt: int
+    at: Moment
+    status_code: int | None
+    latency_ms: int
+    error: str | None
+
+
+class DeletedPublic(Public):
+    id: int
+    deleted: bool

@@ -21,6 +21,7 @@ from autopilot.domain.outcomes import AutomationType, OutcomeStatus
 from autopilot.services import telemetry
 from autopilot.services.ports import UnitOfWork
 from autopilot.services.records import LogEntry, NewOrder
+from autopilot.services.webhooks import enqueue_executions
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,6 +116,7 @@ def record_outcomes(uow: UnitOfWork, outcomes: Sequence[Outcome], now: datetime)
     uow.accounts.hold(holds(n.order for n in orders), now)
     entries = [o.entry for o in outcomes]
     uow.logs.add_many(entries, now)
+    enqueue_executions(uow, entries, now)  # the webhooks' outbox, in the same transaction
     uow.after_commit(lambda: telemetry.sink().executions(entries, now))
     written = [OrderStatus.PENDING] * len(orders)
     uow.after_commit(lambda: telemetry.sink().orders(written))

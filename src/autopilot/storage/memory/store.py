@@ -21,6 +21,7 @@ from autopilot.storage.memory.security import MemoryApiKeys, MemoryAuditEvents, 
 from autopilot.storage.memory.stats import MemoryStats
 from autopilot.storage.memory.tables import Tables
 from autopilot.storage.memory.triggers import MemoryTriggerOrders
+from autopilot.storage.memory.webhooks import MemoryWebhooks
 from autopilot.storage.memory.workers import MemoryWorkers
 
 
@@ -44,6 +45,7 @@ class InMemoryUnitOfWork:
         self.limits = MemoryRateLimits(tables)
         self.workers = MemoryWorkers(tables)
         self.stats = MemoryStats(tables)
+        self.webhooks = MemoryWebhooks(tables)
         self.committed: list[Callable[[], None]] = []
 
     def after_commit(self, action: Callable[[], None]) -> None:

@@ -22,6 +22,9 @@ from autopilot.services.records import (
     RuleRecord,
     SecurityRecord,
     TriggerOrderRecord,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
     WorkerRecord,
 )
 
@@ -68,6 +71,9 @@ class Tables:
     audit: list[AuditEvent] = field(default_factory=list)
     hits: dict[tuple[str, int], int] = field(default_factory=dict)
     workers: dict[str, WorkerRecord] = field(default_factory=dict)
+    webhooks: dict[int, WebhookSubscription] = field(default_factory=dict)
+    deliveries: dict[str, WebhookDelivery] = field(default_factory=dict)
+    webhook_attempts: list[WebhookAttempt] = field(default_factory=list)
 
     def copy(self) -> Tables:
         """A snapshot: every table copied (its records are frozen and shared)."""
