@@ -55,8 +55,25 @@ from autopilot.storage.tables import auto_invest_rules  # noqa: E402
 
 BATCH = 1000
 
+# Both protocols' log rows and rules' new state, from the claimed rules and their new orders.
+LOGS_AND_RULES = """logs AS (
+  INSERT INTO automation_execution_logs (automation_type, automation_id, client_id,
+    execution_date, status, order_ids, message, details, triggered_by, attempt, started_at,
+    finished_at, created_at)
+  SELECT 'AutoInvest', c.id, c.client_id, %(today)s, 'Success', json_agg(o.id), 'Executed',
+    json_build_object('amount', c.amount::text), 'ceiling', 1, now(), now(), now()
+  FROM claimed c JOIN new_orders o ON o.automation_id = c.id
+  GROUP BY c.id, c.client_id, c.amount),
+rules AS (
+  UPDATE auto_invest_rules r SET next_execution_date = r.next_execution_date + 30,
+    execution_count = r.execution_count + 1, total_invested = r.total_invested + r.amount,
+    updated_at = now()
+  FROM claimed c WHERE r.id = c.id),
+"""
+
 # One batch: claim, legs, orders, log rows, rule state, cash and positions in one statement.
-PASS_SQL = """
+PASS_SQL = (
+    """
 WITH claimed AS (
   SELECT id, client_id, account_id, amount, allocations FROM auto_invest_rules
   WHERE status = 'Active' AND is_enabled AND next_execution_date <= %(today)s
@@ -75,20 +92,9 @@ new_orders AS (
     rule_id, now(), now(), now(), now()
   FROM priced
   RETURNING automation_id, id, account_id, symbol, filled_quantity, filled_amount),
-logs AS (
-  INSERT INTO automation_execution_logs (automation_type, automation_id, client_id,
-    execution_date, status, order_ids, message, details, triggered_by, attempt, started_at,
-    finished_at, created_at)
-  SELECT 'AutoInvest', c.id, c.client_id, %(today)s, 'Success', json_agg(o.id), 'Executed',
-    json_build_object('amount', c.amount::text), 'ceiling', 1, now(), now(), now()
-  FROM claimed c JOIN new_orders o ON o.automation_id = c.id
-  GROUP BY c.id, c.client_id, c.amount),
-rules AS (
-  UPDATE auto_invest_rules r SET next_execution_date = r.next_execution_date + 30,
-    execution_count = r.execution_count + 1, total_invested = r.total_invested + r.amount,
-    updated_at = now()
-  FROM claimed c WHERE r.id = c.id),
-cash AS (
+"""
+    + LOGS_AND_RULES
+    + """cash AS (
   UPDATE accounts a SET cash = a.cash - s.total, updated_at = now()
   FROM (SELECT account_id, sum(filled_amount) AS total FROM new_orders GROUP BY account_id) s
   WHERE a.id = s.account_id),
@@ -101,6 +107,7 @@ held AS (
       cost_basis = positions.cost_basis + EXCLUDED.cost_basis, updated_at = EXCLUDED.updated_at)
 SELECT (SELECT count(*) FROM claimed), (SELECT array_agg(id) FROM new_orders)
 """
+)
 
 # The pass as DESIGN §5 (Stages) has it now, to its commit: orders written once, Pending, the
 # cash they need held on the account (held = held + total), the log rows and the rules' state;
@@ -114,20 +121,9 @@ HELD_SQL = (
     notional, 'Pending', 'AutoInvest', rule_id, now(), now()
   FROM priced
   RETURNING automation_id, id, account_id, reserved_amount),
-logs AS (
-  INSERT INTO automation_execution_logs (automation_type, automation_id, client_id,
-    execution_date, status, order_ids, message, details, triggered_by, attempt, started_at,
-    finished_at, created_at)
-  SELECT 'AutoInvest', c.id, c.client_id, %(today)s, 'Success', json_agg(o.id), 'Executed',
-    json_build_object('amount', c.amount::text), 'ceiling', 1, now(), now(), now()
-  FROM claimed c JOIN new_orders o ON o.automation_id = c.id
-  GROUP BY c.id, c.client_id, c.amount),
-rules AS (
-  UPDATE auto_invest_rules r SET next_execution_date = r.next_execution_date + 30,
-    execution_count = r.execution_count + 1, total_invested = r.total_invested + r.amount,
-    updated_at = now()
-  FROM claimed c WHERE r.id = c.id),
-holds AS (
+"""
+    + LOGS_AND_RULES
+    + """holds AS (
   UPDATE accounts a SET held = a.held + s.total, updated_at = now()
   FROM (SELECT account_id, sum(reserved_amount) AS total FROM new_orders GROUP BY account_id) s
   WHERE a.id = s.account_id)

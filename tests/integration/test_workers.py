@@ -15,7 +15,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import Engine, text
@@ -72,11 +73,13 @@ def executed(engine: Engine) -> int:
 
 def settled(engine: Engine, rules: int) -> bool:
     """Every rule logged and every order through the submission stage (it follows the commit)."""
+    if executed(engine) != rules:  # first: once every batch has committed, its orders exist
+        return False
     with engine.connect() as c:
         open_orders = c.execute(
             text("SELECT count(*) FROM orders WHERE status IN ('Pending', 'Submitted')")
         ).scalar_one()
-    return executed(engine) == rules and open_orders == 0
+    return bool(open_orders == 0)
 
 
 def stop(worker: Worker, timeout: float = 30) -> int:
@@ -85,6 +88,26 @@ def stop(worker: Worker, timeout: float = 30) -> int:
         return worker.proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         pytest.fail(f"the worker did not stop within {timeout}s\n{worker.describe()}")
+
+
+@contextmanager
+def first_batch_held(engine: Engine, start: Callable[[], Worker]) -> Iterator[Worker]:
+    """Start a worker while the test locks every account row: it claims its first batch and
+    waits in it until the block ends, which releases the accounts."""
+    with engine.connect() as gate:
+        tx = gate.begin()
+        gate.execute(text("SELECT id FROM accounts ORDER BY id FOR UPDATE"))
+        worker = start()
+
+        def waiting() -> bool:
+            with engine.connect() as c:
+                return other_backends(c, waiting_on_lock=True) >= 1
+
+        wait_for(waiting, what="the worker to wait in its first batch", alive=[worker])
+        try:
+            yield worker
+        finally:
+            tx.rollback()
 
 
 def test_a_worker_refuses_sqlite_in_one_line(procs: Processes, sqlite_url: str) -> None:
@@ -133,18 +156,8 @@ def test_sigterm_lets_the_batch_in_hand_commit_and_claims_no_more(
     seeded = seed(pg_url, rules=400, rules_per_account=1)
     engine = test_engine(pg_url)
     try:
-        with engine.connect() as gate:  # the worker claims its first batch, then waits
-            tx = gate.begin()
-            gate.execute(text("SELECT id FROM accounts ORDER BY id FOR UPDATE"))
-            worker = start_worker(pg_url, "w1", batch_size=50)
-
-            def waiting() -> bool:
-                with engine.connect() as c:
-                    return other_backends(c, waiting_on_lock=True) >= 1
-
-            wait_for(waiting, what="the worker to wait in its first batch", alive=[worker])
+        with first_batch_held(engine, lambda: start_worker(pg_url, "w1", batch_size=50)) as worker:
             worker.proc.send_signal(signal.SIGTERM)
-            tx.rollback()
         assert worker.proc.wait(timeout=30) == 0, worker.describe()
         assert executed(engine) == 50  # the batch in hand, and nothing after it
         assert states(pg_url) == {"w1": WorkerState.STOPPED}
@@ -159,16 +172,7 @@ def test_a_second_sigterm_stops_at_once_and_the_batch_in_hand_is_rolled_back(
     seed(pg_url, rules=100, rules_per_account=1)
     engine = test_engine(pg_url)
     try:
-        with engine.connect() as gate:
-            tx = gate.begin()
-            gate.execute(text("SELECT id FROM accounts ORDER BY id FOR UPDATE"))
-            worker = start_worker(pg_url, "w1", batch_size=50)
-
-            def waiting() -> bool:
-                with engine.connect() as c:
-                    return other_backends(c, waiting_on_lock=True) >= 1
-
-            wait_for(waiting, what="the worker to wait in its first batch", alive=[worker])
+        with first_batch_held(engine, lambda: start_worker(pg_url, "w1", batch_size=50)) as worker:
             worker.proc.send_signal(signal.SIGTERM)
             wait_for(  # signals are not queued: the second must come after the first is seen
                 lambda: "Stopping worker w1 after the batch in hand" in worker.stderr(),
@@ -177,7 +181,6 @@ def test_a_second_sigterm_stops_at_once_and_the_batch_in_hand_is_rolled_back(
             )
             worker.proc.send_signal(signal.SIGTERM)
             assert worker.proc.wait(timeout=30) == 128 + signal.SIGTERM
-            tx.rollback()
         wait_for(
             lambda: executed(engine) == 0 and _no_backends(engine),
             what="the killed worker's transaction to be rolled back",
@@ -213,18 +216,8 @@ def test_a_dead_workers_work_is_taken_over_within_the_lease(
             alive=[survivor],
         )
         seeded = seed(pg_url, rules=600, rules_per_account=3)  # due now; its next pass: in 1 h
-        with engine.connect() as gate:
-            tx = gate.begin()
-            gate.execute(text("SELECT id FROM accounts ORDER BY id FOR UPDATE"))
-            doomed = start_worker(pg_url, "doomed")
-
-            def waiting() -> bool:
-                with engine.connect() as c:
-                    return other_backends(c, waiting_on_lock=True) >= 1
-
-            wait_for(waiting, what="the doomed worker to claim its first batch", alive=[doomed])
+        with first_batch_held(engine, lambda: start_worker(pg_url, "doomed")) as doomed:
             os.kill(doomed.proc.pid, getattr(signal, how))
-            tx.rollback()
 
         wait_for(
             lambda: settled(engine, len(seeded.rule_ids)),
