@@ -464,6 +464,17 @@ workers = Table(
     Column("holds", Text),  # what it is doing: the stage in hand, or nothing
 )
 
+# A signed-in dashboard browser: the cookie holds a random token, this row its SHA-256.
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("api_key_id", Integer, ForeignKey("api_keys.id"), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("ended_at", UTCDateTime()),  # signed out
+)
+
 webhook_subscriptions = Table(
     "webhook_subscriptions",
     metadata,
