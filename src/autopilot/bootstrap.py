@@ -20,6 +20,7 @@ from autopilot.services.execution.passes import PassService
 from autopilot.services.execution_logs import ExecutionLogService
 from autopilot.services.keys import ApiKeyService
 from autopilot.services.limits import RateLimiter
+from autopilot.services.operations import OperationsService
 from autopilot.services.orders import OrderService
 from autopilot.services.platform import PlatformService
 from autopilot.services.ports import Broker, Clock, SystemClock, UnitOfWorkFactory
@@ -27,6 +28,7 @@ from autopilot.services.rebalancing.due import DueRule
 from autopilot.services.rebalancing.execution import RebalancingExecution, RebalancingPolicy
 from autopilot.services.rebalancing.proposals import ProposalService
 from autopilot.services.rebalancing.rules import RebalancingRuleService
+from autopilot.services.sessions import SessionService
 from autopilot.services.triggers.evaluation import TriggerEvaluator
 from autopilot.services.triggers.firing import TriggerPolicy
 from autopilot.services.triggers.orders import TriggerOrderService
@@ -59,6 +61,8 @@ class Services:
     trigger_orders: TriggerOrderService
     passes: PassService
     keys: ApiKeyService
+    sessions: SessionService
+    operations: OperationsService
     limiter: RateLimiter
     audit: AuditTrail
     workers: WorkerService
@@ -129,6 +133,7 @@ def build(
     triggers = TriggerEvaluator(
         uow=uow, driver=driver, clock=clock, policy=TriggerPolicy(zone=zone)
     )
+    keys = ApiKeyService(uow=uow, clock=clock)
     return Services(
         settings=settings,
         engine=engine,
@@ -163,7 +168,9 @@ def build(
             rebalancing=rebalancing,
             triggers=triggers,
         ),
-        keys=ApiKeyService(uow=uow, clock=clock),
+        keys=keys,
+        sessions=SessionService(uow=uow, clock=clock, keys=keys),
+        operations=OperationsService(uow=uow, clock=clock),
         limiter=RateLimiter(uow=uow, clock=clock),
         audit=AuditTrail(uow=uow, clock=clock),
         webhooks=WebhookService(uow=uow, clock=clock),

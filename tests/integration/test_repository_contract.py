@@ -782,3 +782,85 @@ def test_the_change_feed_names_each_trigger_changed_since_a_cursor_but_not_a_mov
     with store() as uow:
         assert uow.triggers.changed_since(after_pause) == ["TRIG-2"]
         assert uow.triggers.changed_since(start) == ["TRIG-1", "TRIG-2"]
+
+
+# --- the dashboard's reads and sessions ------------------------------------------------------
+
+
+def test_failures_are_failed_attempts_and_occurrences_given_up_and_nothing_else(
+    store: UnitOfWorkFactory, account: tuple[int, int]
+) -> None:
+    with store() as uow:
+        uow.logs.add_many(
+            [
+                entry("AUTO-1", OutcomeStatus.FAILED, message="attempt 1 of 3 failed"),
+                entry("AUTO-2", OutcomeStatus.SKIPPED, message="gave up after 3 failed attempt(s)"),
+                entry("AUTO-3", OutcomeStatus.SKIPPED, message="insufficient cash"),
+                entry("AUTO-4", OutcomeStatus.SUCCESS),
+                entry("AUTO-5", OutcomeStatus.SKIPPED, message="gave_up_after: not the prefix"),
+            ],
+            NOW,
+        )
+    with store() as uow:
+        found, total = uow.logs.search(LogFilter(failures=True), offset=0, limit=10)
+    assert total == 2
+    assert {r.entry.automation_id for r in found} == {"AUTO-1", "AUTO-2"}
+
+
+def test_executions_are_counted_by_the_hour_they_were_written_and_by_client(
+    store: UnitOfWorkFactory, account: tuple[int, int]
+) -> None:
+    hour = NOW.replace(minute=0)
+    with store() as uow:
+        uow.logs.add_many([entry("AUTO-1", OutcomeStatus.SUCCESS)], hour - timedelta(hours=3))
+        uow.logs.add_many(
+            [
+                entry("AUTO-2", OutcomeStatus.SUCCESS, day=DAY + timedelta(days=1)),
+                entry("AUTO-3", OutcomeStatus.FAILED),
+            ],
+            hour + timedelta(minutes=59, seconds=59),
+        )
+        uow.logs.add_many(
+            [entry("AUTO-4", OutcomeStatus.SUCCESS, day=DAY + timedelta(days=2))],
+            hour + timedelta(minutes=5),
+        )
+        other = replace(entry("AUTO-5", OutcomeStatus.SUCCESS), client_id=2)
+        uow.logs.add_many([other], hour + timedelta(minutes=1))
+    with store() as uow:
+        everyone = uow.stats.executions_by_hour(hour - timedelta(hours=2))
+        mine = uow.stats.executions_by_hour(hour - timedelta(hours=5), client_id=1)
+    assert {(c.hour, c.status, c.count) for c in everyone} == {
+        (hour, OutcomeStatus.SUCCESS, 3),
+        (hour, OutcomeStatus.FAILED, 1),
+    }
+    assert all(c.hour.tzinfo is not None for c in everyone)
+    assert {(c.hour, c.status, c.count) for c in mine} == {
+        (hour - timedelta(hours=3), OutcomeStatus.SUCCESS, 1),
+        (hour, OutcomeStatus.SUCCESS, 2),
+        (hour, OutcomeStatus.FAILED, 1),
+    }
+
+
+def test_a_session_is_found_by_its_hash_until_it_ends_or_expires(store: UnitOfWorkFactory) -> None:
+    from autopilot.services.access import Role
+
+    with store() as uow:
+        key = uow.keys.add(
+            name="ops",
+            role=Role.OPERATOR,
+            client_id=None,
+            key_hash="k" * 64,
+            expires_at=None,
+            now=NOW,
+        )
+        uow.keys.open_session("a" * 64, key.id, now=NOW, expires_at=NOW + timedelta(hours=1))
+        uow.keys.open_session("b" * 64, key.id, now=NOW, expires_at=NOW + timedelta(hours=1))
+    with store() as uow:
+        found = uow.keys.session_key("a" * 64, NOW + timedelta(minutes=59))
+        expired = uow.keys.session_key("a" * 64, NOW + timedelta(hours=1))
+        unknown = uow.keys.session_key("c" * 64, NOW)
+        uow.keys.end_session("b" * 64, NOW)
+    with store() as uow:
+        ended = uow.keys.session_key("b" * 64, NOW)
+    assert found is not None and found.id == key.id and found.role is Role.OPERATOR
+    assert expired is None and unknown is None and ended is None

@@ -179,6 +179,12 @@ class LogFilter:
     status: OutcomeStatus | None = None
     date_from: date | None = None
     date_to: date | None = None
+    failures: bool = False
+    """Only what went wrong: failed attempts, and the occurrences given up after them."""
+
+
+GAVE_UP = "gave up after"
+"""How the log message of an occurrence given up after its failed attempts starts."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -307,6 +313,15 @@ class OperationsCounts:
     due_rebalancing: int  # due by schedule (drift is known only once a check measures it)
     pending_approvals: int
     active_triggers: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HourlyCount:
+    """Execution-log rows of one status written in the hour starting at ``hour`` (UTC)."""
+
+    hour: datetime
+    status: OutcomeStatus
+    count: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -31,6 +31,7 @@ from autopilot.services.records import (
     ClientRecord,
     DueCursor,
     FailedAttempts,
+    HourlyCount,
     LogEntry,
     LogFilter,
     LogRecord,
@@ -402,6 +403,19 @@ class ApiKeyRepository(Protocol):
 
     def valid_admin_exists(self, now: datetime) -> bool: ...
 
+    def open_session(
+        self, token_hash: str, key_id: int, *, now: datetime, expires_at: datetime
+    ) -> None:
+        """Note a dashboard session opened with the key (the token's SHA-256 only)."""
+        ...
+
+    def session_key(self, token_hash: str, now: datetime) -> ApiKeyRecord | None:
+        """The key of the session with this token hash while it is open (not ended, not
+        expired); whether the key itself is still valid is the caller's to check."""
+        ...
+
+    def end_session(self, token_hash: str, now: datetime) -> None: ...
+
 
 class AuditRepository(Protocol):
     def add(self, event: AuditEvent) -> None:
@@ -441,7 +455,16 @@ class WorkerRepository(Protocol):
 
 
 class StatsRepository(Protocol):
-    def counts(self, today: date) -> OperationsCounts: ...
+    def counts(self, today: date, *, client_id: int | None = None) -> OperationsCounts:
+        """What is waiting (of one client, if given)."""
+        ...
+
+    def executions_by_hour(
+        self, since: datetime, *, client_id: int | None = None
+    ) -> list[HourlyCount]:
+        """Execution-log rows written since ``since``, counted by the hour (UTC) they were
+        written in and their status; hours without rows are absent."""
+        ...
 
 
 class WebhookRepository(Protocol):

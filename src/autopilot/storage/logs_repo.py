@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, func, select
 
 from autopilot.domain.outcomes import AutomationType, OutcomeStatus
-from autopilot.services.records import LogEntry, LogFilter, LogRecord
+from autopilot.services.records import GAVE_UP, LogEntry, LogFilter, LogRecord
 from autopilot.storage.bulk import insert_rows
 from autopilot.storage.tables import NO_OP_ROWS
 from autopilot.storage.tables import automation_execution_logs as t
@@ -90,6 +90,11 @@ class ExecutionLogs:
             stmt = stmt.where(t.c.execution_date >= where.date_from)
         if where.date_to is not None:
             stmt = stmt.where(t.c.execution_date <= where.date_to)
+        if where.failures:
+            gave_up = (t.c.status == OutcomeStatus.SKIPPED.value) & t.c.message.startswith(
+                GAVE_UP, autoescape=True
+            )
+            stmt = stmt.where((t.c.status == FAILED) | gave_up)
         total = self._c.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
         rows = self._c.execute(stmt.order_by(t.c.id.desc()).offset(offset).limit(limit))
         return [_record(r) for r in rows], total

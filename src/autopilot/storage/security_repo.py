@@ -11,6 +11,7 @@ from autopilot.services.access import Role
 from autopilot.services.records import ApiKeyRecord, AuditEvent, AuditFilter, AuditRecord
 from autopilot.storage.tables import api_keys as k
 from autopilot.storage.tables import audit_events as a
+from autopilot.storage.tables import dashboard_sessions as s
 from autopilot.storage.tables import rate_limit_counters as r
 
 _KEY_FIELDS = ("name", "client_id", "created_at", "expires_at", "revoked_at", "last_used_at")
@@ -91,6 +92,31 @@ class ApiKeys:
             k.c.expires_at.is_(None) | (k.c.expires_at > now),
         )
         return bool(self._c.execute(stmt).scalar_one())
+
+    def open_session(
+        self, token_hash: str, key_id: int, *, now: datetime, expires_at: datetime
+    ) -> None:
+        self._c.execute(
+            s.insert().values(
+                token_hash=token_hash, api_key_id=key_id, created_at=now, expires_at=expires_at
+            )
+        )
+
+    def session_key(self, token_hash: str, now: datetime) -> ApiKeyRecord | None:
+        stmt = (
+            select(k)
+            .join(s, s.c.api_key_id == k.c.id)
+            .where(s.c.token_hash == token_hash, s.c.ended_at.is_(None), s.c.expires_at > now)
+        )
+        row = self._c.execute(stmt).first()
+        return None if row is None else _key(row)
+
+    def end_session(self, token_hash: str, now: datetime) -> None:
+        self._c.execute(
+            update(s)
+            .where(s.c.token_hash == token_hash, s.c.ended_at.is_(None))
+            .values(ended_at=now)
+        )
 
 
 _EVENT_FIELDS = tuple(c.name for c in a.columns if c.name != "id")

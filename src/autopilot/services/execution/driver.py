@@ -40,7 +40,7 @@ from autopilot.services.execution.results import (
     failure_reason,
 )
 from autopilot.services.ports import Broker, Clock, RefusedByDatabase, UnitOfWork, UnitOfWorkFactory
-from autopilot.services.records import FailedAttempts
+from autopilot.services.records import GAVE_UP, FailedAttempts
 from autopilot.services.submission import submit_committed
 
 log = logging.getLogger("autopilot.scheduler")
@@ -374,7 +374,7 @@ class PassDriver:
         batch.add(
             occurrence.outcome(
                 OutcomeStatus.SKIPPED,
-                f"gave up after {attempt} failed attempt(s): {reason}",
+                f"{GAVE_UP} {attempt} failed attempt(s): {reason}",
                 attempt=attempt,
             )
         )

@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import date, datetime
 
 from autopilot.domain.outcomes import OutcomeStatus
-from autopilot.services.records import FailedAttempts, LogEntry, LogFilter, LogRecord
+from autopilot.services.records import GAVE_UP, FailedAttempts, LogEntry, LogFilter, LogRecord
 from autopilot.storage.memory.tables import Tables, refused
 
 _NOT_OUTCOMES = (OutcomeStatus.FAILED, OutcomeStatus.PENDING_APPROVAL)
@@ -84,6 +84,7 @@ class MemoryExecutionLogs:
                 and (where.status is None or e.status == where.status)
                 and (where.date_from is None or e.execution_date >= where.date_from)
                 and (where.date_to is None or e.execution_date <= where.date_to)
+                and (not where.failures or _went_wrong(e))
             )
 
         found = sorted((r for r in self._t.logs.values() if matches(r.entry)), key=lambda r: -r.id)
@@ -104,3 +105,10 @@ class MemoryAttempts:
     def clear(self, automation_ids: Iterable[str]) -> None:
         for automation_id in set(automation_ids):
             self._t.attempts.pop(automation_id, None)
+
+
+def _went_wrong(e: LogEntry) -> bool:
+    """A failed attempt, or an occurrence given up after its failed attempts."""
+    return e.status is OutcomeStatus.FAILED or (
+        e.status is OutcomeStatus.SKIPPED and e.message.startswith(GAVE_UP)
+    )

@@ -71,6 +71,24 @@ class MemoryApiKeys:
     def valid_admin_exists(self, now: datetime) -> bool:
         return any(k.role is Role.ADMIN and k.valid_at(now) for k in self._t.keys.values())
 
+    def open_session(
+        self, token_hash: str, key_id: int, *, now: datetime, expires_at: datetime
+    ) -> None:
+        if token_hash in self._t.sessions:
+            raise refused("pk_dashboard_sessions")
+        self._t.sessions[token_hash] = (key_id, expires_at, None)
+
+    def session_key(self, token_hash: str, now: datetime) -> ApiKeyRecord | None:
+        found = self._t.sessions.get(token_hash)
+        if found is None or found[2] is not None or found[1] <= now:
+            return None
+        return self._t.keys.get(found[0])
+
+    def end_session(self, token_hash: str, now: datetime) -> None:
+        found = self._t.sessions.get(token_hash)
+        if found is not None and found[2] is None:
+            self._t.sessions[token_hash] = (found[0], found[1], now)
+
 
 class MemoryAuditEvents:
     def __init__(self, tables: Tables) -> None:

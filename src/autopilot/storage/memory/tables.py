@@ -68,6 +68,8 @@ class Tables:
     next_key: int = 1
     keys: dict[int, ApiKeyRecord] = field(default_factory=dict)
     key_hashes: dict[str, int] = field(default_factory=dict)
+    sessions: dict[str, tuple[int, datetime, datetime | None]] = field(default_factory=dict)
+    """token hash: (key id, expires at, ended at)"""
     audit: list[AuditEvent] = field(default_factory=list)
     hits: dict[tuple[str, int], int] = field(default_factory=dict)
     workers: dict[str, WorkerRecord] = field(default_factory=dict)
