@@ -149,3 +149,32 @@ def test_history_puts_each_hour_in_its_slot_and_leaves_the_others_at_zero() -> N
     assert history.by_status[OutcomeStatus.FAILED][-1] == 2
     assert history.total() == 7  # the hour before the window is not in it
     assert history_of([], now).failure_rate() is None
+
+
+def test_every_action_the_dashboard_checks_is_a_grant_of_the_api(services: Services) -> None:
+    """The dashboard asks the API's grants by name; a name no route has would refuse every
+    role but admin without a word, so each one it uses must exist."""
+    from autopilot.api.app import create_app
+    from autopilot.api.dashboard import pages
+    from autopilot.api.dashboard.web import grants_of
+
+    grants = grants_of(create_app(services, run_scheduler=False))
+    used = {
+        *pages.LIST_ACTION.values(),
+        *(a.replace(".list", ".get") for a in pages.LIST_ACTION.values()),
+        *(
+            f"{noun}.{verb}"
+            for noun in ("auto_invest_rule", "rebalancing_rule", "trigger_order")
+            for verb in ("pause", "resume")
+        ),
+        "scheduler.status",
+        "scheduler.execute",
+        "execution_log.list",
+        "order.get",
+        "rebalancing_proposal.list",
+        "rebalancing_proposal.approve",
+        "rebalancing_proposal.reject",
+    }
+    assert used - set(grants) == set()
+    assert Role.OPERATOR in grants["execution_log.list"].roles
+    assert Role.OPERATOR not in grants["auto_invest_rule.pause"].roles

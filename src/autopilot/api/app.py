@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from autopilot.api import docs, envelope, middleware, openapi
+from autopilot.api import dashboard, docs, envelope, middleware, openapi
 from autopilot.api.routes import (
     access,
     auto_invest_rules,
@@ -82,4 +82,5 @@ def create_app(services: Services, *, run_scheduler: bool | None = None) -> Fast
         webhooks,
     ):
         app.include_router(module.router)
+    dashboard.install(app)  # after the API's routes: its roles are read from their grants
     return app
