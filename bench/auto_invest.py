@@ -35,6 +35,8 @@ for extra in (ROOT / "src", ROOT):  # runnable from a checkout without installin
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
+from bench.auto_invest_baselines import RuleWriter, run_apscheduler  # noqa: E402
+from bench.auto_invest_baselines import run_naive as run_raw_naive  # noqa: E402
 from bench.auto_invest_ceiling import HELD  # noqa: E402
 from bench.auto_invest_ceiling import measure as ceiling  # noqa: E402
 from bench.auto_invest_workload import TODAY, seed  # noqa: E402
@@ -88,6 +90,7 @@ class Measurement:
     workers: int = 1
     workers_seconds: float | None = None
     ceiling_seconds: float | None = None  # PostgreSQL alone (auto_invest_ceiling's HELD)
+    apscheduler_seconds: float | None = None  # APScheduler 3.11 over the naive sample's size
 
     @property
     def pass_rate(self) -> float:
@@ -113,6 +116,12 @@ class Measurement:
     def naive_rate(self) -> float:
         return self.naive_sample / self.naive_seconds
 
+    @property
+    def apscheduler_rate(self) -> float | None:
+        if self.apscheduler_seconds is None:
+            return None
+        return self.naive_sample / self.apscheduler_seconds
+
     def as_json(self) -> dict[str, Any]:
         return {
             "backend": self.backend,
@@ -128,6 +137,13 @@ class Measurement:
             "end_to_end_rules_per_s": round(self.end_to_end_rate, 1),
             "naive_rules_per_s": round(self.naive_rate, 1),
             "naive_ratio": round(self.pass_rate / self.naive_rate, 2),
+            "apscheduler_rules_per_s": None
+            if self.apscheduler_rate is None
+            else round(self.apscheduler_rate, 1),
+            "apscheduler_ratio": None
+            if self.apscheduler_rate is None
+            else round(self.pass_rate / self.apscheduler_rate, 2),
+            "apscheduler_seconds": self.apscheduler_seconds,
             "peak_rss_mb": round(self.peak_rss_mb, 1),
             "pass_rss_growth_mb": round(self.rss_growth_mb, 1),
             "naive_sample": self.naive_sample,
@@ -160,6 +176,7 @@ class Measurement:
             workers=data["workers"],
             workers_seconds=data["workers_seconds"],
             ceiling_seconds=data["ceiling_seconds"],
+            apscheduler_seconds=data["apscheduler_seconds"],
         )
 
 
@@ -342,9 +359,6 @@ def measure(backend: str, url: str, rules: int, naive_rules: int, workers: int =
     services = build(load_settings(database_url=url))
     staged = build(load_settings(database_url=url), broker=HandedLater())
     try:
-        naive_ids = seed(services, naive_rules, "NAIVE")
-        with _quiet_scheduler():
-            naive_seconds = _timed(lambda: run_naive(services, naive_ids))
         seed(services, rules, "PASS")
         rss_before = _rss_mb()
         with _quiet_scheduler():
@@ -367,6 +381,26 @@ def measure(backend: str, url: str, rules: int, naive_rules: int, workers: int =
             seed(services, rules, "WORK")
             workers_seconds = _timed(lambda: run_workers(url, workers, rules))
             _check(services, rules, "WORK")
+        # The baselines run last: they leave their orders Pending (cash held), as the pass does
+        # to its commit, and the stages timed above must not take them.
+        naive_ids = seed(services, naive_rules, "NAIVE")
+        apscheduler_seconds = None
+        if backend == "postgres":
+            settings = services.settings
+            writer = RuleWriter(
+                url,
+                TODAY,
+                min_order=settings.automation_min_order_amount,
+                catch_up=settings.automation_catch_up,
+            )
+            naive_seconds = run_raw_naive(writer, naive_ids)
+            _check_baseline(services, naive_ids, "NAIVE")
+            scheduled = seed(services, naive_rules, "APS")
+            apscheduler_seconds = run_apscheduler(writer, url, scheduled)
+            _check_baseline(services, scheduled, "APS")
+        else:  # no psycopg on SQLite: the same loop through SQLAlchemy, fills included
+            with _quiet_scheduler():
+                naive_seconds = _timed(lambda: run_naive(services, naive_ids))
     finally:
         staged.close()
         services.close()
@@ -384,7 +418,26 @@ def measure(backend: str, url: str, rules: int, naive_rules: int, workers: int =
         workers=workers,
         workers_seconds=workers_seconds,
         ceiling_seconds=ceiling_seconds,
+        apscheduler_seconds=apscheduler_seconds,
     )
+
+
+def _check_baseline(services: Services, rule_ids: Sequence[str], tag: str) -> None:
+    """Every rule of a baseline executed once, each with its log row and its orders."""
+    t, logs = auto_invest_rules, automation_execution_logs
+    with services.uow() as uow:
+        c = uow.connection
+        executed = c.execute(
+            select(func.count()).where(t.c.id.like(f"AUTO-{tag}-%"), t.c.execution_count == 1)
+        ).scalar_one()
+        logged = c.execute(
+            select(func.count()).where(logs.c.automation_id.like(f"AUTO-{tag}-%"))
+        ).scalar_one()
+        placed = c.execute(
+            select(func.count()).where(orders.c.automation_id.like(f"AUTO-{tag}-%"))
+        ).scalar_one()
+    if executed != len(rule_ids) or logged != len(rule_ids) or placed < 2 * len(rule_ids):
+        raise SystemExit(f"{tag}: {executed} executed, {logged} logged, {placed} orders")
 
 
 def run_workers(url: str, count: int, rules: int) -> None:
@@ -466,6 +519,7 @@ def print_table(results: Sequence[Measurement], batch_size: int) -> None:
         "end to end rules/s",
         "naive rules/s",
         "pass/naive",
+        "APScheduler rules/s",
         "workers rules/s",
         "peak RSS MB",
         "pass RSS growth MB",
@@ -485,6 +539,9 @@ def print_table(results: Sequence[Measurement], batch_size: int) -> None:
             f"{m.end_to_end_rate:,.0f}",
             f"{m.naive_rate:,.0f}",
             f"{m.pass_rate / m.naive_rate:,.1f}x",
+            "-"
+            if m.apscheduler_rate is None
+            else f"{m.apscheduler_rate:,.0f} ({m.pass_rate / m.apscheduler_rate:,.1f}x)",
             "-" if m.workers_rate is None else f"{m.workers_rate:,.0f} ({m.workers})",
             f"{m.peak_rss_mb:,.0f}",
             f"{m.rss_growth_mb:,.0f}",
@@ -500,7 +557,12 @@ def print_table(results: Sequence[Measurement], batch_size: int) -> None:
         " rule (bench/auto_invest_ceiling.py), with the pass's ratio to it; 'end to end': other"
         " rules, due -> every order Filled, the fills in-process after each batch as `serve`"
         f" runs them. Naive loop (one transaction per rule, one statement per row) on a sample"
-        f" ({samples}), fills included; all rates per second. Batch size {batch_size}. The"
+        f" ({samples}): on PostgreSQL a raw psycopg cursor to the commit (orders Pending, cash"
+        " held), on SQLite through SQLAlchemy with its fills; 'APScheduler': 3.11, one job per"
+        " rule in an SQLAlchemyJobStore on the same PostgreSQL, 10 threads, misfire_grace_time"
+        " None, the same writes per job as the naive loop, over a sample of the same size,"
+        " with the pass's ratio to it (bench/auto_invest_baselines.py); all rates per second."
+        f" Batch size {batch_size}. The"
         f" '{SCHEDULER_LOGGER}' logger was set to WARNING while timing. Each backend ran in its"
         " own process. 'workers rules/s': the same pass shared by that many `autopilot run-once`"
         " processes on PostgreSQL (SKIP LOCKED), process start-up and fills included."
