@@ -40,7 +40,16 @@ SCHEDULES = (
 # -- seeding -------------------------------------------------------------------------------------
 
 
-def _rule(number: int, client_id: int, tag: str) -> AutoInvestRule:
+DAILY = (Schedule(frequency=Frequency.DAILY, start_date=date(2025, 1, 2)),)
+
+
+def _rule(
+    number: int,
+    client_id: int,
+    tag: str,
+    due: date = TODAY,
+    schedules: tuple[Schedule, ...] = SCHEDULES,
+) -> AutoInvestRule:
     weights = MIXES[number % len(MIXES)]
     symbols = [SYMBOLS[(number + i) % len(SYMBOLS)] for i in range(len(weights))]
     return AutoInvestRule(
@@ -52,13 +61,20 @@ def _rule(number: int, client_id: int, tag: str) -> AutoInvestRule:
         allocations=tuple(
             Allocation(symbol=s, weight=w) for s, w in zip(symbols, weights, strict=True)
         ),
-        schedule=SCHEDULES[number % len(SCHEDULES)],
-        next_execution_date=TODAY,
+        schedule=schedules[number % len(schedules)],
+        next_execution_date=due,
     )
 
 
-def seed(services: Services, count: int, tag: str) -> list[str]:
-    """Insert `count` due rules (and their clients and accounts) set-based, in chunks."""
+def seed(
+    services: Services,
+    count: int,
+    tag: str,
+    due: date = TODAY,
+    schedules: tuple[Schedule, ...] = SCHEDULES,
+) -> list[str]:
+    """Insert `count` rules due on `due` (and their clients and accounts) set-based, in
+    chunks; on another day than TODAY (a Monday the 16th) give schedules that fall on it."""
     now = datetime.now(UTC)
     with services.uow() as uow:
         uow.market.record_prices([(s, p, now) for s, p in PRICES.items()])
@@ -68,7 +84,9 @@ def seed(services: Services, count: int, tag: str) -> list[str]:
     for start in range(0, count, SEED_CHUNK):
         numbers = range(start, min(count, start + SEED_CHUNK))
         owners = sorted({first_client + n // RULES_PER_CLIENT for n in numbers})
-        rules = [_rule(n, first_client + n // RULES_PER_CLIENT, tag) for n in numbers]
+        rules = [
+            _rule(n, first_client + n // RULES_PER_CLIENT, tag, due, schedules) for n in numbers
+        ]
         with services.uow() as uow:
             c = uow.connection
             c.execute(insert(clients), [_client_row(i, now) for i in owners])

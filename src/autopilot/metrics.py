@@ -252,7 +252,7 @@ class WaitingWork(Collector):
         services = self._services
         try:
             today = services.clock.now().astimezone(services.settings.zone).date()
-            with services.uow() as uow:
+            with services.uow(read_only=True) as uow:
                 counts = uow.stats.counts(today)
             listed = services.workers.list()
         except Exception as exc:  # the database is down: the gauges are absent this scrape

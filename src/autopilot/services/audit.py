@@ -150,7 +150,7 @@ class AuditTrail:
     def search(
         self, where: AuditFilter, *, page: int, page_size: int
     ) -> tuple[list[AuditRecord], int]:
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             return uow.audit.search(where, offset=(page - 1) * page_size, limit=page_size)
 
     def now(self) -> datetime:

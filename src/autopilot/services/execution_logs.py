@@ -20,7 +20,7 @@ class ExecutionLogService:
         scope = caller.scope(where.client_id)
         if isinstance(scope, Nobody):
             return [], 0
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             return uow.logs.search(
                 replace(where, client_id=scope), offset=(page - 1) * page_size, limit=page_size
             )

@@ -123,11 +123,12 @@ class ApiKeyService:
         if presented is None or len(presented) != KEY_LENGTH or not presented.startswith(PREFIX):
             raise Unauthenticated()
         now = self._clock.now()
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:  # waits for no writer: a read per request
             record = uow.keys.by_hash(hash_key(presented))
-            if record is None or not record.valid_at(now):
-                raise Unauthenticated()
-            if record.last_used_at is None or record.last_used_at < now - TOUCH_EVERY:
+        if record is None or not record.valid_at(now):
+            raise Unauthenticated()
+        if record.last_used_at is None or record.last_used_at < now - TOUCH_EVERY:
+            with self._uow() as uow:  # once a minute per key
                 uow.keys.touch(record.id, now, unless_since=now - TOUCH_EVERY)
         return Caller(
             role=record.role,

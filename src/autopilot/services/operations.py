@@ -78,7 +78,7 @@ class OperationsService:
             hours=HOURS - 1
         )
         client_id = caller.client_id if caller.is_client else None
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             counts = uow.stats.counts(today, client_id=client_id)
             rows = uow.stats.executions_by_hour(since, client_id=client_id)
         return Overview(counts=counts, history=history_of(rows, now))

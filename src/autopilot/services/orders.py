@@ -81,7 +81,7 @@ class OrderService:
         return self.get(order.id, caller=caller)
 
     def get(self, order_id: str, *, caller: Caller = SYSTEM) -> OrderRecord:
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             record = uow.orders.get(order_id)
         if record is None:
             raise NotFound("order", order_id)
@@ -103,7 +103,7 @@ class OrderService:
         scope = caller.scope(client_id)
         if isinstance(scope, Nobody):
             return [], 0
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             return uow.orders.search(
                 client_id=scope,
                 account_id=account_id,

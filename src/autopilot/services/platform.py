@@ -63,7 +63,7 @@ class PlatformService:
 
     def get_client(self, client_id: int, *, caller: Caller = SYSTEM) -> ClientRecord:
         own_client(caller, client_id)
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             client = uow.clients.get(client_id)
         if client is None:
             raise NotFound("client", client_id)
@@ -105,7 +105,7 @@ class PlatformService:
         return updated
 
     def account(self, account_id: int, *, caller: Caller = SYSTEM) -> AccountView:
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             account = visible_account(uow, caller, account_id)
             if account is None:
                 raise NotFound("account", account_id)

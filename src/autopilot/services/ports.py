@@ -120,8 +120,15 @@ class UnitOfWork(Protocol):
         ...
 
 
-UnitOfWorkFactory = Callable[[], AbstractContextManager[UnitOfWork]]
-"""Each call opens a new transaction: ``with uow() as unit: ...``."""
+class UnitOfWorkFactory(Protocol):
+    """Each call opens a new transaction: ``with uow() as unit: ...``.
+
+    ``uow(read_only=True)`` is a transaction that only reads: it never waits for a writer (on
+    SQLite it takes no write lock, so a long pass never holds up a page that only reads) and the
+    database refuses a write in it (PostgreSQL's READ ONLY transactions).
+    """
+
+    def __call__(self, *, read_only: bool = False) -> AbstractContextManager[UnitOfWork]: ...
 
 
 class StorageError(Exception):

@@ -78,7 +78,7 @@ class SessionService:
         if not token or len(token) > 100:
             raise Unauthenticated()
         now = self._clock.now()
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             key = uow.keys.session_key(hash_key(token), now)
         if key is None or not key.valid_at(now):
             raise Unauthenticated()

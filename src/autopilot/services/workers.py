@@ -34,7 +34,7 @@ class WorkerService:
     def list(self) -> Workers:
         """Alive, dead (no heartbeat within the lease) and stopped, by start time; the state
         is read against the database's clock, as the workers themselves read it."""
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             now = uow.workers.now()
             records = uow.workers.all()
         return Workers(now, [WorkerView(r, r.state(now, self._lease)) for r in records])

@@ -17,6 +17,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY = "autopilot_read_only"
+"""The execution option of a read-only unit of work's connection (a plain BEGIN on SQLite)."""
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -56,7 +58,10 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A writer takes the write lock at once (it never has to upgrade a read lock mid-way, the
+        # one wait SQLite's busy timeout cannot make); a read-only unit reads its WAL snapshot.
+        deferred = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
     return engine
 

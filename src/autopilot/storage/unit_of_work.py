@@ -20,7 +20,13 @@ from autopilot.services.ports import UnitOfWorkFactory as PortFactory
 from autopilot.storage.after_commit import run_after_commit
 from autopilot.storage.attempts_repo import Attempts
 from autopilot.storage.auto_invest_repo import AutoInvestRules
-from autopilot.storage.db import is_busy, is_unreachable
+from autopilot.storage.db import (
+    READ_ONLY,
+    SQLITE_BUSY_TIMEOUT_MS,
+    is_busy,
+    is_sqlite,
+    is_unreachable,
+)
 from autopilot.storage.logs_repo import ExecutionLogs
 from autopilot.storage.orders_repo import Orders
 from autopilot.storage.platform_repo import Accounts, Clients, Market
@@ -30,6 +36,7 @@ from autopilot.storage.stats_repo import Stats
 from autopilot.storage.trigger_repo import TriggerOrders
 from autopilot.storage.webhooks_repo import Webhooks
 from autopilot.storage.workers_repo import Workers
+from autopilot.storage.write_gate import WriteGate
 
 
 class UnitOfWork:
@@ -60,18 +67,46 @@ class UnitOfWork:
 
 
 class UnitOfWorkFactory:
+    """Units of work on ``engine``. On SQLite this process's writers take turns in the order
+    they came (:class:`~autopilot.storage.write_gate.WriteGate`); a read-only unit reads its
+    snapshot without the write lock (WAL), so it waits for no writer at all."""
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._gate = WriteGate(SQLITE_BUSY_TIMEOUT_MS / 1000) if is_sqlite(engine) else None
 
     @contextmanager
-    def __call__(self) -> Iterator[UnitOfWork]:
+    def __call__(self, *, read_only: bool = False) -> Iterator[UnitOfWork]:
+        gate = None if read_only else self._gate
+        if gate is not None and not gate.acquire():
+            raise RefusedByDatabase(
+                f"database is locked: no turn to write within {SQLITE_BUSY_TIMEOUT_MS} ms",
+                Refusal.BUSY,
+            )
         try:
-            with self.engine.begin() as connection:
-                unit = UnitOfWork(connection)
-                yield unit
-        except SQLAlchemyError as exc:
-            raise translate(exc) from exc
+            try:
+                with self._transaction(read_only) as connection:
+                    unit = UnitOfWork(connection)
+                    yield unit
+            except SQLAlchemyError as exc:
+                raise translate(exc) from exc
+        finally:
+            if gate is not None:
+                gate.release()
         run_after_commit(unit.committed)
+
+    @contextmanager
+    def _transaction(self, read_only: bool) -> Iterator[Connection]:
+        if not read_only:
+            with self.engine.begin() as connection:
+                yield connection
+            return
+        with self.engine.connect() as connection:
+            connection.execution_options(**{READ_ONLY: True})
+            with connection.begin():
+                if not is_sqlite(self.engine):
+                    connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+                yield connection
 
 
 def translate(exc: SQLAlchemyError) -> StorageError:

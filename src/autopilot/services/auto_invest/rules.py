@@ -129,7 +129,7 @@ class AutoInvestRuleService:
         return record
 
     def get(self, rule_id: str, *, caller: Caller = SYSTEM) -> RuleRecord:
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             record = uow.auto_invest.get(rule_id)
         if record is None:
             raise NotFound("auto-invest rule", rule_id)
@@ -149,7 +149,7 @@ class AutoInvestRuleService:
         scope = caller.scope(client_id)
         if isinstance(scope, Nobody):
             return [], 0
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             return uow.auto_invest.search(
                 client_id=scope,
                 account_id=account_id,

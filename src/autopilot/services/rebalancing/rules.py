@@ -148,7 +148,7 @@ class RebalancingRuleService:
         return self.get(rule.id)
 
     def get(self, rule_id: str, *, caller: Caller = SYSTEM) -> RebalancingRuleRecord:
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             record = uow.rebalancing.get(rule_id)
         if record is None:
             raise NotFound("rebalancing rule", rule_id)
@@ -168,7 +168,7 @@ class RebalancingRuleService:
         scope = caller.scope(client_id)
         if isinstance(scope, Nobody):
             return [], 0
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             return uow.rebalancing.search(
                 client_id=scope,
                 account_id=account_id,

@@ -104,7 +104,7 @@ class TriggerOrderService:
         return records
 
     def get(self, trigger_id: str, *, caller: Caller = SYSTEM) -> TriggerOrderRecord:
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             record = uow.triggers.get(trigger_id)
         if record is None:
             raise NotFound("trigger order", trigger_id)
@@ -125,7 +125,7 @@ class TriggerOrderService:
         scope = caller.scope(client_id)
         if isinstance(scope, Nobody):
             return [], 0
-        with self._uow() as uow:
+        with self._uow(read_only=True) as uow:
             records, total = uow.triggers.search(
                 client_id=scope,
                 account_id=account_id,

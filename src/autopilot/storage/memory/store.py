@@ -61,7 +61,7 @@ class InMemoryStore:
         self._lock = threading.RLock()
 
     @contextmanager
-    def __call__(self) -> Iterator[InMemoryUnitOfWork]:
+    def __call__(self, *, read_only: bool = False) -> Iterator[InMemoryUnitOfWork]:
         with self._lock:
             work = self._tables.copy()
             unit = InMemoryUnitOfWork(work)
