@@ -249,3 +249,123 @@ def test_execute_now_writes_the_log_row_the_executions_page_shows_with_its_links
     assert live.status_code == 200 and "<html" not in live.text and rule_id in live.text
     none = admin.get("/dashboard/executions", params={"rule": "AUTO-OTHER"})
     assert f'data-log-id="{row["id"]}"' not in none.text
+
+
+def test_odd_input_is_a_4xx_naming_the_field_never_a_500(server: RunningServer) -> None:
+    _, rule_id = a_rule(server)
+    browser = httpx.Client(base_url=server.base_url, follow_redirects=False)
+    browser.get("/dashboard/sign-in")
+    odd = browser.post("/dashboard/sign-in", data={"csrf": "é", "key": server.admin_key})
+    assert odd.status_code == 400
+    admin = signed_in(server, server.admin_key)
+    token = csrf_of(admin.get("/dashboard/rules").text)
+    pause = f"/dashboard/rules/auto-invest/{rule_id}/pause"
+    assert admin.post(pause, data={"csrf": "\xff\xfe"}).status_code == 400
+    for query in ({"client": "²"}, {"page": "³"}, {"client": "１"}):
+        answer = admin.get("/dashboard/executions", params=query)
+        assert answer.status_code == 400 and "must be a whole number" in answer.text
+    nul = admin.post(
+        "/dashboard/failures/execute", data={"csrf": token, "kind": "auto-invest", "rule": "a\x00b"}
+    )
+    assert nul.status_code == 400 and "rule: must not contain a NUL" in nul.text
+    upload = admin.post(pause, data={"csrf": token}, files={"next": ("x.txt", b"/dashboard")})
+    assert upload.status_code == 400 and "next: must be text" in upload.text
+    assert rule_status(server, rule_id) == "Active"
+    assert "Traceback" not in server.output()
+    browser.close()
+
+
+def _fail(server: RunningServer, client_id: int, rule_id: str, *, retrying: bool) -> None:
+    """A failed attempt of the rule's first occurrence, written as a pass writes it; with
+    ``retrying`` the attempt is still open (the scheduler would try again)."""
+    from datetime import UTC, date, datetime
+
+    from autopilot.bootstrap import build
+    from autopilot.config import load_settings
+    from autopilot.domain.outcomes import AutomationType, OutcomeStatus
+    from autopilot.services.records import FailedAttempts, LogEntry
+
+    rule = data(server.client.get(f"{RULES}/{rule_id}"))
+    day = date.fromisoformat(rule["nextExecutionDate"])
+    now = datetime.now(UTC)
+    services = build(load_settings(database_url=server.database_url))
+    try:
+        with services.uow() as uow:
+            uow.logs.add_many(
+                [
+                    LogEntry(
+                        automation_type=AutomationType.AUTO_INVEST,
+                        automation_id=rule_id,
+                        client_id=client_id,
+                        execution_date=day,
+                        status=OutcomeStatus.FAILED,
+                        message="attempt 1 of 3 failed",
+                        error="RuntimeError: quote feed exploded",
+                        triggered_by="scheduler",
+                        attempt=1,
+                        started_at=now,
+                    )
+                ],
+                now,
+            )
+            if retrying:
+                uow.attempts.save(
+                    [
+                        FailedAttempts(
+                            automation_type=AutomationType.AUTO_INVEST,
+                            automation_id=rule_id,
+                            client_id=client_id,
+                            occurrence=day,
+                            count=1,
+                            last_error="RuntimeError: quote feed exploded",
+                        )
+                    ],
+                    now,
+                )
+    finally:
+        services.close()
+
+
+def test_execute_all_runs_the_rules_still_failing_alone_and_every_execution_is_audited(
+    server: RunningServer,
+) -> None:
+    client_id, retrying = a_rule(server)
+    other_client, recovered = a_rule(server)
+    _fail(server, client_id, retrying, retrying=True)
+    _fail(server, other_client, recovered, retrying=False)
+    admin = signed_in(server, server.admin_key)
+    page = admin.get("/dashboard/failures")
+    assert retrying in page.text and recovered in page.text and "quote feed exploded" in page.text
+
+    done = admin.post(
+        "/dashboard/failures/execute",
+        data={"csrf": csrf_of(page.text), "all": "1", "next": "/dashboard/failures"},
+    )
+    assert done.status_code == 303
+    notice = admin.get("/dashboard/failures").text
+    assert "Executed 1 of the 1 rule(s) still failing." in notice
+    ran = {
+        r["automationId"]
+        for r in data(server.client.get("/api/automation/execution-logs"))["items"]
+        if r["triggeredBy"].startswith("key:")
+    }
+    assert ran == {retrying}  # the recovered rule was not run again
+    events = data(server.client.get("/api/audit-events", params={"action": "scheduler.execute"}))[
+        "items"
+    ]
+    assert [(e["resourceId"], e["outcome"], e["clientId"]) for e in events] == [
+        (retrying, "success", client_id)
+    ]
+
+
+def test_a_refused_sign_in_is_in_the_audit_trail(server: RunningServer) -> None:
+    browser = httpx.Client(base_url=server.base_url, follow_redirects=False)
+    form = browser.get("/dashboard/sign-in")
+    browser.post("/dashboard/sign-in", data={"csrf": csrf_of(form.text), "key": "ap_" + "y" * 43})
+    events = data(server.client.get("/api/audit-events", params={"action": "dashboard.sign_in"}))[
+        "items"
+    ]
+    assert [(e["outcome"], e["statusCode"], e["actorRole"]) for e in events] == [
+        ("refused", 401, "anonymous")
+    ]
+    browser.close()

@@ -864,3 +864,65 @@ def test_a_session_is_found_by_its_hash_until_it_ends_or_expires(store: UnitOfWo
         ended = uow.keys.session_key("b" * 64, NOW)
     assert found is not None and found.id == key.id and found.role is Role.OPERATOR
     assert expired is None and unknown is None and ended is None
+
+
+def test_still_failing_names_each_rule_with_a_matching_failure_not_resolved_yet(
+    store: UnitOfWorkFactory, account: tuple[int, int]
+) -> None:
+    with store() as uow:
+        uow.logs.add_many(
+            [
+                entry("AUTO-1", OutcomeStatus.FAILED, message="attempt 1 of 3 failed"),
+                entry("AUTO-1", OutcomeStatus.FAILED, message="attempt 2 of 3 failed"),
+                entry("AUTO-2", OutcomeStatus.FAILED, message="attempt 1 of 3 failed"),
+                entry("AUTO-3", OutcomeStatus.SKIPPED, message="gave up after 3 failed attempt(s)"),
+                entry("AUTO-4", OutcomeStatus.FAILED, day=DAY - timedelta(days=9)),
+            ],
+            NOW,
+        )
+        uow.attempts.save(  # AUTO-1 and AUTO-4 still retrying; AUTO-2 recovered since
+            [
+                FailedAttempts(
+                    automation_type=AutomationType.AUTO_INVEST,
+                    automation_id=rule,
+                    client_id=1,
+                    occurrence=DAY,
+                    count=1,
+                    last_error="boom",
+                )
+                for rule in ("AUTO-1", "AUTO-4")
+            ],
+            NOW,
+        )
+    with store() as uow:
+        every = uow.logs.still_failing(LogFilter(failures=True), limit=10)
+        recent = uow.logs.still_failing(LogFilter(failures=True, date_from=DAY), limit=10)
+        one = uow.logs.still_failing(LogFilter(failures=True), limit=1)
+    assert every == [(AutomationType.AUTO_INVEST, "AUTO-1"), (AutomationType.AUTO_INVEST, "AUTO-4")]
+    assert recent == [(AutomationType.AUTO_INVEST, "AUTO-1")]
+    assert one == [(AutomationType.AUTO_INVEST, "AUTO-1")]
+
+
+def test_ended_and_expired_sessions_are_purged_and_open_ones_kept(
+    store: UnitOfWorkFactory,
+) -> None:
+    from autopilot.services.access import Role
+
+    with store() as uow:
+        key = uow.keys.add(
+            name="ops",
+            role=Role.OPERATOR,
+            client_id=None,
+            key_hash="p" * 64,
+            expires_at=None,
+            now=NOW,
+        )
+        uow.keys.open_session("a" * 64, key.id, now=NOW, expires_at=NOW + timedelta(hours=1))
+        uow.keys.open_session("b" * 64, key.id, now=NOW, expires_at=NOW + timedelta(hours=9))
+        uow.keys.open_session("c" * 64, key.id, now=NOW, expires_at=NOW + timedelta(hours=9))
+        uow.keys.end_session("c" * 64, NOW)
+    with store() as uow:
+        purged = uow.keys.purge_sessions(NOW + timedelta(hours=2))
+    with store() as uow:
+        kept = uow.keys.session_key("b" * 64, NOW + timedelta(hours=2))
+    assert purged == 2 and kept is not None

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from autopilot.domain.auto_invest.rule import AutoInvestRule
 from autopilot.domain.orders import Order, OrderStatus
+from autopilot.domain.outcomes import AutomationType
 from autopilot.domain.quotes import Quote
 from autopilot.domain.rebalancing.plan import Trade
 from autopilot.domain.rebalancing.rule import Proposal, ProposalStatus, RebalancingRule
@@ -271,6 +272,11 @@ class ExecutionLogRepository(Protocol):
         """Which of the rules already have an outcome for the date."""
         ...
 
+    def still_failing(self, where: LogFilter, *, limit: int) -> list[tuple[AutomationType, str]]:
+        """The rules, each once and by id, with a log row matching ``where`` and a failed
+        attempt not resolved yet (no outcome of its occurrence: the scheduler retries it)."""
+        ...
+
     def search(self, where: LogFilter, *, offset: int, limit: int) -> tuple[list[LogRecord], int]:
         """A page of rows, newest first, and the total that match."""
         ...
@@ -415,6 +421,10 @@ class ApiKeyRepository(Protocol):
         ...
 
     def end_session(self, token_hash: str, now: datetime) -> None: ...
+
+    def purge_sessions(self, before: datetime) -> int:
+        """Forget the sessions that expired or ended before ``before``; how many."""
+        ...
 
 
 class AuditRepository(Protocol):

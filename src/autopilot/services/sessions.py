@@ -24,6 +24,7 @@ from autopilot.services.keys import ApiKeyService, Unauthenticated, hash_key
 from autopilot.services.ports import Clock, UnitOfWorkFactory
 
 SESSION_TTL = timedelta(hours=12)
+KEEP_ENDED = timedelta(days=1)  # an ended or expired session's row, before it is purged
 SESSION_BYTES = 32
 SIGNS_IN = frozenset({Role.ADMIN, Role.OPERATOR, Role.CLIENT})
 """A market-data key posts prices and reads nothing: it has no dashboard."""
@@ -45,7 +46,11 @@ def csrf_token(session_token: str) -> str:
 
 
 def csrf_matches(session_token: str, presented: str | None) -> bool:
-    return presented is not None and hmac.compare_digest(csrf_token(session_token), presented)
+    """Whether ``presented`` is the session's CSRF token (compared in constant time; anything
+    that is not even ASCII is not it)."""
+    if presented is None or not presented.isascii():
+        return False
+    return hmac.compare_digest(csrf_token(session_token).encode(), presented.encode())
 
 
 class SessionService:
@@ -68,6 +73,7 @@ class SessionService:
             expires_at = now + SESSION_TTL
             if key.expires_at is not None:
                 expires_at = min(expires_at, key.expires_at)
+            uow.keys.purge_sessions(now - KEEP_ENDED)  # the table does not grow for ever
             uow.keys.open_session(hash_key(token), key.id, now=now, expires_at=expires_at)
             audit(uow, caller, "dashboard.sign_in", Named(key.id, key.client_id), now)
         return Session(token=token, caller=caller, expires_at=expires_at)

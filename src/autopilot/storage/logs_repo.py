@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Select, func, select
 from autopilot.domain.outcomes import AutomationType, OutcomeStatus
 from autopilot.services.records import GAVE_UP, LogEntry, LogFilter, LogRecord
 from autopilot.storage.bulk import insert_rows
-from autopilot.storage.tables import NO_OP_ROWS
+from autopilot.storage.tables import NO_OP_ROWS, automation_attempts
 from autopilot.storage.tables import automation_execution_logs as t
 
 FAILED = OutcomeStatus.FAILED.value
@@ -77,27 +77,42 @@ class ExecutionLogs:
         return {r.automation_id for r in rows}
 
     def search(self, where: LogFilter, *, offset: int, limit: int) -> tuple[list[LogRecord], int]:
-        stmt: Select[Any] = select(t)
-        for column, value in (
-            (t.c.client_id, where.client_id),
-            (t.c.automation_type, where.automation_type and where.automation_type.value),
-            (t.c.automation_id, where.automation_id),
-            (t.c.status, where.status and where.status.value),
-        ):
-            if value is not None:
-                stmt = stmt.where(column == value)
-        if where.date_from is not None:
-            stmt = stmt.where(t.c.execution_date >= where.date_from)
-        if where.date_to is not None:
-            stmt = stmt.where(t.c.execution_date <= where.date_to)
-        if where.failures:
-            gave_up = (t.c.status == OutcomeStatus.SKIPPED.value) & t.c.message.startswith(
-                GAVE_UP, autoescape=True
-            )
-            stmt = stmt.where((t.c.status == FAILED) | gave_up)
+        stmt = _filtered(select(t), where)
         total = self._c.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
         rows = self._c.execute(stmt.order_by(t.c.id.desc()).offset(offset).limit(limit))
         return [_record(r) for r in rows], total
+
+    def still_failing(self, where: LogFilter, *, limit: int) -> list[tuple[AutomationType, str]]:
+        a = automation_attempts.c
+        stmt = (
+            _filtered(select(t.c.automation_type, t.c.automation_id), where)
+            .join(automation_attempts, a.automation_id == t.c.automation_id)
+            .distinct()
+            .order_by(t.c.automation_id)
+            .limit(limit)
+        )
+        return [(AutomationType(r.automation_type), r.automation_id) for r in self._c.execute(stmt)]
+
+
+def _filtered(stmt: Select[Any], where: LogFilter) -> Select[Any]:
+    for column, value in (
+        (t.c.client_id, where.client_id),
+        (t.c.automation_type, where.automation_type and where.automation_type.value),
+        (t.c.automation_id, where.automation_id),
+        (t.c.status, where.status and where.status.value),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if where.date_from is not None:
+        stmt = stmt.where(t.c.execution_date >= where.date_from)
+    if where.date_to is not None:
+        stmt = stmt.where(t.c.execution_date <= where.date_to)
+    if where.failures:
+        gave_up = (t.c.status == OutcomeStatus.SKIPPED.value) & t.c.message.startswith(
+            GAVE_UP, autoescape=True
+        )
+        stmt = stmt.where((t.c.status == FAILED) | gave_up)
+    return stmt
 
 
 def _record(row: Any) -> LogRecord:

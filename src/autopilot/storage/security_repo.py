@@ -111,6 +111,10 @@ class ApiKeys:
         row = self._c.execute(stmt).first()
         return None if row is None else _key(row)
 
+    def purge_sessions(self, before: datetime) -> int:
+        gone = self._c.execute(delete(s).where((s.c.expires_at < before) | (s.c.ended_at < before)))
+        return int(gone.rowcount)
+
     def end_session(self, token_hash: str, now: datetime) -> None:
         self._c.execute(
             update(s)

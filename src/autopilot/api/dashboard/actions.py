@@ -23,6 +23,8 @@ from autopilot.api.dashboard.web import (
     BadInput,
     Refused,
     Visitor,
+    anonymous,
+    audit_refusal,
     back_to,
     check_csrf,
     failed,
@@ -34,6 +36,7 @@ from autopilot.api.dashboard.web import (
 )
 from autopilot.api.security import request_info
 from autopilot.domain.errors import Conflict, InvalidInput, NotFound
+from autopilot.services.audit import event
 from autopilot.services.execution.passes import ExecuteCommand, Kind
 from autopilot.services.execution.results import PassResult
 from autopilot.services.keys import Unauthenticated
@@ -78,7 +81,8 @@ async def sign_in(request: Request) -> Response:
     if (
         not expected
         or not isinstance(presented, str)
-        or not secrets.compare_digest(expected, presented)
+        or not presented.isascii()
+        or not secrets.compare_digest(expected.encode(), presented.encode())
     ):
         return _sign_in_form(request, "The form was stale; sign in again.", 400)
     key = form.get("key")
@@ -91,9 +95,12 @@ async def sign_in(request: Request) -> Response:
             services.settings.rate_limits.auth_failures, f"address:{info.address}"
         )
         if not decision.allowed:
+            audit_refusal(request, anonymous(info), "dashboard.sign_in", 429)
             return _sign_in_form(request, "Too many failed sign-ins; wait a minute.", 429)
+        audit_refusal(request, anonymous(info), "dashboard.sign_in", 401)
         return _sign_in_form(request, "That key was not accepted.", 401)
     except NoDashboard as refused:
+        audit_refusal(request, anonymous(info), "dashboard.sign_in", 403)
         return _sign_in_form(request, f"{refused}.", 403)
     response = RedirectResponse(PREFIX, status_code=303)
     seconds = int((session.expires_at - services.clock.now()).total_seconds())
@@ -150,24 +157,45 @@ async def rule_action(request: Request, kind: str, item_id: str, verb: str) -> R
     return await _action(request, form, act)
 
 
+class RateLimitedNow(Exception):
+    """The key's manual executions are spent for now (AUTOMATION_RATE_LIMIT_EXECUTE)."""
+
+
 def _execute(request: Request, v: Visitor, kind: str, item_id: str) -> str:
-    """Execute a rule now (a trigger order: its client's triggers against the latest
-    prices), within the key's manual-execution rate limit."""
+    """Execute a rule now (a trigger order: its client's triggers against the latest prices),
+    within the key's manual-execution rate limit, audited as the API's ``scheduler.execute``."""
     require(v, "scheduler.execute", request)
     services = services_of(request)
     decision = services.limiter.hit(services.settings.rate_limits.execute, f"key:{v.caller.key_id}")
     if not decision.allowed:
-        raise InvalidInput("execute", "manual executions are rate limited; try again shortly")
+        audit_refusal(request, v.caller, "scheduler.execute", 429, item=item_id)
+        raise RateLimitedNow()
     if kind == "triggers":
         record = services.trigger_orders.get(item_id, caller=v.caller)
         result = services.passes.execute(
             ExecuteCommand(kind=Kind.TRIGGERS, client_id=record.client_id, caller=v.caller)
         )
+        owner: int | None = record.client_id
+        said = f"Evaluated client {record.client_id}'s trigger orders: {_told(result)}"
     else:
         result = services.passes.execute(
             ExecuteCommand(kind=Kind(kind), rule_id=item_id, caller=v.caller)
         )
-    return f"Executed {item_id}: {_told(result)}"
+        owner = result.only_client() or v.caller.client_id
+        said = f"Executed {item_id}: {_told(result)}"
+    services.audit.record(
+        event(
+            v.caller,
+            action="scheduler.execute",
+            resource_type="scheduler",
+            resource_id=item_id,
+            client_id=owner,
+            outcome="success",
+            status_code=200,
+            at=services.clock.now(),
+        )
+    )
+    return said
 
 
 def _told(result: PassResult) -> str:
@@ -192,28 +220,25 @@ async def execute_failures(request: Request) -> Response:
             return _execute(request, v, kind, rule_id)
         where = log_filter(_FormQuery(form), v, failures=True)
         services = services_of(request)
-        seen: dict[tuple[str, str], None] = {}
-        page_number = 1
-        while len(seen) <= MAX_BULK:
-            records, total = services.logs.search(
-                where, page=page_number, page_size=500, caller=v.caller
-            )
-            for r in records:
-                seen.setdefault(
-                    (KIND_OF_TYPE[r.entry.automation_type.value], r.entry.automation_id)
-                )
-            if page_number * 500 >= total:
-                break
-            page_number += 1
-        chosen = list(seen)[:MAX_BULK]
-        said = []
-        for kind, rule_id in chosen:
+        failing = services.logs.still_failing(where, limit=MAX_BULK + 1, caller=v.caller)
+        executed, refused = 0, []
+        for automation, rule_id in failing[:MAX_BULK]:
             try:
-                said.append(_execute(request, v, kind, rule_id))
+                _execute(request, v, KIND_OF_TYPE[automation.value], rule_id)
+                executed += 1
+            except RateLimitedNow:
+                break  # every later one would be refused too
             except (Conflict, NotFound, InvalidInput) as exc:
-                said.append(f"{rule_id}: {exc}")
-        more = f" ({len(seen) - MAX_BULK} more not run: run again)" if len(seen) > MAX_BULK else ""
-        return f"Executed {len(chosen)} rule(s){more}. " + " ".join(said[:5])
+                refused.append(f"{rule_id}: {exc}")
+        left = min(len(failing), MAX_BULK) - executed - len(refused)
+        said = f"Executed {executed} of the {len(failing[:MAX_BULK])} rule(s) still failing."
+        if left:
+            said += f" {left} not run: manual executions are rate limited; run again shortly."
+        if len(failing) > MAX_BULK:
+            said += f" More than {MAX_BULK} match: run again for the rest."
+        if refused:
+            said += " Not run: " + "; ".join(refused[:5])
+        return said
 
     return await _action(request, form, act)
 
@@ -223,6 +248,15 @@ class _FormQuery:
 
     def __init__(self, form: Any) -> None:
         self.query_params = {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def _plain(form: Any) -> None:
+    """Refuse a form field holding a NUL (no id or filter holds one) or a file."""
+    for name, value in form.multi_items():
+        if not isinstance(value, str):
+            raise BadInput(name, "must be text, not a file")
+        if "\x00" in value:
+            raise BadInput(name, "must not contain a NUL character")
 
 
 # --- proposals ------------------------------------------------------------------------
@@ -256,11 +290,14 @@ async def _action(request: Request, form: Any, act: Callable[[Visitor], str]) ->
 
     v = visitor(request)
     check_csrf(request, form)
+    _plain(form)
     target = str(form.get("next") or PREFIX)
     try:
         said = await to_thread.run_sync(act, v)
     except (Conflict, InvalidInput) as exc:  # nothing changed: say why on the page
         said = f"Not done: {exc}"
+    except RateLimitedNow:
+        said = "Not done: manual executions are rate limited (AUTOMATION_RATE_LIMIT_EXECUTE)."
     except (Refused, NotFound, StorageError) as exc:
         return failed(request, exc)
     return back_to(request, target, said)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any, Protocol
@@ -43,6 +44,7 @@ from autopilot.services.ports import StorageError, market_today
 from autopilot.services.records import LogFilter
 
 router = APIRouter(include_in_schema=False)
+DIGITS = re.compile(r"[0-9]+")  # not str.isdigit: "²" is a digit to it, and no int
 PAGE_SIZE = 50
 KINDS = {"auto-invest": "Auto-invest", "rebalancing": "Rebalancing", "triggers": "Trigger orders"}
 KIND_OF_TYPE = {
@@ -78,7 +80,9 @@ def _text(request: Query, name: str, *, max_length: int = 40) -> str | None:
     value = request.query_params.get(name, "").strip()
     if not value:
         return None
-    if len(value) > max_length or "\x00" in value:
+    if "\x00" in value:
+        raise BadInput(name, "must not contain a NUL character")
+    if len(value) > max_length:
         raise BadInput(name, f"must be at most {max_length} characters")
     return value
 
@@ -94,7 +98,7 @@ def _number(request: Query, name: str, *, low: int = 1, high: int = MAX_ID) -> i
     value = _text(request, name, max_length=12)
     if value is None:
         return None
-    if not value.isdigit() or not low <= int(value) <= high:
+    if not DIGITS.fullmatch(value) or not low <= int(value) <= high:
         raise BadInput(name, f"must be a whole number from {low} to {high}")
     return int(value)
 

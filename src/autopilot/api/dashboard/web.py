@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from fastapi.templating import Jinja2Templates
 from autopilot.api.security import Grant, grant_of, request_info
 from autopilot.bootstrap import Services
 from autopilot.domain.errors import Conflict, InvalidInput, NotFound
-from autopilot.services.access import Caller, Hidden, Role
+from autopilot.services.access import Caller, Hidden, RequestInfo, Role
 from autopilot.services.audit import event
 from autopilot.services.keys import Unauthenticated
 from autopilot.services.ports import StorageError
@@ -97,7 +97,8 @@ def failed(request: Request, exc: Exception) -> Response:
         if isinstance(exc, Hidden):
             v = getattr(request.state, "visitor", None)
             if v is not None:
-                audit_refusal(request, v.caller, "dashboard.read", 404, owner=exc.owner)
+                action = getattr(request.state, "dashboard_action", "dashboard.read")
+                audit_refusal(request, v.caller, action, 404, owner=exc.owner)
     elif isinstance(exc, Conflict):
         status, said = 409, str(exc)
     else:
@@ -141,7 +142,9 @@ def visitor(request: Request) -> Visitor:
 
 
 def require(v: Visitor, action: str, request: Request) -> None:
-    """Refuse (and audit the refusal) unless the API grants ``action`` to the caller."""
+    """Refuse (and audit the refusal) unless the API grants ``action`` to the caller; a later
+    refusal by isolation (another client's object) is audited under the same action."""
+    request.state.dashboard_action = action
     if not v.may(action):
         audit_refusal(request, v.caller, action, 403)
         raise Refused(action)
@@ -154,20 +157,33 @@ def check_csrf(request: Request, form: Mapping[str, Any]) -> None:
         raise BadInput("csrf", "the form is stale or was not sent by this dashboard; reload")
 
 
+def anonymous(info: RequestInfo) -> Caller:
+    """Who a refused sign-in is in the audit trail: nobody yet, from an address."""
+    return Caller(role=Role.CLIENT, name="anonymous", request=info)
+
+
 def audit_refusal(
-    request: Request, caller: Caller, action: str, status: int, *, owner: int | None = None
+    request: Request,
+    caller: Caller,
+    action: str,
+    status: int,
+    *,
+    owner: int | None = None,
+    item: object = None,
 ) -> None:
     services = services_of(request)
     entry = event(
         caller,
         action=action,
         resource_type=action.split(".", 1)[0],
-        resource_id=request.path_params.get("item_id"),
+        resource_id=item if item is not None else request.path_params.get("item_id"),
         client_id=caller.client_id if owner is None else owner,
         outcome="refused",
         status_code=status,
         at=services.clock.now(),
     )
+    if caller.key_id is None:  # an anonymous sign-in, as the API records a 401
+        entry = replace(entry, actor_role="anonymous")
     with suppress(StorageError):  # the page says the database is unavailable anyway
         services.audit.record(entry)
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 
-from autopilot.domain.outcomes import OutcomeStatus
+from autopilot.domain.outcomes import AutomationType, OutcomeStatus
 from autopilot.services.records import GAVE_UP, FailedAttempts, LogEntry, LogFilter, LogRecord
 from autopilot.storage.memory.tables import Tables, refused
 
@@ -89,6 +89,15 @@ class MemoryExecutionLogs:
 
         found = sorted((r for r in self._t.logs.values() if matches(r.entry)), key=lambda r: -r.id)
         return found[offset : offset + limit], len(found)
+
+    def still_failing(self, where: LogFilter, *, limit: int) -> list[tuple[AutomationType, str]]:
+        found, _ = self.search(where, offset=0, limit=len(self._t.logs))
+        rules = {
+            (r.entry.automation_id, r.entry.automation_type)
+            for r in found
+            if r.entry.automation_id in self._t.attempts
+        }
+        return [(kind, rule_id) for rule_id, kind in sorted(rules)][:limit]
 
 
 class MemoryAttempts:

@@ -84,6 +84,16 @@ class MemoryApiKeys:
             return None
         return self._t.keys.get(found[0])
 
+    def purge_sessions(self, before: datetime) -> int:
+        old = [
+            token
+            for token, (_, expires_at, ended_at) in self._t.sessions.items()
+            if expires_at < before or (ended_at is not None and ended_at < before)
+        ]
+        for token in old:
+            del self._t.sessions[token]
+        return len(old)
+
     def end_session(self, token_hash: str, now: datetime) -> None:
         found = self._t.sessions.get(token_hash)
         if found is not None and found[2] is None:

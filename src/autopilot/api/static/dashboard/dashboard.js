@@ -85,6 +85,14 @@
       .catch(function () { /* the server is away for a moment: the next poll tries again */ });
   }
 
+  // An action that places orders asks first (data-confirm on its form).
+  document.addEventListener("submit", function (event) {
+    var asked = event.target.dataset ? event.target.dataset.confirm : null;
+    if (asked && !window.confirm(asked)) {
+      event.preventDefault();
+    }
+  });
+
   drawChart();
   var every = Number(document.body.dataset.pollMs || "5000");
   if (document.getElementById("live")) {
