@@ -1,23 +1,29 @@
 """Chaos: dedicated workers killed with SIGKILL while they work, and PostgreSQL crashed under them.
 
-A throwaway PostgreSQL, N due auto-invest rules and W `autopilot worker` processes. Every
+A throwaway PostgreSQL, N due auto-invest rules, T trigger orders on S symbols (default 2,000
+on 50; `bench/chaos_triggers.py`) and W `autopilot worker` processes, with a stream of prices
+posted as an API process posts them (stored, then a NOTIFY: the workers evaluate). Every
 ``--kill-every`` seconds one live worker is killed with SIGKILL and a new one started; once in
 the run (about a third of the way) PostgreSQL itself is crashed and restarted
-(``pg_ctl stop -m immediate``, then start). When every rule is executed and every order is
-through the submission stage, the workers are stopped (SIGTERM) and the database is read back:
+(``pg_ctl stop -m immediate``, then start); the prices flow throughout. When every rule is
+executed, the stream stops and the kills with it; once every trigger whose level a stored price
+crossed has fired (or a minute has passed) and every order is through the submission stage,
+the workers are stopped (SIGTERM) and the database is read back:
 
 - every rule executed exactly once: one log row per rule for the occurrence, its orders once;
 - every order Filled, or Rejected with its reason; no hold left open on any account;
-- nothing left locked, and no worker left alive.
+- nothing left locked, and no worker left alive;
+- every trigger group whose level was crossed fired exactly once (one leg Triggered, one order,
+  one log row), its OCO sibling Cancelled; no group fired that was never crossed.
 
-It prints the counts (expected, executed, duplicates, lost) and exits 1 on any duplicate, loss or
-inconsistency. ``--scaling`` also times 1, 2 and 4 workers over the same number of rules, each on
-a fresh database, without kills, and prints the speed-up.
+It prints the counts (expected, executed, duplicates, lost) of the rules and of the trigger
+groups, and exits 1 on any duplicate, loss or inconsistency. ``--scaling`` also times 1, 2 and
+4 workers over the same number of rules, each on a fresh database, without kills (and without
+triggers), and prints the speed-up.
 
     python bench/chaos.py [--rules 200000] [--workers 4] [--kill-every 3] [--no-restart]
+                          [--triggers 2000] [--trigger-symbols 50] [--price-every 0.05]
                           [--scaling] [--json]
-
-Not yet in it (issue 10, point 4): trigger orders and a price stream.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ for extra in (ROOT / "src", ROOT):  # runnable from a checkout without installin
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
+from bench import chaos_triggers  # noqa: E402
 from bench.auto_invest_workload import TODAY, seed  # noqa: E402
 from sqlalchemy import Engine, create_engine, text  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
@@ -50,6 +57,7 @@ from autopilot.config import load_settings  # noqa: E402
 from autopilot.storage.migrate import upgrade  # noqa: E402
 
 LEASE_S = 3
+SETTLE_S = 60.0  # after the stream stops: for the last handover and the last fills
 SELF = "autopilot-chaos"  # application_name of this script's own connections
 
 
@@ -140,7 +148,12 @@ def _progress(engine: Engine) -> tuple[int, int] | None:
     """(rules executed, orders still open), or None while the database is down."""
     try:
         with engine.connect() as c:
-            executed = c.execute(text("SELECT count(*) FROM automation_execution_logs")).scalar()
+            executed = c.execute(
+                text(
+                    "SELECT count(*) FROM automation_execution_logs"
+                    " WHERE automation_type = 'AutoInvest'"
+                )
+            ).scalar()
             open_orders = c.execute(
                 text("SELECT count(*) FROM orders WHERE status IN ('Pending', 'Submitted')")
             ).scalar()
@@ -149,15 +162,25 @@ def _progress(engine: Engine) -> tuple[int, int] | None:
     return int(executed or 0), int(open_orders or 0)
 
 
-def _prepare(server: ThrowawayPostgres, rules: int) -> str:
+def _prepare(
+    server: ThrowawayPostgres, rules: int, triggers: int = 0, symbols: int = 1
+) -> tuple[str, list[chaos_triggers.Group]]:
     url = server.create_database()
     upgrade(url)
     services = build(load_settings(database_url=url))
     try:
         seed(services, rules, "CHAOS")
+        groups = chaos_triggers.seed(services, triggers, symbols) if triggers else []
     finally:
         services.close()
-    return url
+    return url, groups
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TriggerLoad:
+    triggers: int = 2000
+    symbols: int = 50
+    every_s: float = 0.05
 
 
 def chaos(
@@ -168,36 +191,54 @@ def chaos(
     batch_size: int,
     folder: Path,
     say: Callable[[str], None],
+    load: TriggerLoad | None = None,
 ) -> dict[str, Any]:
     rng = random.Random(20261202)
+    load = load or TriggerLoad()
     with ThrowawayPostgres() as server:
-        url = _prepare(server, rules)
+        url, groups = _prepare(server, rules, load.triggers, load.symbols)
         engine = _engine(url)
         fleet = Fleet(url, folder, batch_size)
+        stream = chaos_triggers.PriceStream(url, load.symbols, load.every_s, LEASE_S)
         for _ in range(workers):
             fleet.start()
+        if groups:
+            stream.start()
         started = time.perf_counter()
         next_kill = started + kill_every
         restarted = False
+        settle_by: float | None = None
         while True:
             progress = _progress(engine)
-            if progress is not None and progress[0] >= rules and progress[1] == 0:
-                break
+            rules_done = progress is not None and progress[0] >= rules
+            if rules_done and settle_by is None and (restarted or not restart):
+                stream.stop()  # and the kills with it: what is left is the last handover
+                settle_by = time.perf_counter() + SETTLE_S
+                say(f"rules done; price stream stopped after {stream.posted:,} posts")
+            if settle_by is not None and progress is not None and progress[1] == 0:
+                if not groups or _triggers_settled(engine, groups):
+                    break
+                if time.perf_counter() > settle_by:
+                    say("triggers not settled within the settling time: checking as they are")
+                    break
             if time.perf_counter() - started > 1800:
                 raise SystemExit(f"chaos: not done after 30 minutes ({progress})")
             if restart and not restarted and progress is not None and progress[0] >= rules // 3:
                 say(f"crashing PostgreSQL at {progress[0]:,} rules executed")
                 server.crash_and_restart()
                 restarted = True
-            if time.perf_counter() >= next_kill:
+            if settle_by is None and time.perf_counter() >= next_kill:
                 gone = fleet.kill_one(rng)
                 fresh = fleet.start()
                 say(f"SIGKILL {gone}, started {fresh} ({progress[0] if progress else '?'} done)")
                 next_kill += kill_every
             time.sleep(0.05)
         seconds = time.perf_counter() - started
+        stream.stop()
         codes = fleet.stop_all(engine)
         counts = _verify(engine, rules)
+        counts.update(chaos_triggers.check(engine, groups))
+        counts.update(price_posts=stream.posted, price_posts_failed=stream.failed)
         engine.dispose()
     counts.update(
         seconds=round(seconds, 2),
@@ -212,9 +253,20 @@ def chaos(
         counts["duplicates"] == 0
         and counts["lost"] == 0
         and not counts["problems"]
+        and counts["trigger_duplicates"] == 0
+        and counts["trigger_lost"] == 0
+        and not counts["trigger_problems"]
         and set(codes.values()) <= {0}
     )
     return counts
+
+
+def _triggers_settled(engine: Engine, groups: list[chaos_triggers.Group]) -> bool:
+    try:
+        counts = chaos_triggers.check(engine, groups)
+    except Exception:
+        return False
+    return counts["trigger_lost"] == 0
 
 
 def _verify(engine: Engine, rules: int) -> dict[str, Any]:
@@ -225,7 +277,7 @@ def _verify(engine: Engine, rules: int) -> dict[str, Any]:
 
         executed = one(
             "SELECT count(DISTINCT automation_id) FROM automation_execution_logs"
-            " WHERE status = 'Success'"
+            " WHERE status = 'Success' AND automation_type = 'AutoInvest'"
         )
         duplicates = one(
             "SELECT count(*) FROM (SELECT automation_id FROM automation_execution_logs"
@@ -287,7 +339,7 @@ def scaling(rules: int, batch_size: int, folder: Path) -> dict[int, float]:
     timings: dict[int, float] = {}
     with ThrowawayPostgres() as server:
         for count in (1, 2, 4):
-            url = _prepare(server, rules)
+            url, _ = _prepare(server, rules)
             engine = _engine(url)
             fleet = Fleet(url, folder, batch_size)
             started = time.perf_counter()
@@ -311,6 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kill-every", type=float, default=3.0, help="seconds between kills")
     parser.add_argument("--no-restart", action="store_true", help="do not crash PostgreSQL")
     parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--triggers", type=int, default=2000, help="trigger orders (0: none)")
+    parser.add_argument("--trigger-symbols", type=int, default=50)
+    parser.add_argument("--price-every", type=float, default=0.05, help="seconds between posts")
     parser.add_argument("--scaling", action="store_true", help="also time 1, 2 and 4 workers")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -329,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         args.batch_size,
         folder,
         say,
+        TriggerLoad(triggers=args.triggers, symbols=args.trigger_symbols, every_s=args.price_every),
     )
     if args.scaling:
         timings = scaling(args.rules, args.batch_size, folder)
@@ -338,13 +394,22 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
     else:
         keys = ("expected", "executed", "duplicates", "lost", "orders", "filled", "rejected")
-        print("  ".join(f"{k} {result[k]:,}" for k in keys))
+        print("rules:    " + "  ".join(f"{k} {result[k]:,}" for k in keys))
+        keys = ("expected", "executed", "duplicates", "lost")
+        print(
+            "triggers: "
+            + "  ".join(f"{k} {result['trigger_' + k]:,}" for k in keys)
+            + f"  (groups crossed by the stored prices, of {result['trigger_groups']:,} groups"
+            f" and {result['triggers']:,} trigger orders; {result['prices_stored']:,} prices"
+            f" stored from {result['price_posts']:,} posts, {result['price_posts_failed']:,}"
+            " refused during the crash)"
+        )
         print(
             f"{result['workers']} workers, {result['workers_killed']} killed with SIGKILL and"
             f" replaced, PostgreSQL crashed and restarted: {result['postgres_restarted']};"
             f" {result['seconds']} s ({result['rules_per_s']:,} rules/s); worker logs in {folder}"
         )
-        for problem in result["problems"]:
+        for problem in result["problems"] + result["trigger_problems"]:
             print(f"PROBLEM: {problem}")
         if "scaling_seconds" in result:
             for k, v in result["scaling_seconds"].items():

@@ -14,6 +14,12 @@ updates (default 50,000) replayed through `services.platform.record_prices` in c
 ticks: prices stored, triggers fired, claimed, their orders, OCO cancels and log rows written
 and filled by the paper broker; then checked in the database.
 
+Latency in the workers shape (`bench/trigger_latency.py`, last): two `serve` processes and two
+`autopilot worker` processes on a throwaway PostgreSQL; L prices (default 400, over 20 symbols)
+posted one at a time over HTTP, alternately to either server, each firing one stop-loss; the
+time from the post to the commit of the fire's transaction by the worker that owns the symbol
+(PostgreSQL's commit timestamp), p50 and p99.
+
 Memory: tracemalloc of building the index from a stream of triggers (so everything the index
 keeps, id strings included, is counted and nothing else), per resident trigger; and the
 process's peak RSS (which also holds the replayed updates).
@@ -21,6 +27,7 @@ process's peak RSS (which also holds the replayed updates).
     python bench/triggers.py [--triggers N] [--updates M] [--symbols S] [--json]
                              [--e2e-backend sqlite|postgres|both|none] [--e2e-triggers K]
                              [--e2e-updates U] [--e2e-symbols S]
+                             [--latency-posts L] [--latency-symbols S]
 """
 
 from __future__ import annotations
@@ -239,6 +246,38 @@ def print_e2e(results: Sequence[dict[str, Any]], notes: Sequence[str]) -> None:
         console.print(note)
 
 
+def print_latency(latency: dict[str, Any]) -> None:
+    table = Table(
+        title=f"Workers shape: price posted to one of {latency['api_processes']} API processes"
+        f" → fired order committed by one of {latency['workers']} workers"
+        f" ({latency['posts']:,} posts, {latency['symbols']} symbols, one at a time)"
+    )
+    table.add_column("measure")
+    table.add_column("ms", justify="right")
+    for label, key in (
+        ("p50", "p50_ms"),
+        ("p99", "p99_ms"),
+        ("mean", "mean_ms"),
+        ("max", "max_ms"),
+        ("the post's own answer, p50", "post_answer_p50_ms"),
+    ):
+        table.add_row(label, f"{latency[key]:,}")
+    Console().print(table)
+    fired = ", ".join(f"{w} {n}" for w, n in sorted(latency["fired_by_worker"].items()))
+    Console().print(f"Every stop fired once, by a worker ({fired}); none by a server.")
+
+
+def run_latency(args: argparse.Namespace, notes: list[str]) -> dict[str, Any] | None:
+    if args.latency_posts <= 0:
+        return None
+    if not postgres_available():
+        notes.append("latency skipped: PostgreSQL binaries not found")
+        return None
+    from bench.trigger_latency import run
+
+    return run(args.latency_posts, args.latency_symbols).as_json()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--triggers", type=int, default=1_000_000)
@@ -251,6 +290,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--e2e-triggers", type=int, default=100_000)
     parser.add_argument("--e2e-updates", type=int, default=50_000)
     parser.add_argument("--e2e-symbols", type=int, default=1_000)
+    parser.add_argument("--latency-posts", type=int, default=400, help="0: no latency part")
+    parser.add_argument("--latency-symbols", type=int, default=20)
     parser.add_argument("--e2e-only", choices=("sqlite", "postgres"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.e2e_only:
@@ -261,11 +302,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     result = measure(args.triggers, args.updates, args.symbols)
     e2e_results, notes = run_e2e(args)
+    latency = run_latency(args, notes)
     if args.json:
-        print(json.dumps({**result.as_json(), "e2e": e2e_results}))
+        print(json.dumps({**result.as_json(), "e2e": e2e_results, "latency": latency}))
     else:
         print_table(result)
         print_e2e(e2e_results, notes)
+        if latency is not None:
+            print_latency(latency)
     return 0
 
 

@@ -108,11 +108,13 @@ class PostgresError(RuntimeError):
 class ThrowawayPostgres:
     """A disposable PostgreSQL cluster: ``start()``, use ``url()``, ``stop()``."""
 
-    def __init__(self, bin_dir: Path | None = None) -> None:
+    def __init__(self, bin_dir: Path | None = None, *, options: str = "") -> None:
+        """``options``: more server settings (``-c name=value …``), e.g. for a benchmark."""
         found = bin_dir if bin_dir is not None else find_pg_bin()
         if found is None:
             raise PostgresError("PostgreSQL binaries (initdb, pg_ctl) not found")
         self.bin_dir: Path = found
+        self.options = options
         self.root: Path | None = None
         self.port: int | None = None
         self.running = False
@@ -164,7 +166,7 @@ class ThrowawayPostgres:
 
     def _pg_ctl_start(self) -> None:
         assert self.port is not None
-        options = f"-p {self.port} -k {self.socket_dir} {_SERVER_OPTIONS}"
+        options = f"-p {self.port} -k {self.socket_dir} {_SERVER_OPTIONS} {self.options}"
         self._run(
             "pg_ctl",
             "-w",

@@ -32,10 +32,12 @@ from autopilot.services.sessions import SessionService
 from autopilot.services.triggers.evaluation import TriggerEvaluator
 from autopilot.services.triggers.firing import TriggerPolicy
 from autopilot.services.triggers.orders import TriggerOrderService
+from autopilot.services.triggers.routing import PriceRouting
 from autopilot.services.webhooks import Dispatcher, Sender, WebhookService
 from autopilot.services.workers import WorkerService
 from autopilot.storage.db import make_engine
 from autopilot.storage.unit_of_work import UnitOfWorkFactory as SqlUnitOfWorkFactory
+from autopilot.storage.wakeups import PriceWakeups
 from autopilot.webhook_sender import UrllibSender
 
 
@@ -134,6 +136,14 @@ def build(
         uow=uow, driver=driver, clock=clock, policy=TriggerPolicy(zone=zone)
     )
     keys = ApiKeyService(uow=uow, clock=clock)
+    lease = timedelta(seconds=settings.automation_worker_lease)
+    routing = PriceRouting(
+        uow=uow,
+        evaluator=triggers,
+        clock=clock,
+        lease=lease,
+        shared=engine is not None and engine.dialect.name == "postgresql",
+    )
     return Services(
         settings=settings,
         engine=engine,
@@ -149,7 +159,7 @@ def build(
             uow=uow,
             broker=broker,
             clock=clock,
-            on_prices=lambda updates: triggers.on_prices(updates, triggered_by="prices"),
+            on_prices=routing,
         ),
         logs=ExecutionLogService(uow=uow),
         rebalancing=rebalancing,
@@ -175,5 +185,10 @@ def build(
         audit=AuditTrail(uow=uow, clock=clock),
         webhooks=WebhookService(uow=uow, clock=clock),
         dispatcher=Dispatcher(uow=uow, clock=clock, sender=sender or UrllibSender()),
-        workers=WorkerService(uow=uow, lease=timedelta(seconds=settings.automation_worker_lease)),
+        workers=WorkerService(uow=uow, lease=lease),
     )
+
+
+def price_wakeups(settings: Settings) -> PriceWakeups:
+    """A worker's LISTEN connection for the API processes' price NOTIFYs (PostgreSQL)."""
+    return PriceWakeups(settings.database_url)

@@ -1,6 +1,8 @@
 """The chaos run, short (bench/chaos.py is the long one): workers killed with SIGKILL and replaced
-every second while they work, PostgreSQL crashed and restarted once, and at the end every rule
-executed exactly once, every order filled, no hold open, nothing locked."""
+every second while they work, PostgreSQL crashed and restarted once, 2,000 trigger orders on 50
+symbols under a stream of prices meanwhile; at the end every rule executed exactly once, every
+trigger group whose level a stored price crossed fired exactly once (its OCO sibling
+cancelled), every order filled, no hold open, nothing locked."""
 
 from __future__ import annotations
 
@@ -39,6 +41,10 @@ def test_workers_killed_and_postgres_crashed_lose_and_repeat_nothing(tmp_path: P
     assert (result["expected"], result["executed"]) == (RULES, RULES)
     assert (result["duplicates"], result["lost"], result["problems"]) == (0, 0, [])
     assert result["orders"] == result["filled"] > RULES
+    assert result["triggers"] == 2000 and result["trigger_expected"] > 0
+    assert result["trigger_executed"] == result["trigger_expected"]
+    assert (result["trigger_duplicates"], result["trigger_lost"]) == (0, 0)
+    assert result["trigger_problems"] == []
     assert result["postgres_restarted"] is True
     assert result["workers_killed"] >= 2  # kills happened while the rules were being executed
     assert result["stop_exit_codes"] == [0]

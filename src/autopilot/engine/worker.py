@@ -12,6 +12,12 @@ Times are the database's: each heartbeat reads ``now()`` and the worker's clock 
 plus the offset measured then, so a worker on a host whose clock is off still reads today's
 schedules as the database does.
 
+Trigger orders: a worker evaluates the prices of the symbols it owns, in a lane of its own
+(:mod:`autopilot.engine.trigger_lane`, :mod:`autopilot.services.triggers.sharing`): the symbols
+are divided among the live workers by rendezvous hashing, woken by the API processes' NOTIFY
+and polled about every second; a dead worker's symbols move to the survivors once its lease
+has run out, and they evaluate every price stored meanwhile.
+
 Shutdown (SIGTERM): stop claiming, let the batch in hand commit, mark the row stopped, exit 0.
 """
 
@@ -24,11 +30,13 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from autopilot.bootstrap import Services
+from autopilot.bootstrap import Services, price_wakeups
 from autopilot.engine.scheduler import Scheduler
+from autopilot.engine.trigger_lane import TriggerLane
 from autopilot.services.execution.results import PREFIX
 from autopilot.services.ports import UnitOfWorkFactory
 from autopilot.services.records import WorkerState
+from autopilot.services.triggers.sharing import SharePolicy, TriggerShare
 
 log = logging.getLogger("autopilot.worker")
 MAX_BEAT_S = 5.0
@@ -80,6 +88,13 @@ class Worker:
         self._stop = threading.Event()
         self._holds: str | None = None
         self._taken_over: set[tuple[str, datetime]] = set()
+        self.triggers = TriggerShare(
+            uow=services.uow,
+            evaluator=services.triggers,
+            clock=services.clock,
+            worker_id=worker_id,
+            policy=SharePolicy(lease=policy.lease),
+        )
 
     def request_stop(self, timeout_s: float | None = None) -> None:
         """Stop claiming: the batch in hand commits, then :meth:`run` returns."""
@@ -108,6 +123,12 @@ class Worker:
         )
         beating = threading.Thread(target=self._beat_loop, name="heartbeat", daemon=True)
         beating.start()
+        try:  # scoped before the first pass, so that it evaluates this worker's symbols only
+            self.triggers.refresh_view()
+        except Exception as exc:  # the lane's first round tries again
+            log.warning("%s Reading the live workers failed: %s", PREFIX, exc)
+        lane = TriggerLane(self.triggers, price_wakeups(self._services.settings), self._stop)
+        lane.start()
         try:
             while not self._stop.is_set():
                 self._holds = "pass"
@@ -117,6 +138,7 @@ class Worker:
         finally:
             self._stop.set()
             beating.join(self._policy.beat_every_s + 1)
+            lane.join(self._policy.beat_every_s + 1)
             with self._uow() as uow:
                 uow.workers.stop(self.id)
             log.info(

@@ -27,6 +27,7 @@ from autopilot.services.repositories import (
     ExecutionLogRepository,
     MarketRepository,
     OrderRepository,
+    PriceFeedRepository,
     ProposalRepository,
     RateLimitRepository,
     RebalancingRuleRepository,
@@ -114,6 +115,8 @@ class UnitOfWork(Protocol):
     def stats(self) -> StatsRepository: ...
     @property
     def webhooks(self) -> WebhookRepository: ...
+    @property
+    def price_feed(self) -> PriceFeedRepository: ...
 
     def after_commit(self, action: Callable[[], None]) -> None:
         """Run ``action`` once this unit of work has committed (never if it rolls back)."""

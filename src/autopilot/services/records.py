@@ -306,6 +306,17 @@ class WorkerRecord:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StoredPrice:
+    """A price as the feed gives it back: its row id (the order it was stored in), symbol,
+    price and as-of."""
+
+    id: int
+    symbol: str
+    price: Decimal
+    as_of: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OperationsCounts:
     """What is waiting, read at scrape time: the due backlog, approvals, active triggers."""
 

@@ -44,6 +44,7 @@ from autopilot.services.records import (
     RebalancingRuleRecord,
     RuleRecord,
     SecurityRecord,
+    StoredPrice,
     TriggerOrderRecord,
     WebhookAttempt,
     WebhookDelivery,
@@ -116,6 +117,40 @@ class MarketRepository(Protocol):
     def record_prices(self, ticks: Sequence[PriceRow]) -> None:
         """History rows, and each symbol's latest price (the newest as-of wins); a symbol seen for
         the first time becomes a tradable, fractionable security."""
+        ...
+
+
+class PriceFeedRepository(Protocol):
+    """The prices stored since a cursor, and each symbol's floor (DESIGN §1, workers shape)."""
+
+    def cursor(self) -> object:
+        """Where the feed stands now: what :meth:`since` reads from next. Taken before the read
+        it guards, so a price committed in between is read twice, never missed."""
+        ...
+
+    def since(self, cursor: object) -> list[StoredPrice]:
+        """Every price stored by a transaction ``cursor`` did not see, in the order stored."""
+        ...
+
+    def from_floors(self, symbols: Iterable[str]) -> list[StoredPrice]:
+        """Every price of ``symbols`` at or above the symbol's floor (all of a symbol without
+        one), in the order stored: what a worker that gains the symbols evaluates."""
+        ...
+
+    def advance_floors(
+        self, symbols: Iterable[str], cursor: object | None, evaluated_by: str, now: datetime
+    ) -> None:
+        """Every price of ``symbols`` that ``cursor`` saw (``None``: that any transaction ended
+        by now saw) has been evaluated: raise their floors to it (never lower them)."""
+        ...
+
+    def symbols(self) -> list[str]:
+        """Every known security's symbol: what the workers divide among themselves."""
+        ...
+
+    def signal(self) -> None:
+        """Wake the workers up: prices were stored (PostgreSQL NOTIFY; a no-op elsewhere).
+        Alone in its transaction: every notifying commit takes a lock global to the database."""
         ...
 
 
@@ -298,8 +333,10 @@ class TriggerOrderRepository(Protocol):
         limit: int = 50,
     ) -> tuple[list[TriggerOrderRecord], int]: ...
 
-    def active(self, *, client_id: int | None = None) -> list[TriggerOrderRecord]:
-        """Every Active trigger (of one client), in id order."""
+    def active(
+        self, *, client_id: int | None = None, symbols: Iterable[str] | None = None
+    ) -> list[TriggerOrderRecord]:
+        """Every Active trigger (of one client, on ``symbols``), in id order."""
         ...
 
     def lock_for_fire(

@@ -143,7 +143,25 @@ prices = Table(
     Column("symbol", String(16), ForeignKey("securities.symbol"), nullable=False),
     Column("price", Price(), nullable=False),
     Column("as_of", UTCDateTime(), nullable=False),
+    # The inserting transaction's id on PostgreSQL (a column default, 0012): the workers' price
+    # feed reads the prices stored since its last snapshot by it, a gaining worker a symbol's
+    # prices from its floor on.
+    Column("revision", BigInteger, nullable=False, server_default="0"),
     Index("ix_prices_symbol_as_of", "symbol", "as_of"),
+    Index("ix_prices_revision", "revision"),
+    Index("ix_prices_symbol_revision", "symbol", "revision"),
+)
+
+# Per symbol: every price of it with a lower revision has been evaluated against its triggers
+# (by the worker that owned it, or by a process that evaluated its own prices), so a worker that
+# gains the symbol evaluates its prices from here on and none posted meanwhile is lost (0012).
+trigger_price_floors = Table(
+    "trigger_price_floors",
+    metadata,
+    Column("symbol", String(16), primary_key=True),
+    Column("revision", BigInteger, nullable=False),
+    Column("evaluated_by", String(200), nullable=False),  # a worker's id, or "prices"
+    Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 positions = Table(

@@ -204,11 +204,16 @@ class TriggerOrders:
         rows = self._c.execute(stmt.order_by(t.c.created_at, t.c.id).offset(offset).limit(limit))
         return [_record(r) for r in rows], total
 
-    def active(self, *, client_id: int | None = None) -> list[TriggerOrderRecord]:
-        """Every Active trigger (of one client), in id order: what the index is built from."""
+    def active(
+        self, *, client_id: int | None = None, symbols: Iterable[str] | None = None
+    ) -> list[TriggerOrderRecord]:
+        """Every Active trigger (of one client, on ``symbols``), in id order: what the index is
+        built from."""
         stmt = select(t).where(t.c.status == ACTIVE)
         if client_id is not None:
             stmt = stmt.where(t.c.client_id == client_id)
+        if symbols is not None:
+            stmt = stmt.where(t.c.symbol.in_(sorted(set(symbols))))
         return [_record(r) for r in self._c.execute(stmt.order_by(t.c.id))]
 
     def lock_for_fire(

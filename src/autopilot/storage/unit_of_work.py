@@ -30,6 +30,7 @@ from autopilot.storage.db import (
 from autopilot.storage.logs_repo import ExecutionLogs
 from autopilot.storage.orders_repo import Orders
 from autopilot.storage.platform_repo import Accounts, Clients, Market
+from autopilot.storage.price_feed_repo import PriceFeed
 from autopilot.storage.rebalancing_repo import RebalancingProposals, RebalancingRules
 from autopilot.storage.security_repo import ApiKeys, AuditEvents, RateLimits
 from autopilot.storage.stats_repo import Stats
@@ -60,6 +61,7 @@ class UnitOfWork:
         self.workers = Workers(connection)
         self.stats = Stats(connection)
         self.webhooks = Webhooks(connection)
+        self.price_feed = PriceFeed(connection)
         self.committed: list[Callable[[], None]] = []
 
     def after_commit(self, action: Callable[[], None]) -> None:

@@ -6,6 +6,10 @@ pauses, resumes and cancels of this process (:meth:`TriggerEvaluator.refresh`) a
 evaluation, with what any process committed since (the triggers' change feed, migration 0008), so
 a price posted to any process is evaluated against every Active trigger of its symbol.
 
+A dedicated worker evaluates only the symbols it owns (:meth:`TriggerEvaluator.scope_to`, see
+:mod:`autopilot.services.triggers.sharing`): its index holds their triggers alone, and its
+passes evaluate only them.
+
 A price update asks the index which triggers fire; they are fired on the pass driver
 (:mod:`autopilot.services.triggers.firing`), and afterwards the index is brought in step with
 the committed rows of every trigger the update touched (a trigger whose fire failed an attempt
@@ -19,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -29,7 +33,7 @@ from autopilot.domain.triggers.index import TriggerIndex
 from autopilot.services.execution.driver import PassDriver
 from autopilot.services.execution.outcomes import Occurrence, Outcome, record_outcomes
 from autopilot.services.execution.results import PREFIX, PassResult, RuleResult, announce
-from autopilot.services.ports import Clock, UnitOfWorkFactory
+from autopilot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from autopilot.services.triggers.firing import Fired, FiredTriggers, TriggerPolicy
 
 log = logging.getLogger("autopilot.scheduler")
@@ -56,6 +60,14 @@ class TriggerEvaluator:
         self._next_expiry: datetime | None = None
         self._cursor: object = None  # where this index stands in the triggers' change feed
         self._fired = 0
+        self._scope: Callable[[str], bool] | None = None  # None: every symbol
+
+    def scope_to(self, owns: Callable[[str], bool] | None) -> None:
+        """Evaluate only the symbols ``owns`` says yes to (``None``: all); the index is rebuilt
+        for them on its next use."""
+        with self._lock:
+            self._scope = owns
+            self._index = None
 
     # --- keeping the index in step ------------------------------------------------------
 
@@ -78,7 +90,9 @@ class TriggerEvaluator:
                 if record is None or record.trigger.status not in OPEN_STATUSES:
                     continue
                 self._note_expiry(record.trigger.expires_at)  # a Paused one expires too
-                if record.trigger.status is TriggerStatus.ACTIVE:
+                if record.trigger.status is TriggerStatus.ACTIVE and self._in_scope(
+                    record.trigger.symbol
+                ):
                     self._index.add(record.trigger)
 
     def mark_of(self, trigger_id: str) -> Decimal | None:
@@ -105,6 +119,7 @@ class TriggerEvaluator:
             fired = [
                 Fired(trigger_id, price, at)
                 for symbol, raw, at in updates
+                if self._in_scope(symbol)
                 for price in (tick_price(raw),)
                 for trigger_id in index.on_price(symbol, price)
             ]
@@ -122,7 +137,7 @@ class TriggerEvaluator:
             result = self._expire(triggered_by)
             with self._uow() as uow:
                 cursor = uow.triggers.change_cursor()
-                records = uow.triggers.active(client_id=client_id)
+                records = uow.triggers.active(client_id=client_id, symbols=self._owned(uow))
                 quotes = uow.market.quotes({r.trigger.symbol for r in records})
                 next_expiry = uow.triggers.next_expiry()
             index = TriggerIndex(r.trigger for r in records)
@@ -146,11 +161,19 @@ class TriggerEvaluator:
         if self._index is None:
             with self._uow() as uow:
                 self._cursor = uow.triggers.change_cursor()
-                records = uow.triggers.active()
+                records = uow.triggers.active(symbols=self._owned(uow))
                 # Paused triggers are not indexed, but they expire too.
                 self._next_expiry = uow.triggers.next_expiry()
             self._index = TriggerIndex(r.trigger for r in records)
         return self._index
+
+    def _in_scope(self, symbol: str) -> bool:
+        return self._scope is None or self._scope(symbol)
+
+    def _owned(self, uow: UnitOfWork) -> list[str] | None:
+        """The known symbols in scope, or None for all."""
+        scope = self._scope
+        return None if scope is None else [s for s in uow.price_feed.symbols() if scope(s)]
 
     def _catch_up(self) -> None:
         """Bring in what other processes (or this one) committed since the index last looked:

@@ -15,6 +15,7 @@ from autopilot.services.records import (
     ClientRecord,
     PositionRecord,
     SecurityRecord,
+    StoredPrice,
 )
 from autopilot.storage.memory.tables import Tables, cash, micros
 
@@ -154,3 +155,45 @@ class MemoryMarket:
             if current.last_price_at is None or current.last_price_at <= as_of:
                 current = replace(current, last_price=micros(price), last_price_at=as_of)
             self._t.securities[symbol] = current
+
+
+class MemoryPriceFeed:
+    """The price feed over the list of prices: a price's id is its place in it (one
+    transaction at a time, so stored order is commit order)."""
+
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    def cursor(self) -> object:
+        return len(self._t.prices)
+
+    def since(self, cursor: object) -> list[StoredPrice]:
+        assert isinstance(cursor, int)
+        return [self._stored(i) for i in range(cursor, len(self._t.prices))]
+
+    def from_floors(self, symbols: Iterable[str]) -> list[StoredPrice]:
+        wanted = set(symbols)
+        floors = self._t.price_floors
+        return [
+            self._stored(i)
+            for i, (symbol, _, _) in enumerate(self._t.prices)
+            if symbol in wanted and i >= floors.get(symbol, 0)
+        ]
+
+    def advance_floors(
+        self, symbols: Iterable[str], cursor: object | None, evaluated_by: str, now: datetime
+    ) -> None:
+        floor = len(self._t.prices) if cursor is None else cursor
+        assert isinstance(floor, int)
+        for symbol in symbols:
+            self._t.price_floors[symbol] = max(self._t.price_floors.get(symbol, 0), floor)
+
+    def symbols(self) -> list[str]:
+        return sorted(self._t.securities)
+
+    def signal(self) -> None:
+        return None
+
+    def _stored(self, i: int) -> StoredPrice:
+        symbol, price, as_of = self._t.prices[i]
+        return StoredPrice(id=i + 1, symbol=symbol, price=price, as_of=as_of)

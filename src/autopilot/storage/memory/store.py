@@ -11,7 +11,12 @@ from autopilot.services.ports import UnitOfWorkFactory
 from autopilot.storage.after_commit import run_after_commit
 from autopilot.storage.memory.logs import MemoryAttempts, MemoryExecutionLogs
 from autopilot.storage.memory.orders import MemoryOrders
-from autopilot.storage.memory.platform import MemoryAccounts, MemoryClients, MemoryMarket
+from autopilot.storage.memory.platform import (
+    MemoryAccounts,
+    MemoryClients,
+    MemoryMarket,
+    MemoryPriceFeed,
+)
 from autopilot.storage.memory.rules import (
     MemoryAutoInvestRules,
     MemoryProposals,
@@ -46,6 +51,7 @@ class InMemoryUnitOfWork:
         self.workers = MemoryWorkers(tables)
         self.stats = MemoryStats(tables)
         self.webhooks = MemoryWebhooks(tables)
+        self.price_feed = MemoryPriceFeed(tables)
         self.committed: list[Callable[[], None]] = []
 
     def after_commit(self, action: Callable[[], None]) -> None:

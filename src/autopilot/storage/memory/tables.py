@@ -76,6 +76,7 @@ class Tables:
     webhooks: dict[int, WebhookSubscription] = field(default_factory=dict)
     deliveries: dict[str, WebhookDelivery] = field(default_factory=dict)
     webhook_attempts: list[WebhookAttempt] = field(default_factory=list)
+    price_floors: dict[str, int] = field(default_factory=dict)  # symbol -> next unevaluated index
 
     def copy(self) -> Tables:
         """A snapshot: every table copied (its records are frozen and shared)."""

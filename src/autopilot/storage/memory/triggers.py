@@ -66,11 +66,15 @@ class MemoryTriggerOrders:
         )
         return found[offset : offset + limit], len(found)
 
-    def active(self, *, client_id: int | None = None) -> list[TriggerOrderRecord]:
+    def active(
+        self, *, client_id: int | None = None, symbols: Iterable[str] | None = None
+    ) -> list[TriggerOrderRecord]:
+        wanted = None if symbols is None else set(symbols)
         return self._where(
             lambda r: (
                 r.trigger.status is TriggerStatus.ACTIVE
                 and (client_id is None or r.client_id == client_id)
+                and (wanted is None or r.trigger.symbol in wanted)
             )
         )
 
