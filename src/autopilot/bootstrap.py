@@ -60,6 +60,8 @@ class Services:
     rebalancing_rules: RebalancingRuleService
     proposals: ProposalService
     triggers: TriggerEvaluator
+    routing: PriceRouting
+    """Who evaluates the prices this process stores: itself, or the live workers."""
     trigger_orders: TriggerOrderService
     passes: PassService
     keys: ApiKeyService
@@ -168,6 +170,7 @@ def build(
         ),
         proposals=ProposalService(uow=uow, broker=broker, clock=clock),
         triggers=triggers,
+        routing=routing,
         trigger_orders=TriggerOrderService(uow=uow, clock=clock, zone=zone, evaluator=triggers),
         passes=PassService(
             uow=uow,

@@ -185,6 +185,7 @@ def test_two_workers_split_the_symbols_each_symbol_fired_by_its_one_owner(
         what="both workers to see each other",
         alive=[w1, w2],
     )
+    wait_for(platform.routing.workers_evaluate, what="the platform to see the workers")
     post(platform, "85.00")
     state = wait_for(
         lambda: all_stops_fired(engine, brackets), what="every stop-loss to fire", alive=[w1, w2]
@@ -205,6 +206,7 @@ def test_a_killed_workers_symbols_move_to_the_survivor_and_a_price_posted_meanwh
         what="both workers to see each other",
         alive=[w1, w2],
     )
+    wait_for(platform.routing.workers_evaluate, what="the platform to see the workers")
     os.kill(w2.proc.pid, signal.SIGKILL)
     w2.proc.wait(timeout=30)
     # A dip through every stop and back, while w2 is dead but its lease has not run out: its
@@ -226,7 +228,12 @@ def test_a_killed_workers_symbols_move_to_the_survivor_and_a_price_posted_meanwh
     assert {state.by[brackets.stops[s]][0] for s in SYMBOLS} == {"w1"}
     assert {state.price[brackets.stops[s]] for s in SYMBOLS} == {Decimal("85.00")}
     moved = [s for s in SYMBOLS if owner(s, ["w1", "w2"]) == "w2"]
-    assert moved and f"Worker w1 took {len(moved)} symbol(s) over" in w1.stderr()
+    assert moved
+    wait_for(  # logged once the round that fired them is done
+        lambda: f"Worker w1 took {len(moved)} symbol(s) over" in w1.stderr(),
+        what="w1 to log the takeover",
+        alive=[w1],
+    )
     assert sees(w1, "w1")
 
 
@@ -265,6 +272,7 @@ def test_a_lost_notify_and_a_dropped_listen_connection_still_fire_through_the_po
         alive=[w1],
     )
     assert "LISTEN for prices failed" in w1.stderr()
+    wait_for(platform.routing.workers_evaluate, what="the platform to see the worker")
     post(platform, "85.00", ["S01"])  # with a NOTIFY, heard again
     state = wait_for(
         lambda: (s := read(engine)).status[brackets.stops["S01"]] == "Triggered" and s,
@@ -285,6 +293,9 @@ def test_two_workers_that_both_evaluate_a_symbol_fire_its_trigger_once(
     symbol = next(s for s in SYMBOLS if owner(s, ["w1", "w2"]) == "w2")
     w1 = start_worker("w1")
     wait_for(lambda: sees(w1, "w1"), what="w1 to start evaluating", alive=[w1])
+    # This process leaves its prices to the workers once it has seen one alive (it looks at
+    # most once a second): until then it would evaluate the dip itself, and wait on the lock.
+    wait_for(platform.routing.workers_evaluate, what="the platform to see w1", alive=[w1])
 
     def waiting(n: int) -> bool:
         with engine.connect() as c:
