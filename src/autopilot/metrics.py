@@ -253,7 +253,7 @@ class WaitingWork(Collector):
         try:
             today = services.clock.now().astimezone(services.settings.zone).date()
             with services.uow(read_only=True) as uow:
-                counts = uow.stats.counts(today)
+                counts = uow.stats.counts(today, now=services.clock.now())
             listed = services.workers.list()
         except Exception as exc:  # the database is down: the gauges are absent this scrape
             log.warning("metrics: the database could not be read: %s", exc)

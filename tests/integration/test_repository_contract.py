@@ -926,3 +926,24 @@ def test_ended_and_expired_sessions_are_purged_and_open_ones_kept(
     with store() as uow:
         kept = uow.keys.session_key("b" * 64, NOW + timedelta(hours=2))
     assert purged == 2 and kept is not None
+
+
+def test_waiting_work_counts_a_proposal_until_it_expires_and_a_clients_own_alone(
+    store: UnitOfWorkFactory, account: tuple[int, int]
+) -> None:
+    waiting = rebalancing_rule("REBAL-1", account)
+    overdue = rebalancing_rule("REBAL-2", account)
+    with store() as uow:
+        uow.rebalancing.add(waiting, NOW)
+        uow.rebalancing.add(overdue, NOW)
+        uow.proposals.add_many(
+            [
+                proposal("PROP-1", waiting, timedelta(hours=1)),
+                proposal("PROP-2", overdue, timedelta(hours=-1)),  # not expired by a pass yet
+            ]
+        )
+    with store() as uow:
+        everyone = uow.stats.counts(DAY, now=NOW)
+        theirs = uow.stats.counts(DAY, now=NOW, client_id=account[0] + 1)
+    assert everyone.pending_approvals == 1
+    assert theirs.pending_approvals == 0

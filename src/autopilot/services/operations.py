@@ -79,6 +79,6 @@ class OperationsService:
         )
         client_id = caller.client_id if caller.is_client else None
         with self._uow(read_only=True) as uow:
-            counts = uow.stats.counts(today, client_id=client_id)
+            counts = uow.stats.counts(today, now=now, client_id=client_id)
             rows = uow.stats.executions_by_hour(since, client_id=client_id)
         return Overview(counts=counts, history=history_of(rows, now))

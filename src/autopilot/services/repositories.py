@@ -502,8 +502,11 @@ class WorkerRepository(Protocol):
 
 
 class StatsRepository(Protocol):
-    def counts(self, today: date, *, client_id: int | None = None) -> OperationsCounts:
-        """What is waiting (of one client, if given)."""
+    def counts(
+        self, today: date, *, now: datetime, client_id: int | None = None
+    ) -> OperationsCounts:
+        """What is waiting (of one client, if given); a proposal past its expiry at ``now``
+        awaits nothing any more."""
         ...
 
     def executions_by_hour(

@@ -23,7 +23,9 @@ class Stats:
     def __init__(self, connection: Connection) -> None:
         self._c = connection
 
-    def counts(self, today: date, *, client_id: int | None = None) -> OperationsCounts:
+    def counts(
+        self, today: date, *, now: datetime, client_id: int | None = None
+    ) -> OperationsCounts:
         a, r = auto_invest_rules.c, rebalancing_rules.c
         p, t = rebalancing_proposals.c, trigger_orders.c
         due_auto = select(func.count()).where(
@@ -35,7 +37,7 @@ class Stats:
             r.trigger_mode.in_(("schedule", "both")),
             r.next_check_date <= today,
         )
-        pending = select(func.count()).where(p.status == "PendingApproval")
+        pending = select(func.count()).where(p.status == "PendingApproval", p.expires_at > now)
         active = select(func.count()).where(t.status == "Active")
         if client_id is not None:
             due_auto = due_auto.where(a.client_id == client_id)

@@ -15,7 +15,9 @@ class MemoryStats:
     def __init__(self, tables: Tables) -> None:
         self._t = tables
 
-    def counts(self, today: date, *, client_id: int | None = None) -> OperationsCounts:
+    def counts(
+        self, today: date, *, now: datetime, client_id: int | None = None
+    ) -> OperationsCounts:
         def mine(owner: int) -> bool:
             return client_id is None or owner == client_id
 
@@ -35,7 +37,9 @@ class MemoryStats:
             pending_approvals=sum(
                 1
                 for p in self._t.proposals.values()
-                if p.status is ProposalStatus.PENDING_APPROVAL and mine(p.client_id)
+                if p.status is ProposalStatus.PENDING_APPROVAL
+                and p.expires_at > now
+                and mine(p.client_id)
             ),
             active_triggers=sum(
                 1
