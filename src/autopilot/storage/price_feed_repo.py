@@ -12,18 +12,17 @@ cursor and a floor is the next id.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Connection, bindparam, func, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from autopilot.services.records import StoredPrice
+from autopilot.storage.bulk import key_in
+from autopilot.storage.tables import UTCDateTime, securities
 from autopilot.storage.tables import prices as p
-from autopilot.storage.tables import securities
 from autopilot.storage.tables import trigger_price_floors as f
 
 CHANNEL = "autopilot_prices"
@@ -34,6 +33,15 @@ _UNSEEN = text(
     "prices.revision >= pg_snapshot_xmin(CAST(:s AS pg_snapshot))::text::bigint"
     " AND NOT pg_visible_in_snapshot(prices.revision::text::xid8, CAST(:s AS pg_snapshot))"
 )
+
+
+_RAISE_FLOORS = text(
+    "INSERT INTO trigger_price_floors (symbol, revision, evaluated_by, updated_at)"
+    " SELECT s, :floor, :by, :now FROM unnest(CAST(:symbols AS text[])) AS s"
+    " ON CONFLICT (symbol) DO UPDATE SET"
+    " revision = greatest(trigger_price_floors.revision, EXCLUDED.revision),"
+    " evaluated_by = EXCLUDED.evaluated_by, updated_at = EXCLUDED.updated_at"
+).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
 def snapshot_xmin(cursor: object) -> int:
@@ -67,22 +75,19 @@ class PriceFeed:
         wanted = sorted(set(symbols))
         if not wanted:
             return []
-        floors = dict(
-            self._c.execute(select(f.c.symbol, f.c.revision).where(f.c.symbol.in_(wanted))).all()
-        )
-        # Floors are written for many symbols at once, so few distinct values: one range per
-        # value (the (symbol, revision) index), not one statement per symbol.
-        by_floor: dict[int, list[str]] = defaultdict(list)
-        for symbol in wanted:
-            by_floor[int(floors.get(symbol, NO_FLOOR))].append(symbol)
+        # One statement whatever the floors: each symbol's range of the (symbol, revision)
+        # index from its own floor (a symbol without one has evaluated nothing yet).
         column = p.c.revision if self._pg else p.c.id
-        found: list[StoredPrice] = []
-        for floor, group in sorted(by_floor.items()):
-            stmt = select(p.c.id, p.c.symbol, p.c.price, p.c.as_of).where(
-                p.c.symbol.in_(group), column >= floor
+        stmt = (
+            select(p.c.id, p.c.symbol, p.c.price, p.c.as_of)
+            .select_from(p.outerjoin(f, f.c.symbol == p.c.symbol))
+            .where(
+                key_in(self._c, p.c.symbol, wanted),
+                column >= func.coalesce(f.c.revision, NO_FLOOR),
             )
-            found.extend(_stored(r) for r in self._c.execute(stmt))
-        return sorted(found, key=lambda s: s.id)
+            .order_by(p.c.id)
+        )
+        return [_stored(r) for r in self._c.execute(stmt)]
 
     def advance_floors(
         self, symbols: Iterable[str], cursor: object | None, evaluated_by: str, now: datetime
@@ -93,14 +98,19 @@ class PriceFeed:
         if cursor is None:
             cursor = self.cursor()
         floor = snapshot_xmin(cursor) if self._pg else int(str(cursor)) + 1
-        insert = pg_insert if self._pg else sqlite_insert
+        if self._pg:  # one statement, compiled once, however many symbols: an array of them
+            self._c.execute(
+                _RAISE_FLOORS, {"symbols": wanted, "floor": floor, "by": evaluated_by, "now": now}
+            )
+            return
+        insert = sqlite_insert
         stmt = insert(f).values(
             [
                 {"symbol": s, "revision": floor, "evaluated_by": evaluated_by, "updated_at": now}
                 for s in wanted
             ]
         )
-        higher = func.greatest if self._pg else func.max  # SQLite's two-argument max is scalar
+        higher = func.max  # SQLite's two-argument max is scalar
         stmt = stmt.on_conflict_do_update(
             index_elements=[f.c.symbol],
             set_={
