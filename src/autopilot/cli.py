@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from time import monotonic, sleep
 from typing import Annotated, Any
 
 import typer
@@ -57,6 +58,34 @@ def _settings(**overrides: Any) -> Settings:
         raise AssertionError("unreachable") from exc
 
 
+def _migrated(url: str, wait_s: float) -> Exception | None:
+    """Bring the database's schema up to date; the error that stopped it, if any. A database
+    that cannot be reached (restarting, still starting) is tried again every second for
+    `wait_s` first, said once."""
+    from sqlalchemy.exc import DBAPIError
+
+    from autopilot.storage.db import is_unreachable
+    from autopilot.storage.migrate import upgrade
+
+    deadline = monotonic() + wait_s
+    said = False
+    while True:
+        try:
+            upgrade(url)
+            return None
+        except DBAPIError as exc:
+            if not is_unreachable(exc) or monotonic() >= deadline:
+                return exc
+            if not said:
+                typer.echo(
+                    f"waiting up to {wait_s:g}s for the database: {_first_line(exc)}", err=True
+                )
+                said = True
+            sleep(1)
+        except Exception as exc:
+            return exc
+
+
 @contextmanager
 def _services(
     settings: Settings,
@@ -65,17 +94,18 @@ def _services(
     exit_code: int = 2,
     json_error: dict[str, Any] | None = None,
     clock: Any = None,
+    wait_s: float = 0,
 ) -> Iterator[Any]:
     """Migrated services; a database that cannot be reached or migrated is one error line and
-    `exit_code` (with `json_error`, also that object with the error, on stdout)."""
+    `exit_code` (with `json_error`, also that object with the error, on stdout). With `wait_s`,
+    a database that cannot be reached yet (restarting, still starting) is waited for that long
+    first, a line said once."""
     from autopilot.bootstrap import build
     from autopilot.services.ports import FixedClock
-    from autopilot.storage.migrate import upgrade
 
-    try:
-        upgrade(settings.database_url)
-    except Exception as exc:  # a database we cannot reach or migrate: say which, no traceback
-        message = f"cannot prepare the database at DATABASE_URL: {_first_line(exc)}"
+    failure = _migrated(settings.database_url, wait_s)
+    if failure is not None:  # a database we cannot reach or migrate: say which, no traceback
+        message = f"cannot prepare the database at DATABASE_URL: {_first_line(failure)}"
         if json_error is not None:
             typer.echo(json.dumps({**json_error, "error": message}))
         _fail(message, exit_code)
@@ -259,7 +289,9 @@ def worker(
     )
     _configure_logging()
     clock = DatabaseClock()
-    with _services(settings, day, clock=None if day else clock) as services:
+    # A worker started while PostgreSQL restarts (systemd, compose) waits for it.
+    wait_s = float(settings.automation_worker_lease)
+    with _services(settings, day, clock=None if day else clock, wait_s=wait_s) as services:
         policy = WorkerPolicy(
             lease=timedelta(seconds=settings.automation_worker_lease),
             interval_s=settings.check_interval_seconds,

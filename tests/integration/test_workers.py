@@ -24,11 +24,13 @@ from sqlalchemy import Engine, text
 from autopilot.bootstrap import build
 from autopilot.config import load_settings
 from autopilot.services.records import WorkerState
+from autopilot.storage.migrate import upgrade
 from tests.integration.test_exactly_once_processes import (
     check_all_executed_once,
     read_state,
     seed,
 )
+from tests.pg import ThrowawayPostgres
 from tests.support.processes import (
     AS_OF,
     Processes,
@@ -233,3 +235,28 @@ def test_a_dead_workers_work_is_taken_over_within_the_lease(
         if how == "SIGSTOP":
             os.kill(doomed.proc.pid, signal.SIGKILL)
         engine.dispose()
+
+
+def test_a_worker_started_while_postgresql_restarts_waits_for_it_then_works(
+    pg_server: ThrowawayPostgres, pg_url: str, start_worker: Callable[..., Worker]
+) -> None:
+    """Compose or systemd may start a worker before PostgreSQL accepts connections: it waits
+    (up to the lease), instead of exiting and leaving its share of the work undone."""
+    upgrade(pg_url)
+    pg_server.stop_server()
+    try:
+        worker = start_worker(pg_url, "patient", AUTOMATION_WORKER_LEASE="60")
+        wait_for(
+            lambda: "waiting up to 60s for the database" in worker.stderr(),
+            what="the worker to say it waits",
+            alive=[worker],
+        )
+    finally:
+        pg_server.start_server()
+    wait_for(
+        lambda: states(pg_url).get("patient") is WorkerState.ALIVE,
+        what="the worker to start once PostgreSQL is back",
+        alive=[worker],
+    )
+    worker.proc.send_signal(signal.SIGTERM)
+    assert worker.proc.wait(timeout=60) == 0

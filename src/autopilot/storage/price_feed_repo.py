@@ -44,6 +44,16 @@ _RAISE_FLOORS = text(
 ).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
+_ABOVE_FLOORS = text(
+    "SELECT p.id, p.symbol, p.price, p.as_of"
+    " FROM unnest(CAST(:symbols AS text[])) AS s(symbol)"
+    " LEFT JOIN trigger_price_floors f ON f.symbol = s.symbol"
+    " CROSS JOIN LATERAL (SELECT id, symbol, price, as_of FROM prices"
+    "   WHERE prices.symbol = s.symbol AND prices.revision >= coalesce(f.revision, :none)) p"
+    " ORDER BY p.id"
+).columns(p.c.id, p.c.symbol, p.c.price, p.c.as_of)
+
+
 def snapshot_xmin(cursor: object) -> int:
     """The oldest transaction a PostgreSQL snapshot (``xmin:xmax:xip,…``) still saw running."""
     assert isinstance(cursor, str)
@@ -77,7 +87,10 @@ class PriceFeed:
             return []
         # One statement whatever the floors: each symbol's range of the (symbol, revision)
         # index from its own floor (a symbol without one has evaluated nothing yet).
-        column = p.c.revision if self._pg else p.c.id
+        if self._pg:
+            rows = self._c.execute(_ABOVE_FLOORS, {"symbols": wanted, "none": NO_FLOOR})
+            return [_stored(r) for r in rows]
+        column = p.c.id
         stmt = (
             select(p.c.id, p.c.symbol, p.c.price, p.c.as_of)
             .select_from(p.outerjoin(f, f.c.symbol == p.c.symbol))
