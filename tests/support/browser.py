@@ -7,6 +7,7 @@ no internet.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,15 @@ needs_chromium = pytest.mark.skipif(
     CHROMIUM is None or CHROMEDRIVER is None,
     reason="no Chromium here (Debian: apt-get install chromium chromium-driver)",
 )
+
+
+def real_clock_env() -> dict[str, str]:
+    """This process's environment without libfaketime: under `make test-dates` the servers a
+    test starts see the faked date, but Chromium's renderer stops answering on a faked wall
+    clock, and the browser has no business with the date (cookies carry Max-Age)."""
+    return {
+        k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FAKETIME")
+    }
 
 
 @contextmanager
@@ -39,7 +49,7 @@ def chromium() -> Iterator[Any]:
         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
     ):
         options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER, env=real_clock_env()), options=options)
     driver.set_page_load_timeout(30)
     try:
         yield driver
