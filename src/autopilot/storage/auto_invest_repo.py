@@ -14,6 +14,7 @@ from autopilot.domain.auto_invest.rule import Allocation, AutoInvestRule, RuleSt
 from autopilot.domain.schedule import Frequency, HolidayRule, Schedule
 from autopilot.services.records import DueCursor, RuleRecord
 from autopilot.storage.bulk import update_rows
+from autopilot.storage.tables import active_and_enabled
 from autopilot.storage.tables import auto_invest_rules as t
 
 
@@ -127,7 +128,7 @@ class AutoInvestRules:
         stmt = select(t).where(t.c.id.in_(sorted(set(rule_ids)))).order_by(t.c.id)
         if self._pg:
             stmt = stmt.with_for_update()
-        return [rule_from_row(r) for r in self._c.execute(stmt)]
+        return [rule_from_row(r) for r in self._c.execute(stmt).all()]
 
     def search(
         self,
@@ -161,11 +162,7 @@ class AutoInvestRules:
         On PostgreSQL the rows are locked FOR UPDATE SKIP LOCKED, so concurrent workers claim
         disjoint batches; SQLite has one writer at a time (BEGIN IMMEDIATE) and needs no lock.
         """
-        stmt = select(t).where(
-            t.c.status == RuleStatus.ACTIVE.value,
-            t.c.is_enabled.is_(True),
-            t.c.next_execution_date <= today,
-        )
+        stmt = select(t).where(active_and_enabled(t), t.c.next_execution_date <= today)
         if client_id is not None:
             stmt = stmt.where(t.c.client_id == client_id)
         if after is not None:
@@ -176,7 +173,7 @@ class AutoInvestRules:
         stmt = stmt.order_by(t.c.next_execution_date, t.c.id).limit(limit)
         if self._pg:
             stmt = stmt.with_for_update(skip_locked=True)
-        return [rule_from_row(r) for r in self._c.execute(stmt)]
+        return [rule_from_row(r) for r in self._c.execute(stmt).all()]
 
     def save_state(self, rules: Sequence[AutoInvestRule], now: datetime) -> None:
         """Write the execution state (next date, counters, status) of many rules at once."""

@@ -101,7 +101,9 @@ class Orders:
         )
         if self._pg:
             stmt = stmt.with_for_update()
-        return {row.id: OrderStatus(row.status) for row in self._c.execute(stmt.order_by(t.c.id))}
+        return {
+            row.id: OrderStatus(row.status) for row in self._c.execute(stmt.order_by(t.c.id)).all()
+        }
 
     def accounts_with_open_orders(self, account_ids: Iterable[int]) -> set[int]:
         """Those of the accounts that have an order still Pending or Submitted."""
@@ -123,7 +125,7 @@ class Orders:
         if symbols is not None:
             stmt = stmt.where(t.c.symbol.in_(sorted(set(symbols))))
         stmt = stmt.order_by(t.c.created_at, t.c.id).limit(limit)
-        return [_order(r) for r in self._c.execute(stmt)]
+        return [_order(r) for r in self._c.execute(stmt).all()]
 
     def pending(self, *, after: Order | None, limit: int) -> list[Order]:
         """Up to `limit` Pending orders past `after`, an account's orders together, sells first
@@ -139,7 +141,7 @@ class Orders:
                 )
             )
         stmt = stmt.order_by(t.c.account_id, t.c.side.desc(), t.c.id).limit(limit)
-        return [_order(r) for r in self._c.execute(stmt)]
+        return [_order(r) for r in self._c.execute(stmt).all()]
 
     def mark(self, changes: Sequence[OrderChange], now: datetime) -> None:
         if not changes:

@@ -92,7 +92,7 @@ class Accounts:
         stmt = stmt.where(accounts.c.id.in_(ids)).order_by(accounts.c.id)
         if self._pg:
             stmt = stmt.with_for_update()
-        return {row.id: Balance(row.cash, row.held) for row in self._c.execute(stmt)}
+        return {row.id: Balance(row.cash, row.held) for row in self._c.execute(stmt).all()}
 
     def lock_available(self, account_ids: Iterable[int]) -> dict[int, Decimal]:
         return {a: b.available for a, b in self.lock_balances(account_ids).items()}

@@ -23,6 +23,7 @@ from autopilot.domain.rebalancing.rule import (
 from autopilot.domain.schedule import Frequency, Schedule
 from autopilot.services.records import RebalancingRuleRecord
 from autopilot.storage.bulk import update_rows
+from autopilot.storage.tables import active_and_enabled
 from autopilot.storage.tables import rebalancing_proposals as p
 from autopilot.storage.tables import rebalancing_rules as t
 
@@ -145,9 +146,7 @@ class RebalancingRules:
         proposal waiting, in id order (SKIP LOCKED on PostgreSQL: workers claim disjoint
         batches; SQLite has one writer at a time)."""
         waiting = exists().where(p.c.rule_id == t.c.id, p.c.status == PENDING)
-        stmt = select(t).where(
-            t.c.status == RebalancingStatus.ACTIVE.value, t.c.is_enabled.is_(True), ~waiting
-        )
+        stmt = select(t).where(active_and_enabled(t), ~waiting)
         if after is not None:
             stmt = stmt.where(t.c.id > after)
         if client_id is not None:
