@@ -244,3 +244,28 @@ def test_a_cap_whose_remainder_splits_into_legs_under_the_minimum_completes_the_
     assert execution.outcomes[0].status == "Skipped"
     assert execution.rule.status is RuleStatus.COMPLETED
     assert execution.rule.next_execution_date is None
+
+
+def test_with_state_changes_the_execution_state_and_keeps_every_other_field() -> None:
+    import dataclasses
+
+    state = ("next_execution_date", "execution_count", "total_invested", "status")
+    before = rule(
+        max_total_amount=Decimal("900.00"),
+        is_enabled=False,
+        execution_count=3,
+        total_invested=Decimal("120.00"),
+        status=RuleStatus.PAUSED,
+    )
+    after = before.with_state(
+        next_execution_date=date(2027, 1, 4),
+        execution_count=4,
+        total_invested=Decimal("620.00"),
+        status=RuleStatus.COMPLETED,
+    )
+    for field in dataclasses.fields(AutoInvestRule):
+        if field.name in state:
+            assert getattr(after, field.name) != getattr(before, field.name), field.name
+        else:
+            assert getattr(after, field.name) == getattr(before, field.name), field.name
+    assert set(state) < {f.name for f in dataclasses.fields(AutoInvestRule)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 from datetime import date
+from functools import lru_cache
 
 _DIGITS = 15
 _SPACE = 10**_DIGITS
@@ -30,5 +31,14 @@ os.register_at_fork(after_in_child=_reseed)
 
 def new_id(prefix: str, on: date) -> str:
     """A new id for a row created on `on` (market date). 15 random digits make clashes
-    negligible, and the primary key refuses the rare clash rather than overwrite."""
-    return f"{prefix}-{on:%Y%m%d}-{_generator.randrange(_SPACE):0{_DIGITS}d}"
+    negligible, and the primary key refuses the rare clash rather than overwrite.
+
+    64 random bits folded into 15 digits: the fold favours the lowest values by one part in
+    18,000, nothing to clashes, and it costs a third of ``randrange``'s rejection loop (a pass
+    makes an id per order)."""
+    return f"{_stem(prefix, on)}{_generator.getrandbits(64) % _SPACE:0{_DIGITS}d}"
+
+
+@lru_cache(maxsize=256)
+def _stem(prefix: str, on: date) -> str:
+    return f"{prefix}-{on:%Y%m%d}-"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, select, tuple_, update
+from sqlalchemy import Connection, Select, Text, cast, func, select, tuple_, update
 
 from autopilot.domain.auto_invest.rule import Allocation, AutoInvestRule, RuleStatus
 from autopilot.domain.schedule import Frequency, HolidayRule, Schedule
@@ -49,6 +50,26 @@ def _allocations(pairs: tuple[tuple[str, str], ...]) -> tuple[Allocation, ...]:
     return tuple(Allocation(symbol=symbol, weight=Decimal(weight)) for symbol, weight in pairs)
 
 
+@lru_cache(maxsize=4096)
+def _allocations_of_text(document: str) -> tuple[Allocation, ...]:
+    # A claim reads the allocations as their JSON text (`_CLAIMED`): a pass parses each distinct
+    # document once, not each rule's.
+    return _allocations(tuple((a["symbol"], a["weight"]) for a in json.loads(document)))
+
+
+def _allocations_in(value: Any) -> tuple[Allocation, ...]:
+    if isinstance(value, str):
+        return _allocations_of_text(value)
+    return _allocations(tuple((a["symbol"], a["weight"]) for a in value))
+
+
+# What a claim reads of a rule: what deciding it needs, the allocations as their JSON text.
+_CLAIMED = [
+    *(c for c in t.c if c.name not in ("allocations", "created_at", "updated_at")),
+    cast(t.c.allocations, Text).label("allocations"),
+]
+
+
 def rule_from_row(row: Any) -> AutoInvestRule:
     schedule = _schedule(
         row.frequency,
@@ -64,7 +85,7 @@ def rule_from_row(row: Any) -> AutoInvestRule:
         account_id=row.account_id,
         name=row.name,
         amount=row.amount,
-        allocations=_allocations(tuple((a["symbol"], a["weight"]) for a in row.allocations)),
+        allocations=_allocations_in(row.allocations),
         schedule=schedule,
         next_execution_date=row.next_execution_date,
         execution_count=row.execution_count,
@@ -125,7 +146,7 @@ class AutoInvestRules:
 
     def lock_many(self, rule_ids: Sequence[str]) -> list[AutoInvestRule]:
         """The given rules, rows locked in id order (PostgreSQL; SQLite has one writer anyway)."""
-        stmt = select(t).where(t.c.id.in_(sorted(set(rule_ids)))).order_by(t.c.id)
+        stmt = select(*_CLAIMED).where(t.c.id.in_(sorted(set(rule_ids)))).order_by(t.c.id)
         if self._pg:
             stmt = stmt.with_for_update()
         return [rule_from_row(r) for r in self._c.execute(stmt).all()]
@@ -162,7 +183,7 @@ class AutoInvestRules:
         On PostgreSQL the rows are locked FOR UPDATE SKIP LOCKED, so concurrent workers claim
         disjoint batches; SQLite has one writer at a time (BEGIN IMMEDIATE) and needs no lock.
         """
-        stmt = select(t).where(active_and_enabled(t), t.c.next_execution_date <= today)
+        stmt = select(*_CLAIMED).where(active_and_enabled(t), t.c.next_execution_date <= today)
         if client_id is not None:
             stmt = stmt.where(t.c.client_id == client_id)
         if after is not None:

@@ -8,7 +8,7 @@ the catch-up policy). It reads no clock and touches no storage; the service laye
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Literal
@@ -216,14 +216,19 @@ def _leg_refusal(leg: Decimal, quote: Quote | None, min_order_amount: Decimal) -
 def _after_outcome(
     rule: AutoInvestRule, outcome: Outcome, min_order_amount: Decimal
 ) -> AutoInvestRule:
+    count, invested = rule.execution_count, rule.total_invested
     if outcome.status is OutcomeStatus.SUCCESS:
-        rule = replace(
-            rule,
-            total_invested=rule.total_invested + outcome.invested,
-            execution_count=rule.execution_count + 1,
-        )
+        count, invested = count + 1, invested + outcome.invested
+    if count == rule.execution_count and rule.max_total_amount is None:
+        return rule  # nothing changed, and no cap to exhaust
+    rule = rule.with_state(
+        next_execution_date=rule.next_execution_date,
+        execution_count=count,
+        total_invested=invested,
+        status=rule.status,
+    )
     if _cap_exhausted(rule, min_order_amount):
-        rule = replace(rule, status=RuleStatus.COMPLETED)
+        rule = _with_status(rule, RuleStatus.COMPLETED)
     return rule
 
 
@@ -238,8 +243,21 @@ def _cap_exhausted(rule: AutoInvestRule, min_order_amount: Decimal) -> bool:
 def advance_past(rule: AutoInvestRule, after: date, calendar: TradingCalendar) -> AutoInvestRule:
     """The rule moved to its first occurrence after `after` (Completed if there is none)."""
     if rule.status is RuleStatus.COMPLETED:
-        return replace(rule, next_execution_date=None)
+        return _moved(rule, None, RuleStatus.COMPLETED)
     following = next_occurrence(rule.schedule, calendar, after)
     if following is None:
-        return replace(rule, next_execution_date=None, status=RuleStatus.COMPLETED)
-    return replace(rule, next_execution_date=following)
+        return _moved(rule, None, RuleStatus.COMPLETED)
+    return _moved(rule, following, rule.status)
+
+
+def _moved(rule: AutoInvestRule, to: date | None, status: RuleStatus) -> AutoInvestRule:
+    return rule.with_state(
+        next_execution_date=to,
+        execution_count=rule.execution_count,
+        total_invested=rule.total_invested,
+        status=status,
+    )
+
+
+def _with_status(rule: AutoInvestRule, status: RuleStatus) -> AutoInvestRule:
+    return _moved(rule, rule.next_execution_date, status)
