@@ -14,19 +14,39 @@ from autopilot.services.records import NewOrder, OrderChange, OrderRecord
 from autopilot.storage.bulk import insert_rows, key_in, update_rows
 from autopilot.storage.tables import orders as t
 
+_SIDES = {s.value: s for s in Side}
+_TYPES = {t.value: t for t in OrderType}
+_STATUSES = {s.value: s for s in OrderStatus}
+# What an Order is made of: the submission stage reads these alone, not the fill and timestamps.
+_ORDER_COLUMNS = [
+    t.c[n]
+    for n in (
+        "id",
+        "account_id",
+        "symbol",
+        "side",
+        "order_type",
+        "quantity",
+        "notional",
+        "limit_price",
+        "reserved_amount",
+        "status",
+    )
+]
+
 
 def _order(row: Any) -> Order:
     return Order(
         id=row.id,
         account_id=row.account_id,
         symbol=row.symbol,
-        side=Side(row.side),
-        order_type=OrderType(row.order_type),
+        side=_SIDES[row.side],
+        order_type=_TYPES[row.order_type],
         quantity=row.quantity,
         notional=row.notional,
         limit_price=row.limit_price,
         reserved_amount=row.reserved_amount,
-        status=OrderStatus(row.status),
+        status=_STATUSES[row.status],
     )
 
 
@@ -101,9 +121,8 @@ class Orders:
         )
         if self._pg:
             stmt = stmt.with_for_update()
-        return {
-            row.id: OrderStatus(row.status) for row in self._c.execute(stmt.order_by(t.c.id)).all()
-        }
+        rows = self._c.execute(stmt.order_by(t.c.id)).all()
+        return {row.id: _STATUSES[row.status] for row in rows}
 
     def accounts_with_open_orders(self, account_ids: Iterable[int]) -> set[int]:
         """Those of the accounts that have an order still Pending or Submitted."""
@@ -121,7 +140,7 @@ class Orders:
         self, *, status: OrderStatus, symbols: Iterable[str] | None = None, limit: int = 10_000
     ) -> list[Order]:
         """Up to `limit` orders in `status` (optionally of `symbols`), oldest first."""
-        stmt = select(t).where(t.c.status == status.value)
+        stmt = select(*_ORDER_COLUMNS).where(t.c.status == status.value)
         if symbols is not None:
             stmt = stmt.where(t.c.symbol.in_(sorted(set(symbols))))
         stmt = stmt.order_by(t.c.created_at, t.c.id).limit(limit)
@@ -130,7 +149,7 @@ class Orders:
     def pending(self, *, after: Order | None, limit: int) -> list[Order]:
         """Up to `limit` Pending orders past `after`, an account's orders together, sells first
         (a rebalance's buys count on its sells' proceeds)."""
-        stmt = select(t).where(t.c.status == OrderStatus.PENDING.value)
+        stmt = select(*_ORDER_COLUMNS).where(t.c.status == OrderStatus.PENDING.value)
         if after is not None:
             a, side, i = after.account_id, after.side.value, after.id
             stmt = stmt.where(
