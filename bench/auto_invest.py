@@ -9,7 +9,10 @@ statement per row. All rates are per second, so the ratio is fair although the n
 a sample.
 
     python bench/auto_invest.py [--rules N] [--naive-rules M] [--backend sqlite|postgres|both]
-                                [--postgres-url URL] [--json]
+                                [--postgres-url URL] [--json] [--pass-only]
+
+`--pass-only` times the pass alone (no stages, baselines or ceiling) and prints its memory: peak
+RSS and how much the pass added to it, e.g. `--rules 1000000 --pass-only` for flat memory.
 """
 
 from __future__ import annotations
@@ -422,6 +425,44 @@ def measure(backend: str, url: str, rules: int, naive_rules: int, workers: int =
     )
 
 
+def measure_pass_only(backend: str, url: str, rules: int) -> dict[str, Any]:
+    """The pass alone over `rules` due rules, to its commit: its rate and the process's memory
+    (for `--rules 1000000`: the pass keeps one batch in memory, so its RSS stays flat)."""
+    upgrade(url)
+    services = build(load_settings(database_url=url))
+    staged = build(load_settings(database_url=url), broker=HandedLater())
+    try:
+        seed(services, rules, "PASS")
+        rss_before = _rss_mb()
+        with _quiet_scheduler():
+            seconds = _timed(lambda: staged.auto_invest.run_due(TODAY, triggered_by="bench"))
+        peak = _peak_rss_mb()
+        with services.uow() as uow:
+            c = uow.connection
+            t = auto_invest_rules
+            executed = c.execute(
+                select(func.count()).where(t.c.id.like("AUTO-PASS-%"), t.c.execution_count == 1)
+            ).scalar_one()
+            pending = c.execute(
+                select(func.count()).where(orders.c.status == OrderStatus.PENDING.value)
+            ).scalar_one()
+    finally:
+        staged.close()
+        services.close()
+    if executed != rules:
+        raise SystemExit(f"pass incomplete: {executed} of {rules} rules executed")
+    return {
+        "backend": backend,
+        "rules": rules,
+        "pass_rules_per_s": round(rules / seconds, 1),
+        "pass_seconds": round(seconds, 3),
+        "orders": pending,
+        "rss_before_pass_mb": round(rss_before, 1),
+        "peak_rss_mb": round(peak, 1),
+        "pass_rss_growth_mb": round(max(0.0, peak - rss_before), 1),
+    }
+
+
 def _check_baseline(services: Services, rule_ids: Sequence[str], tag: str) -> None:
     """Every rule of a baseline executed once, each with its log row and its orders."""
     t, logs = auto_invest_rules, automation_execution_logs
@@ -581,6 +622,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--workers", type=int, default=2, help="run-once processes sharing a PostgreSQL pass"
     )
+    parser.add_argument(
+        "--pass-only",
+        action="store_true",
+        help="time the pass alone and report its memory (for --rules 1000000)",
+    )
     parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.naive_rules is None:
@@ -591,6 +637,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
+    if args.pass_only:
+        for backend in backends:
+            with database(backend, args.postgres_url) as url:
+                print(json.dumps(measure_pass_only(backend, url, args.rules)), flush=True)
+        return
     run = run_backend if args.in_process else run_isolated
     results = [run(args, b) for b in backends]
     if args.json:
