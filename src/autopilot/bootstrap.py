@@ -35,7 +35,7 @@ from autopilot.services.triggers.orders import TriggerOrderService
 from autopilot.services.triggers.routing import PriceRouting
 from autopilot.services.webhooks import Dispatcher, Sender, WebhookService
 from autopilot.services.workers import WorkerService
-from autopilot.storage.db import make_engine
+from autopilot.storage.db import is_sqlite, make_engine
 from autopilot.storage.unit_of_work import UnitOfWorkFactory as SqlUnitOfWorkFactory
 from autopilot.storage.wakeups import PriceWakeups
 from autopilot.webhook_sender import UrllibSender
@@ -107,6 +107,7 @@ def build(
         policy=DriverPolicy(
             batch_size=settings.automation_batch_size,
             max_attempts=settings.automation_max_attempts,
+            lanes=1 if engine is None or is_sqlite(engine) else settings.automation_pass_lanes,
         ),
     )
     auto_invest = Runner(

@@ -46,6 +46,7 @@ _ACCEPTS: dict[str, str] = {
     "automation_host": "a host name or IP address, such as 127.0.0.1",
     "automation_port": "an integer port from 1 to 65535",
     "automation_batch_size": "a positive integer",
+    "automation_pass_lanes": "an integer from 1 to 8",
     "automation_admin_key_file": "a file path such as ./autopilot-admin.key",
     "automation_rate_limit_execute": "a rate such as 30/minute (per second, minute, hour or day)",
     "automation_rate_limit_api": "a rate such as 600/minute (per second, minute, hour or day)",
@@ -89,6 +90,9 @@ class Settings(BaseSettings):
     automation_host: str = "127.0.0.1"
     automation_port: int = Field(default=8000, ge=1, le=65535)
     automation_batch_size: int = Field(default=1000, gt=0)
+    automation_pass_lanes: int = Field(default=2, ge=1, le=8)
+    """Batches a long pass keeps in flight on PostgreSQL (one thread and connection each): the
+    database writes one while Python decides the next. SQLite has one writer: always 1."""
     automation_admin_key_file: str = "./autopilot-admin.key"
     automation_rate_limit_execute: str = "30/minute"
     automation_rate_limit_api: str = "600/minute"

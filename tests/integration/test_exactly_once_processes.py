@@ -516,12 +516,15 @@ def test_kill_at_a_chosen_point_then_rerun(
     script.write_text(CRASHING_CLI)
     engine = test_engine(pg_url)
     try:
+        # One lane, so the third call is the third batch's (with two, the second and third
+        # batches are in flight together; the other crash tests run with the default lanes).
         worker = workers(
             pg_url,
             batch_size=batch,
             argv=[str(script)],
             CRASH_AT=crash_at,
             CRASH_ON_CALL="3",
+            AUTOMATION_PASS_LANES="1",
         )
         worker.proc.wait(timeout=120)
         assert worker.proc.returncode == -signal.SIGKILL, worker.describe()

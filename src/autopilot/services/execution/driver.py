@@ -23,6 +23,7 @@ A database that is unreachable fails the pass: the loop tries again later.
 from __future__ import annotations
 
 import logging
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -167,12 +168,55 @@ class Automation(ABC, Generic[U]):
 class DriverPolicy:
     batch_size: int
     max_attempts: int
+    lanes: int = 1
+    """Batches in flight at once in a long pass (PostgreSQL: 2; SQLite has one writer)."""
+
+
+@dataclass(slots=True)
+class _Cursor:
+    """Where a pass's next claim starts, shared by its lanes; done once a claim came back
+    short (nothing due past it), or a lane failed."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    page: object | None = None
+    done: bool = False
+
+    def advance(self, next_page: object | None) -> None:
+        if next_page is None:
+            self.done = True
+        else:
+            self.page = next_page
+
+    def fail(self, _error: BaseException) -> None:
+        with self.lock:
+            self.done = True
+
+
+class _Lane(threading.Thread):
+    """A lane of a pass in a thread of its own: its result, or what it raised."""
+
+    def __init__(
+        self, run: Callable[[], PassResult], on_error: Callable[[BaseException], None]
+    ) -> None:
+        super().__init__(name="autopilot-pass-lane", daemon=True)
+        self._run = run
+        self._on_error = on_error
+        self.result = PassResult()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self._run()
+        except BaseException as exc:  # handed to the pass's own thread, which raises it
+            self.error = exc
+            self._on_error(exc)  # the other lanes stop after the batch in hand
 
 
 @dataclass(slots=True)
 class _Page(Generic[U]):
+    """What a batch's claim took (for its retry one by one, if the database refuses it)."""
+
     work: Sequence[Work[U]] = ()
-    next_page: object | None = None
 
 
 class PassDriver:
@@ -196,20 +240,67 @@ class PassDriver:
         """Execute every due item (of one client, if given), one batch transaction at a time,
         until none is left.
 
-        `should_stop` is asked between batches: a stopping scheduler commits the batch in hand
-        and leaves the rest for the next pass.
+        A pass whose first batch is full goes on in ``policy.lanes`` lanes (threads, each with
+        its own connection), so the database writes one batch while Python decides the next.
+        The lanes claim from one shared cursor, under a lock, so no lane claims behind another
+        and an item that failed is not tried again in the same pass, as with one lane.
+
+        `should_stop` is asked between batches: a stopping scheduler commits the batches in
+        hand and leaves the rest for the next pass.
         """
+        cursor = _Cursor()
         result = PassResult()
-        page: object | None = None
+
+        def lane(batches: int | None = None) -> PassResult:
+            return self._lane(
+                automation, today, triggered_by, should_stop, client_id, cursor, batches
+            )
+
+        result.merge(lane(batches=1))
+        if cursor.done or should_stop():
+            return result
+        extra = [_Lane(lane, cursor.fail) for _ in range(self._policy.lanes - 1)]
+        for thread in extra:
+            thread.start()
+        try:
+            result.merge(lane())
+        except BaseException as exc:
+            cursor.fail(exc)
+            raise
+        finally:
+            for thread in extra:
+                thread.join()
+        for thread in extra:
+            if thread.error is not None:
+                raise thread.error
+            result.merge(thread.result)
+        return result
+
+    def _lane(
+        self,
+        automation: Automation[U],
+        today: date,
+        triggered_by: str,
+        should_stop: Callable[[], bool],
+        client_id: int | None,
+        cursor: _Cursor,
+        batches: int | None,
+    ) -> PassResult:
+        """Batches from the shared cursor until it is done (or ``batches`` of them)."""
+        result = PassResult()
         size = self._policy.batch_size
-        while True:
+        while batches is None or batches > 0:
+            if batches is not None:
+                batches -= 1
             claimed: _Page[U] = _Page()
 
-            def claim(
-                uow: UnitOfWork, start: object | None = page, into: _Page[U] = claimed
-            ) -> Sequence[Work[U]]:
-                found = automation.claim(uow, today, start, size, client_id)
-                into.work, into.next_page = found.work, found.next_page
+            def claim(uow: UnitOfWork, into: _Page[U] = claimed) -> Sequence[Work[U]]:
+                with cursor.lock:
+                    if cursor.done:
+                        return ()
+                    found = automation.claim(uow, today, cursor.page, size, client_id)
+                    into.work = found.work
+                    cursor.advance(found.next_page)
                 return found.work
 
             try:
@@ -231,9 +322,9 @@ class PassDriver:
                             automation, work.automation_id, today, triggered_by, work.forced
                         )
                     )
-            if claimed.next_page is None or should_stop():
-                return result
-            page = claimed.next_page
+            if cursor.done or should_stop():
+                break
+        return result
 
     def run_one(
         self, automation: Automation[U], automation_id: str, today: date, *, caller: Caller
