@@ -12,7 +12,7 @@ from decimal import Decimal
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from autopilot.domain.rebalancing.drift import CASH, Holding, Target
+from autopilot.domain.rebalancing.drift import CASH, Holding, Target, measure_drift
 from autopilot.domain.rebalancing.plan import Plan, TradePlanner, plan_trades
 from tests.support.frozen_plan import frozen_plan_trades
 
@@ -166,3 +166,15 @@ def test_one_planner_shares_a_portfolio_between_accounts_and_still_plans_each_ex
         got = planner.plan(**account)  # type: ignore[arg-type]
         assert as_text(got) == as_text(expected)
     assert targets is model["targets"]
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(accounts())
+def test_the_planners_drift_is_the_drift_measured_line_by_line(
+    account: dict[str, object],
+) -> None:
+    holdings: list[Holding] = account["holdings"]  # type: ignore[assignment]
+    cash: Decimal = account["cash"]  # type: ignore[assignment]
+    targets: tuple[Target, ...] = account["targets"]  # type: ignore[assignment]
+    shown = measure_drift(holdings, cash, targets).drift
+    assert str(TradePlanner().drift(holdings, cash, targets)) == str(shown)

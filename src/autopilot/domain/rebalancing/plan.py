@@ -22,9 +22,9 @@ from decimal import Decimal
 from fractions import Fraction
 from operator import attrgetter, mul
 
-from autopilot.domain.money import CENT
+from autopilot.domain.money import CENT, ZERO
 from autopilot.domain.orders import MAX_ORDER_AMOUNT, QUANTITY_STEP, Side
-from autopilot.domain.rebalancing.drift import Holding, Target, validate_holdings
+from autopilot.domain.rebalancing.drift import PP_STEP, Holding, Target, validate_holdings
 from autopilot.domain.rebalancing.portfolio import Portfolio, Portfolios, Security
 
 
@@ -67,6 +67,7 @@ class Plan:
 
 
 EMPTY = Plan(trades=(), skipped=())
+NO_DRIFT = Decimal("0.00")
 _SYMBOL = attrgetter("symbol")
 _PRICE = attrgetter("price")
 _QUANTITY = attrgetter("quantity")
@@ -140,6 +141,27 @@ class TradePlanner:
         cash_reserve: Decimal,
     ) -> Plan:
         """:func:`plan_trades`, exactly."""
+        account = self._account(holdings, cash, targets, min_trade_amount, cash_reserve)
+        return EMPTY if account is None else account.plan(allow_sells)
+
+    def drift(
+        self, holdings: Sequence[Holding], cash: Decimal, targets: Sequence[Target]
+    ) -> Decimal:
+        """The account's drift as ``measure_drift(holdings, cash, targets).drift`` shows it (the
+        largest absolute holding drift, cash included, to 0.01 pp, halves away from zero),
+        exactly, without the per-line figures."""
+        account = self._account(holdings, cash, targets, ZERO, ZERO)
+        return NO_DRIFT if account is None else account.largest_drift()
+
+    def _account(
+        self,
+        holdings: Sequence[Holding],
+        cash: Decimal,
+        targets: Sequence[Target],
+        min_trade: Decimal,
+        reserve: Decimal,
+    ) -> _Account | None:
+        """The account in integers; None when it is worth nothing."""
         prices = tuple(map(_PRICE, holdings))
         portfolio = self._portfolios.get(
             targets,
@@ -154,13 +176,11 @@ class TradePlanner:
             validate_holdings(holdings, cash)  # raises, naming the first bad field
         total = sum(values, cash)
         if total == 0:
-            return EMPTY
+            return None
         if not portfolio.valid:  # weights that are no numbers: refused as the arithmetic does
             for target in targets:
                 target.weight.as_integer_ratio()
-        return _Account(
-            portfolio, quantities, values, cash, total, min_trade_amount, cash_reserve
-        ).plan(allow_sells)
+        return _Account(portfolio, quantities, values, cash, total, min_trade, reserve)
 
 
 def _plainly_valid(
@@ -197,6 +217,7 @@ class _Account:
         "positions",
         "quantities",
         "securities",
+        "total",
         "unit",
         "values",
     )
@@ -224,6 +245,7 @@ class _Account:
         self.values = value = [n * (common // d * scale) for n, d in ratios]
         self.cash = cash_n * (common // cash_d * scale)
         whole = total_n * (common // total_d)  # × a weight (in 1 / scale): money units
+        self.total = whole * scale
         self.cash_target = whole * portfolio.cash_weight
         self.keep = max(reserve_n * (common // reserve_d * scale), self.cash_target)
         self.minimum = min_n * (common // min_d * scale)
@@ -240,6 +262,17 @@ class _Account:
             if quantities[i] > 0
         ]
         self.positions = positions
+
+    def largest_drift(self) -> Decimal:
+        """The largest |weight − target| in points, to 0.01 halves up: a position's drift is
+        −gap / total, cash's (cash − its target) / total; a holding outside the targets that the
+        account holds none of drifts 0."""
+        worst = max((abs(p[3]) for p in self.positions), default=0)
+        worst = max(worst, abs(self.cash - self.cash_target))
+        hundredths, rest = divmod(10_000 * worst, self.total)
+        if 2 * rest >= self.total:
+            hundredths += 1
+        return (Decimal(hundredths) * PP_STEP).quantize(PP_STEP)
 
     def plan(self, allow_sells: bool) -> Plan:
         skipped: list[SkippedTrade] = []
