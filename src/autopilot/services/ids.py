@@ -32,3 +32,10 @@ def new_id(prefix: str, on: date) -> str:
     """A new id for a row created on `on` (market date). 15 random digits make clashes
     negligible, and the primary key refuses the rare clash rather than overwrite."""
     return f"{prefix}-{on:%Y%m%d}-{_generator.randrange(_SPACE):0{_DIGITS}d}"
+
+
+def new_ids(prefix: str, on: date, count: int) -> list[str]:
+    """``count`` ids as :func:`new_id` makes them, the date formatted once (a batch's orders)."""
+    head = f"{prefix}-{on:%Y%m%d}-"
+    draw = _generator.randrange
+    return [f"{head}{draw(_SPACE):0{_DIGITS}d}" for _ in range(count)]

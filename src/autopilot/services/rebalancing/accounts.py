@@ -16,7 +16,7 @@ from autopilot.domain.quotes import Quote
 from autopilot.domain.rebalancing.drift import CASH, Drift, Holding, measure_drift
 from autopilot.domain.rebalancing.plan import Plan, SkippedTrade, Trade, TradePlanner
 from autopilot.domain.rebalancing.rule import RebalancingRule
-from autopilot.services.ids import new_id
+from autopilot.services.ids import new_ids
 from autopilot.services.records import PositionRecord
 
 if TYPE_CHECKING:
@@ -134,9 +134,10 @@ def orders_for(rule: RebalancingRule, trades: Sequence[Trade], today: date) -> l
     Every order takes a quantity; a buy holds its planned amount (quantity × price rounded up
     to the cent), which is what the paper broker charges at that price.
     """
+    ordered = sorted(trades, key=lambda x: x.side is Side.BUY)
     return [
         Order(
-            id=new_id("ORD", today),
+            id=order_id,
             account_id=rule.account_id,
             symbol=trade.symbol,
             side=trade.side,
@@ -147,7 +148,7 @@ def orders_for(rule: RebalancingRule, trades: Sequence[Trade], today: date) -> l
             reserved_amount=trade.amount if trade.side is Side.BUY else ZERO,
             status=OrderStatus.PENDING,
         )
-        for trade in sorted(trades, key=lambda x: x.side is Side.BUY)
+        for order_id, trade in zip(new_ids("ORD", today, len(ordered)), ordered, strict=True)
     ]
 
 
