@@ -317,7 +317,7 @@ def test_a_rule_whose_planning_fails_is_retried_then_given_up_for_the_day(
 ) -> None:
     from autopilot.services.rebalancing import accounts as rebalancing_accounts
 
-    def broken(self: object, rule: object) -> None:
+    def broken(self: object, *args: object) -> None:
         raise RuntimeError("prices feed returned garbage")
 
     rule = services.rebalancing_rules.create(rebalancing(drifted)).rule

@@ -42,3 +42,10 @@ def new_id(prefix: str, on: date) -> str:
 @lru_cache(maxsize=256)
 def _stem(prefix: str, on: date) -> str:
     return f"{prefix}-{on:%Y%m%d}-"
+
+
+def new_ids(prefix: str, on: date, count: int) -> list[str]:
+    """``count`` ids as :func:`new_id` makes them (a batch's orders), the stem made once."""
+    stem = _stem(prefix, on)
+    draw = _generator.getrandbits
+    return [f"{stem}{draw(64) % _SPACE:0{_DIGITS}d}" for _ in range(count)]

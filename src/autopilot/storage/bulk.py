@@ -21,6 +21,7 @@ from sqlalchemy import (
     JSON,
     ColumnElement,
     Connection,
+    Integer,
     String,
     Table,
     any_,
@@ -42,9 +43,20 @@ COPY_THRESHOLD = 32
 def key_in(c: Connection, column: Any, keys: Sequence[str]) -> ColumnElement[bool]:
     """``column IN keys``; on PostgreSQL one array parameter instead of thousands of IN-list
     parameters (string keys)."""
+    return _in_array(c, column, keys, String())
+
+
+def id_in(c: Connection, column: Any, ids: Sequence[int]) -> ColumnElement[bool]:
+    """:func:`key_in` for integer keys (account ids): one array parameter on PostgreSQL, where
+    a statement of thousands of IN-list parameters is also re-parsed by the driver each time
+    (it caches only short statements)."""
+    return _in_array(c, column, ids, Integer())
+
+
+def _in_array(c: Connection, column: Any, keys: Sequence[Any], element: Any) -> ColumnElement[bool]:
     if c.dialect.name == "postgresql":
         result: ColumnElement[bool] = column == any_(
-            bindparam(f"keys_{column.name}", list(keys), type_=postgresql.ARRAY(String()))
+            bindparam(f"keys_{column.name}", list(keys), type_=postgresql.ARRAY(element))
         )
         return result
     in_list: ColumnElement[bool] = column.in_(list(keys))

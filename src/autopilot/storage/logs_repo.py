@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Select, func, select
 
 from autopilot.domain.outcomes import AutomationType, OutcomeStatus
 from autopilot.services.records import GAVE_UP, LogEntry, LogFilter, LogRecord
-from autopilot.storage.bulk import insert_rows
+from autopilot.storage.bulk import insert_rows, key_in
 from autopilot.storage.tables import NO_OP_ROWS, automation_attempts
 from autopilot.storage.tables import automation_execution_logs as t
 
@@ -69,7 +69,7 @@ class ExecutionLogs:
             return set()
         rows = self._c.execute(
             select(t.c.automation_id).where(
-                t.c.automation_id.in_(sorted(set(automation_ids))),
+                key_in(self._c, t.c.automation_id, sorted(set(automation_ids))),
                 t.c.execution_date == execution_date,
                 _OUTCOME,
             )

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Select, and_, func, or_, select
 from autopilot.domain.orders import Order, OrderStatus, OrderType, Side
 from autopilot.domain.outcomes import AutomationType
 from autopilot.services.records import NewOrder, OrderChange, OrderRecord
-from autopilot.storage.bulk import insert_rows, key_in, update_rows
+from autopilot.storage.bulk import id_in, insert_rows, key_in, update_rows
 from autopilot.storage.tables import orders as t
 
 _SIDES = {s.value: s for s in Side}
@@ -132,7 +132,7 @@ class Orders:
         stmt = (
             select(t.c.account_id)
             .distinct()
-            .where(t.c.account_id.in_(ids), t.c.status.in_([s.value for s in _OPEN]))
+            .where(id_in(self._c, t.c.account_id, ids), t.c.status.in_([s.value for s in _OPEN]))
         )
         return set(self._c.execute(stmt).scalars())
 

@@ -19,7 +19,7 @@ from autopilot.services.records import (
     PositionRecord,
     SecurityRecord,
 )
-from autopilot.storage.bulk import insert_rows, update_rows
+from autopilot.storage.bulk import id_in, insert_rows, update_rows
 from autopilot.storage.tables import accounts, clients, positions, prices, securities
 
 
@@ -89,10 +89,11 @@ class Accounts:
         if not ids:
             return {}
         stmt = select(accounts.c.id, accounts.c.cash, accounts.c.held)
-        stmt = stmt.where(accounts.c.id.in_(ids)).order_by(accounts.c.id)
+        stmt = stmt.where(id_in(self._c, accounts.c.id, ids)).order_by(accounts.c.id)
         if self._pg:
             stmt = stmt.with_for_update()
-        return {row.id: Balance(row.cash, row.held) for row in self._c.execute(stmt).all()}
+        rows = self._c.execute(stmt).all()  # one fetch, not one call per row
+        return {i: Balance(cash, held) for i, cash, held in rows}
 
     def lock_available(self, account_ids: Iterable[int]) -> dict[int, Decimal]:
         return {a: b.available for a, b in self.lock_balances(account_ids).items()}
@@ -146,14 +147,15 @@ class Accounts:
         found: dict[int, list[PositionRecord]] = {i: [] for i in ids}
         if not ids:
             return found
+        p = positions.c
         rows = self._c.execute(
-            select(positions)
-            .where(positions.c.account_id.in_(ids), positions.c.quantity != 0)
-            .order_by(positions.c.account_id, positions.c.symbol)
-        )
-        for r in rows:
-            found[r.account_id].append(
-                PositionRecord(symbol=r.symbol, quantity=r.quantity, cost_basis=r.cost_basis)
+            select(p.account_id, p.symbol, p.quantity, p.cost_basis)
+            .where(id_in(self._c, p.account_id, ids), p.quantity != 0)
+            .order_by(p.account_id, p.symbol)
+        ).all()  # one fetch, not one call per row: a pass reads ~10 rows per account
+        for account_id, symbol, quantity, cost_basis in rows:
+            found[account_id].append(
+                PositionRecord(symbol=symbol, quantity=quantity, cost_basis=cost_basis)
             )
         return found
 

@@ -2,9 +2,15 @@
 
 :func:`plan_trades` is pure: holdings valued at the prices given, the account's cash and the
 targets in, a :class:`Plan` out. :func:`apply_plan` fills a plan at those same prices, for tests and
-previews. Money decisions are exact (fractions); rounding happens only where a trade is made:
-quantities to 6 places (whole shares for securities that are not fractionable) and amounts to the
-cent.
+previews. Money decisions are exact; rounding happens only where a trade is made: quantities to 6
+places (whole shares for securities that are not fractionable) and amounts to the cent.
+
+Exact arithmetic, in integers: an account's money (cash, values, gaps, the minimum trade, the
+reserve) is counted in ``1 / unit`` of the currency, ``unit`` a common multiple of every
+denominator in sight (:mod:`autopilot.domain.rebalancing.portfolio`), so sums, comparisons and the
+roundings to the cent or the share are integer operations. The one place a fraction arises, the
+level the water-filling cuts the gaps to, is kept as a numerator over the number of gaps cut.
+A :class:`TradePlanner` prepares what accounts of one model portfolio share once, and reuses it.
 """
 
 from __future__ import annotations
@@ -14,10 +20,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
+from operator import attrgetter, mul
 
-from autopilot.domain.money import CENT
-from autopilot.domain.orders import QUANTITY_STEP, Side
-from autopilot.domain.rebalancing.drift import CASH, Holding, Target, validate_holdings
+from autopilot.domain.money import CENT, ZERO
+from autopilot.domain.orders import MAX_ORDER_AMOUNT, QUANTITY_STEP, Side
+from autopilot.domain.rebalancing.drift import PP_STEP, Holding, Target, validate_holdings
+from autopilot.domain.rebalancing.portfolio import Portfolio, Portfolios, Security
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,14 +66,13 @@ class Plan:
         return tuple(t for t in self.trades if t.side is Side.BUY)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Position:
-    """A security of the account: ``gap`` is target value − value (positive: underweight)."""
-
-    symbol: str
-    holding: Holding | None
-    targeted: bool
-    gap: Fraction
+EMPTY = Plan(trades=(), skipped=())
+NO_DRIFT = Decimal("0.00")
+_SYMBOL = attrgetter("symbol")
+_PRICE = attrgetter("price")
+_QUANTITY = attrgetter("quantity")
+_FRACTIONABLE = attrgetter("fractionable")
+_TRADABLE = attrgetter("tradable")
 
 
 def plan_trades(
@@ -100,214 +107,400 @@ def plan_trades(
     untradable securities. Guarantees, in cents: the buys' amounts never exceed cash + the
     sells' amounts - ``cash_reserve`` (nothing is bought when cash is at or below what is kept),
     and no sell exceeds its holding. An account worth nothing gets an empty plan.
+
+    To plan many accounts, call :meth:`TradePlanner.plan` on one planner: the same plans, with
+    the work accounts of one model portfolio share done once.
     """
-    validate_holdings(holdings, cash)
-    total = Fraction(sum((h.value for h in holdings), cash))
-    if total == 0:
-        return Plan(trades=(), skipped=())
-    positions, cash_target = _positions(holdings, targets, total)
-    keep = max(Fraction(cash_reserve), cash_target)
-    skipped: list[SkippedTrade] = []
-    sellable = _sellable(positions, allow_sells, skipped)
-    buyable = _buyable(positions, skipped)
-    full_sells, full_skips = _sells(sellable, None, min_trade_amount)
-    budget = _floor_cents(Fraction(cash) + _sum_amounts(full_sells) - keep)
-    buys, buy_skips = _buys(buyable, budget, min_trade_amount)
-    spent = _sum_amounts(buys)
-    need = spent + keep - Fraction(cash) if buys else cash_target - Fraction(cash)
-    sells, sell_skips = _sells(sellable, need, min_trade_amount)
-    if _sum_amounts(sells) < need:  # trimming fell short: the full sells cover any need
-        sells, sell_skips = full_sells, full_skips
-    return Plan(trades=tuple(sells + buys), skipped=tuple(skipped + sell_skips + buy_skips))
+    return TradePlanner().plan(
+        holdings,
+        cash,
+        targets,
+        min_trade_amount=min_trade_amount,
+        allow_sells=allow_sells,
+        cash_reserve=cash_reserve,
+    )
 
 
-def _positions(
-    holdings: Iterable[Holding], targets: Sequence[Target], total: Fraction
-) -> tuple[list[_Position], Fraction]:
-    by_symbol = {h.symbol: h for h in holdings}
-    weights = {t.symbol: Fraction(t.weight) for t in targets}
-    cash_target = total * weights.pop(CASH, Fraction(0)) / 100
-    positions = [
-        _Position(
-            symbol=symbol,
-            holding=by_symbol.get(symbol),
-            targeted=True,
-            gap=total * weight / 100 - _value(by_symbol.get(symbol)),
+class TradePlanner:
+    """:func:`plan_trades` for many accounts: the targets' weights and the securities' prices
+    are turned into integers once per model portfolio (the targets object, and the symbols,
+    prices and flags of the holdings in their order) and reused by every account that has it.
+    Pass the *same* targets object for accounts of one model. Not thread-safe: one per batch."""
+
+    def __init__(self) -> None:
+        self._portfolios = Portfolios()
+
+    def plan(
+        self,
+        holdings: Sequence[Holding],
+        cash: Decimal,
+        targets: Sequence[Target],
+        *,
+        min_trade_amount: Decimal,
+        allow_sells: bool,
+        cash_reserve: Decimal,
+    ) -> Plan:
+        """:func:`plan_trades`, exactly."""
+        account = self._account(holdings, cash, targets, min_trade_amount, cash_reserve)
+        return EMPTY if account is None else account.plan(allow_sells)
+
+    def drift(
+        self, holdings: Sequence[Holding], cash: Decimal, targets: Sequence[Target]
+    ) -> Decimal:
+        """The account's drift as ``measure_drift(holdings, cash, targets).drift`` shows it (the
+        largest absolute holding drift, cash included, to 0.01 pp, halves away from zero),
+        exactly, without the per-line figures."""
+        account = self._account(holdings, cash, targets, ZERO, ZERO)
+        return NO_DRIFT if account is None else account.largest_drift()
+
+    def _account(
+        self,
+        holdings: Sequence[Holding],
+        cash: Decimal,
+        targets: Sequence[Target],
+        min_trade: Decimal,
+        reserve: Decimal,
+    ) -> _Account | None:
+        """The account in integers; None when it is worth nothing."""
+        prices = tuple(map(_PRICE, holdings))
+        portfolio = self._portfolios.get(
+            targets,
+            tuple(map(_SYMBOL, holdings)),
+            prices,
+            tuple(map(_FRACTIONABLE, holdings)),
+            tuple(map(_TRADABLE, holdings)),
         )
-        for symbol, weight in weights.items()
-    ]
-    positions += [
-        _Position(symbol=h.symbol, holding=h, targeted=False, gap=-Fraction(h.value))
-        for h in by_symbol.values()
-        if h.symbol not in weights and h.quantity > 0
-    ]
-    return positions, cash_target
+        quantities = tuple(map(_QUANTITY, holdings))
+        values = list(map(mul, quantities, prices))
+        if not _plainly_valid(portfolio, cash, quantities, values):
+            validate_holdings(holdings, cash)  # raises, naming the first bad field
+        total = sum(values, cash)
+        if total == 0:
+            return None
+        if not portfolio.valid:  # weights that are no numbers: refused as the arithmetic does
+            for target in targets:
+                target.weight.as_integer_ratio()
+        return _Account(portfolio, quantities, values, cash, total, min_trade, reserve)
 
 
-def _value(holding: Holding | None) -> Fraction:
-    return Fraction(0) if holding is None else Fraction(holding.value)
+def _plainly_valid(
+    portfolio: Portfolio, cash: Decimal, quantities: tuple[Decimal, ...], values: list[Decimal]
+) -> bool:
+    """What :func:`validate_holdings` checks, at once for the whole account (any doubt: False)."""
+    try:
+        return (
+            portfolio.valid
+            and cash.is_finite()
+            and cash >= 0
+            and all(map(Decimal.is_finite, quantities))
+            and (not quantities or (min(quantities) >= 0 and max(values) < MAX_ORDER_AMOUNT))
+        )
+    except ArithmeticError:  # a NaN compared
+        return False
 
 
-def _sellable(
-    positions: Iterable[_Position], allow_sells: bool, skipped: list[SkippedTrade]
-) -> list[_Position]:
-    overweight = [p for p in positions if p.gap < 0 and p.holding is not None]
-    if not allow_sells:
-        skipped += [_not_sold(p) for p in overweight]
-        return []
-    skipped += [_untradable(p) for p in overweight if not _tradable(p)]
-    return [p for p in overweight if _tradable(p)]
+_Position = tuple[str, int, bool, int]
+"""symbol, index of its security among the holdings (-1: none, no price), whether it is among
+the targets, and its gap: target value − value in money units (positive: underweight)."""
 
 
-def _buyable(positions: Iterable[_Position], skipped: list[SkippedTrade]) -> list[_Position]:
-    underweight = [p for p in positions if p.gap > 0]
-    for p in underweight:
-        if p.holding is None:
-            skipped.append(SkippedTrade(symbol=p.symbol, reason="no price"))
-        elif not p.holding.tradable:
-            skipped.append(_untradable(p))
-    return [p for p in underweight if _tradable(p)]
+class _Account:
+    """One account being planned; money in ``1 / unit`` of the currency, ``cent`` units a cent."""
 
-
-def _not_sold(position: _Position) -> SkippedTrade:
-    return SkippedTrade(symbol=position.symbol, reason="overweight, but sells are not allowed")
-
-
-def _tradable(position: _Position) -> bool:
-    return position.holding is not None and position.holding.tradable
-
-
-def _untradable(position: _Position) -> SkippedTrade:
-    return SkippedTrade(symbol=position.symbol, reason="not tradable")
-
-
-def _sells(
-    sellable: Sequence[_Position], need: Fraction | None, min_trade: Decimal
-) -> tuple[list[Trade], list[SkippedTrade]]:
-    """Sells of every excess (``need`` None, floored) or of ``need``, largest excess first
-    (shares rounded up so the proceeds cover it, but never past a target)."""
-    excess = {p.symbol: -p.gap for p in sellable}
-    wanted = excess if need is None else _trimmed(excess, need, Fraction(min_trade))
-    trades: list[Trade] = []
-    skipped: list[SkippedTrade] = []
-    for p in sellable:
-        quantity = _sell_quantity(p, wanted[p.symbol], round_up=need is not None)
-        if quantity <= 0:
-            continue
-        trade = _trade(p, Side.SELL, quantity)
-        if trade.amount < min_trade:
-            skipped.append(_below_minimum(p.symbol, trade.amount, min_trade))
-        else:
-            trades.append(trade)
-    return trades, skipped
-
-
-def _trimmed(
-    excess: Mapping[str, Fraction], need: Fraction, floor: Fraction
-) -> dict[str, Fraction]:
-    # A needed sell below the minimum trade is raised to it (within the excess) rather than
-    # skipped, so the trimmed sells still cover the need.
-    shares = water_fill(excess, max(need, Fraction(0)))
-    return {
-        s: min(max(share, floor), excess[s]) if share else Fraction(0)
-        for s, share in shares.items()
-    }
-
-
-def _sell_quantity(position: _Position, amount: Fraction, *, round_up: bool) -> Decimal:
-    holding = position.holding
-    assert holding is not None
-    if not position.targeted and amount > 0:
-        # Outside the targets: sold entirely, fractions included, even where a smaller sell
-        # would cover the need — a trimmed sell would leave dust of a holding nobody wants.
-        return holding.quantity
-    places = _places(holding)
-    most = _units(-position.gap, holding.price, places, up=False)
-    wanted = _units(amount, holding.price, places, up=round_up)
-    return min(wanted, most, holding.quantity)
-
-
-def _buys(
-    buyable: Sequence[_Position], budget: Decimal, min_trade: Decimal
-) -> tuple[list[Trade], list[SkippedTrade]]:
-    """Buys spreading ``budget`` (cents) over the shortfalls, then its leftover (plan_trades)."""
-    shares = water_fill({p.symbol: p.gap for p in buyable}, Fraction(max(budget, Decimal(0))))
-    quantities: dict[str, Decimal] = {}
-    pool = max(budget, Decimal(0))
-    for p in sorted(buyable, key=lambda p: -p.gap):
-        quantity = _buy_quantity(p, min(_floor_cents(shares[p.symbol]), pool))
-        cost = _trade(p, Side.BUY, quantity).amount
-        if quantity > 0 and cost >= min_trade:
-            quantities[p.symbol] = quantity
-            pool -= cost
-    _spend_leftover(buyable, quantities, pool, min_trade)
-    trades = [_trade(p, Side.BUY, quantities[p.symbol]) for p in buyable if p.symbol in quantities]
-    skipped = [
-        _unbought(p, shares[p.symbol], min_trade) for p in buyable if p.symbol not in quantities
-    ]
-    return trades, skipped
-
-
-def _spend_leftover(
-    buyable: Sequence[_Position], quantities: dict[str, Decimal], pool: Decimal, min_trade: Decimal
-) -> None:
-    """Give ``pool`` to the most underweight position that can still take some, until none can."""
-    while True:
-        for p in sorted(buyable, key=lambda p: -_remaining_gap(p, quantities)):
-            old = quantities.get(p.symbol, Decimal(0))
-            old_cost = _trade(p, Side.BUY, old).amount if old else Decimal(0)
-            new = _buy_quantity(p, old_cost + pool)
-            cost = _trade(p, Side.BUY, new).amount
-            if new > old and (old > 0 or cost >= min_trade):
-                quantities[p.symbol] = new
-                pool -= cost - old_cost
-                break
-        else:
-            return
-
-
-def _remaining_gap(position: _Position, quantities: Mapping[str, Decimal]) -> Fraction:
-    assert position.holding is not None
-    bought = quantities.get(position.symbol, Decimal(0)) * position.holding.price
-    return position.gap - Fraction(bought)
-
-
-def _buy_quantity(position: _Position, cents: Decimal) -> Decimal:
-    """The most ``cents`` buys without passing the target: floored, 6 places or whole shares."""
-    holding = position.holding
-    assert holding is not None
-    places = _places(holding)
-    affordable = _units(Fraction(cents), holding.price, places, up=False)
-    return min(affordable, _units(position.gap, holding.price, places, up=False))
-
-
-def _unbought(position: _Position, share: Fraction, min_trade: Decimal) -> SkippedTrade:
-    holding = position.holding
-    assert holding is not None
-    amount = _floor_cents(share)
-    if amount <= 0:
-        reason = "no cash left after sells and the cash reserve"
-    elif not holding.fractionable and Fraction(amount) < Fraction(holding.price):
-        reason = f"{amount} buys no whole share at {holding.price}"
-    else:
-        return _below_minimum(position.symbol, amount, min_trade)
-    return SkippedTrade(symbol=position.symbol, reason=reason)
-
-
-def _below_minimum(symbol: str, amount: Decimal, min_trade: Decimal) -> SkippedTrade:
-    return SkippedTrade(
-        symbol=symbol, reason=f"{amount} is below the minimum trade amount {min_trade}"
+    __slots__ = (
+        "cash",
+        "cash_target",
+        "cent",
+        "keep",
+        "min_trade",
+        "minimum",
+        "positions",
+        "quantities",
+        "securities",
+        "total",
+        "unit",
+        "values",
     )
 
+    def __init__(
+        self,
+        portfolio: Portfolio,
+        quantities: tuple[Decimal, ...],
+        values: list[Decimal],
+        cash: Decimal,
+        total: Decimal,
+        min_trade: Decimal,
+        reserve: Decimal,
+    ) -> None:
+        ratios = [v.as_integer_ratio() for v in values]
+        cash_n, cash_d = cash.as_integer_ratio()
+        total_n, total_d = total.as_integer_ratio()
+        min_n, min_d = min_trade.as_integer_ratio()
+        reserve_n, reserve_d = reserve.as_integer_ratio()
+        dens = (d for _, d in ratios)
+        common = math.lcm(portfolio.money_scale, cash_d, total_d, min_d, reserve_d, *dens)
+        scale = portfolio.weight_scale
+        self.unit = unit = common * scale
+        self.cent = unit // 100
+        self.values = value = [n * (common // d * scale) for n, d in ratios]
+        self.cash = cash_n * (common // cash_d * scale)
+        whole = total_n * (common // total_d)  # × a weight (in 1 / scale): money units
+        self.total = whole * scale
+        self.cash_target = whole * portfolio.cash_weight
+        self.keep = max(reserve_n * (common // reserve_d * scale), self.cash_target)
+        self.minimum = min_n * (common // min_d * scale)
+        self.min_trade = min_trade
+        self.quantities = quantities
+        self.securities = securities = portfolio.securities
+        positions: list[_Position] = [
+            (s.symbol, s.index, True, whole * s.weight - (value[s.index] if s.index >= 0 else 0))
+            for s in portfolio.slots
+        ]
+        positions += [
+            (securities[i].symbol, i, False, -value[i])
+            for i in portfolio.others
+            if quantities[i] > 0
+        ]
+        self.positions = positions
 
-def _trade(position: _Position, side: Side, quantity: Decimal) -> Trade:
-    holding = position.holding
-    assert holding is not None
-    value = Fraction(quantity * holding.price)
-    amount = _ceil_cents(value) if side is Side.BUY else _floor_cents(value)
-    return Trade(
-        symbol=position.symbol, side=side, quantity=quantity.quantize(QUANTITY_STEP), amount=amount
-    )
+    def largest_drift(self) -> Decimal:
+        """The largest |weight − target| in points, to 0.01 halves up: a position's drift is
+        −gap / total, cash's (cash − its target) / total; a holding outside the targets that the
+        account holds none of drifts 0."""
+        worst = max((abs(p[3]) for p in self.positions), default=0)
+        worst = max(worst, abs(self.cash - self.cash_target))
+        hundredths, rest = divmod(10_000 * worst, self.total)
+        if 2 * rest >= self.total:
+            hundredths += 1
+        return (Decimal(hundredths) * PP_STEP).quantize(PP_STEP)
+
+    def plan(self, allow_sells: bool) -> Plan:
+        skipped: list[SkippedTrade] = []
+        sellable: list[_Position] = []
+        buyable: list[_Position] = []
+        securities = self.securities
+        for p in self.positions:
+            symbol, index, _, gap = p
+            if gap < 0 and index >= 0:
+                if not allow_sells:
+                    skipped.append(SkippedTrade(symbol=symbol, reason=_NOT_SOLD))
+                elif securities[index].tradable:
+                    sellable.append(p)
+                else:
+                    skipped.append(SkippedTrade(symbol=symbol, reason=_UNTRADABLE))
+        for p in self.positions:
+            symbol, index, _, gap = p
+            if gap > 0:
+                if index < 0:
+                    skipped.append(SkippedTrade(symbol=symbol, reason="no price"))
+                elif securities[index].tradable:
+                    buyable.append(p)
+                else:
+                    skipped.append(SkippedTrade(symbol=symbol, reason=_UNTRADABLE))
+        cent = self.cent
+        excess = [-p[3] for p in sellable]
+        full = self._sells(sellable, excess, None)
+        budget = (self.cash + self._raised(full) * cent - self.keep) // cent
+        buys, buy_skips, spent = self._buys(buyable, budget)
+        need = spent * cent + self.keep - self.cash if buys else self.cash_target - self.cash
+        if need >= sum(excess):  # all of every excess: rounding up changes nothing, as a
+            sells = full  # quantity never passes the excess floored
+        elif need <= 0:  # nothing needed: nothing sold, nothing skipped
+            sells = []
+        else:
+            sells = self._sells(sellable, excess, need)
+            if self._raised(sells) * cent < need:  # trimming fell short: the full sells cover it
+                sells = full
+        sold, sell_skips = self._sell_trades(sellable, sells)
+        return Plan(trades=tuple(sold + buys), skipped=tuple(skipped + sell_skips + buy_skips))
+
+    def _sells(
+        self, sellable: Sequence[_Position], excess: list[int], need: int | None
+    ) -> list[tuple[int, int, int]]:
+        """Sells of every excess (``need`` None, floored) or of ``need``, largest excess first
+        (shares rounded up so the proceeds cover it, but never past a target): for each, its
+        place in ``sellable``, its units (``_ALL``: the whole holding) and its amount in cents."""
+        if need is None:
+            wanted, over = excess, 1
+        else:
+            wanted, over = self._trimmed(excess, need)
+        picked: list[tuple[int, int, int]] = []
+        cent, unit, securities = self.cent, self.unit, self.securities
+        for j, (_, index, targeted, gap) in enumerate(sellable):
+            amount = wanted[j]
+            if not targeted and amount > 0:
+                # Outside the targets: sold entirely, fractions included, even where a smaller
+                # sell would cover the need — a trimmed sell would leave dust nobody wants.
+                picked.append((j, _ALL, self.values[index] // cent))
+                continue
+            s = securities[index]
+            # Never past the target, and so never past the holding: the excess is at most its
+            # value.
+            most = -gap * s.step // (unit * s.num)  # the gap is negative, the amount not
+            units = most if need is None else -(-amount * s.step // (over * unit * s.num))
+            if units > most:
+                units = most
+            if units > 0:
+                picked.append((j, units, units * s.num100 // s.step))
+        return picked
+
+    def _raised(self, sells: Iterable[tuple[int, int, int]]) -> int:
+        """The cents the sells at or above the minimum trade raise."""
+        cent, minimum = self.cent, self.minimum
+        return sum(cents for _, _, cents in sells if cents * cent >= minimum)
+
+    def _sell_trades(
+        self, sellable: Sequence[_Position], sells: Iterable[tuple[int, int, int]]
+    ) -> tuple[list[Trade], list[SkippedTrade]]:
+        trades: list[Trade] = []
+        skipped: list[SkippedTrade] = []
+        for j, units, cents in sells:
+            symbol, index, _, _ = sellable[j]
+            if cents * self.cent < self.minimum:
+                skipped.append(self._below_minimum(symbol, cents))
+                continue
+            if units == _ALL:
+                quantity = self.quantities[index].quantize(QUANTITY_STEP)
+            else:
+                quantity = self.securities[index].lot * units
+            trades.append(
+                Trade(symbol=symbol, side=Side.SELL, quantity=quantity, amount=CENT * cents)
+            )
+        return trades, skipped
+
+    def _trimmed(self, excess: list[int], need: int) -> tuple[list[int], int]:
+        """The amounts to sell, as numerators over a common denominator: the water-filled
+        shares of ``need``; a share below the minimum trade is raised to it (within the excess)
+        rather than skipped, so the trimmed sells still cover the need."""
+        shares, over = _water_fill(excess, need)
+        floor = self.minimum * over
+        return [
+            min(max(share, floor), gap * over) if share else 0
+            for share, gap in zip(shares, excess, strict=True)
+        ], over
+
+    def _buys(
+        self, buyable: Sequence[_Position], budget: int
+    ) -> tuple[list[Trade], list[SkippedTrade], int]:
+        """Buys spreading ``budget`` (cents) over the shortfalls, then its leftover; and what
+        they cost in cents."""
+        cent, unit, minimum = self.cent, self.unit, self.minimum
+        pool = max(budget, 0)
+        gaps = [p[3] for p in buyable]
+        shares, over = _water_fill(gaps, pool * cent)
+        share_cents = [share // (over * cent) for share in shares]
+        securities = [self.securities[p[1]] for p in buyable]
+        # the most each may buy: up to its target, floored
+        caps = [g * s.step // (unit * s.num) for s, g in zip(securities, gaps, strict=True)]
+        bought = [0] * len(buyable)
+        # Nothing here goes below 0: gaps, shares and the pool are not negative (a cost is at
+        # most the cents it was bought with), so neither are the quantities floored from them.
+        for j in sorted(range(len(buyable)), key=gaps.__getitem__, reverse=True):  # stable
+            s = securities[j]
+            units = min(share_cents[j], pool) * s.step // s.num100
+            if units > caps[j]:
+                units = caps[j]
+            cost = -(-units * s.num100 // s.step)
+            if units > 0 and cost * cent >= minimum:
+                bought[j] = units
+                pool -= cost
+        self._spend_leftover(securities, gaps, caps, bought, pool)
+        trades: list[Trade] = []
+        skipped: list[SkippedTrade] = []
+        spent = 0
+        for j, (symbol, *_) in enumerate(buyable):
+            s = securities[j]
+            units = bought[j]
+            if units:
+                cost = -(-units * s.num100 // s.step)
+                spent += cost
+                trades.append(
+                    Trade(
+                        symbol=symbol,
+                        side=Side.BUY,
+                        quantity=s.lot * units,
+                        amount=CENT * cost,
+                    )
+                )
+            else:
+                skipped.append(self._unbought(symbol, s, share_cents[j]))
+        return trades, skipped, spent
+
+    def _spend_leftover(
+        self,
+        securities: Sequence[Security],
+        gaps: Sequence[int],
+        caps: Sequence[int],
+        bought: list[int],
+        pool: int,
+    ) -> None:
+        """Give ``pool`` (cents) to the most underweight position that can still take some
+        (``bought`` grows), until none can."""
+        cent, minimum = self.cent, self.minimum
+        per_unit = [self.unit // s.step * s.num for s in securities]  # one unit's value
+        places = range(len(gaps))
+        while True:
+            # most underweight first: the gap left after what is bought (ties: in order)
+            left = [g - b * v for g, b, v in zip(gaps, bought, per_unit, strict=True)]
+            for j in sorted(places, key=left.__getitem__, reverse=True):
+                s = securities[j]
+                old = bought[j]
+                old_cost = -(-old * s.num100 // s.step)
+                units = (old_cost + pool) * s.step // s.num100
+                if units > caps[j]:
+                    units = caps[j]
+                if units <= old:
+                    continue
+                cost = -(-units * s.num100 // s.step)
+                if old > 0 or cost * cent >= minimum:
+                    bought[j] = units
+                    pool -= cost - old_cost
+                    break
+            else:
+                return
+
+    def _unbought(self, symbol: str, security: Security, cents: int) -> SkippedTrade:
+        if cents <= 0:
+            reason = "no cash left after sells and the cash reserve"
+        elif not security.fractionable and cents * security.den < 100 * security.num:
+            reason = f"{_money(cents)} buys no whole share at {security.price}"
+        else:
+            return self._below_minimum(symbol, cents)
+        return SkippedTrade(symbol=symbol, reason=reason)
+
+    def _below_minimum(self, symbol: str, cents: int) -> SkippedTrade:
+        return SkippedTrade(
+            symbol=symbol,
+            reason=f"{_money(cents)} is below the minimum trade amount {self.min_trade}",
+        )
+
+
+_ALL = -1
+"""A sell of the whole holding, whatever its quantity's places."""
+
+
+_NOT_SOLD = "overweight, but sells are not allowed"
+_UNTRADABLE = "not tradable"
+
+
+def _money(cents: int) -> Decimal:
+    return Decimal(cents) * CENT
+
+
+def _water_fill(gaps: Sequence[int], amount: int) -> tuple[list[int], int]:
+    """:func:`water_fill` in integers: the shares as numerators over the denominator returned."""
+    if amount >= sum(gaps):
+        return list(gaps), 1
+    ordered = sorted(gaps, reverse=True)
+    prefix = 0
+    cut = 0  # the level is cut / k
+    k = 0
+    for k, gap in enumerate(ordered, start=1):
+        prefix += gap
+        cut = prefix - amount
+        if k == len(ordered) or cut >= ordered[k] * k:
+            break
+    return [share if (share := gap * k - cut) > 0 else 0 for gap in gaps], k
 
 
 def water_fill(gaps: Mapping[str, Fraction], amount: Fraction) -> dict[str, Fraction]:
@@ -317,17 +510,12 @@ def water_fill(gaps: Mapping[str, Fraction], amount: Fraction) -> dict[str, Frac
     equally. This is "most underweight first" (and, for sells, "most overweight first") in the
     sense that minimises the largest gap left.
     """
-    total = sum(gaps.values(), Fraction(0))
-    if amount >= total:
+    if amount >= sum(gaps.values(), Fraction(0)):
         return dict(gaps)
-    ordered = sorted(gaps.values(), reverse=True)
-    prefix, level = Fraction(0), Fraction(0)
-    for k, gap in enumerate(ordered, start=1):
-        prefix += gap
-        level = (prefix - amount) / k
-        if k == len(ordered) or level >= ordered[k]:
-            break
-    return {symbol: max(gap - level, Fraction(0)) for symbol, gap in gaps.items()}
+    common = math.lcm(amount.denominator, *(g.denominator for g in gaps.values()))
+    scaled = [int(g * common) for g in gaps.values()]
+    shares, over = _water_fill(scaled, int(amount * common))
+    return {s: Fraction(share, over * common) for s, share in zip(gaps, shares, strict=True)}
 
 
 def apply_plan(
@@ -349,26 +537,3 @@ def apply_plan(
         by_symbol[trade.symbol] = replace(holding, quantity=holding.quantity + signed)
         cash -= signed * holding.price
     return tuple(by_symbol.values()), cash
-
-
-def _places(holding: Holding) -> int:
-    return 6 if holding.fractionable else 0
-
-
-def _units(amount: Fraction, price: Decimal, places: int, *, up: bool) -> Decimal:
-    """``amount / price`` rounded down (or up) to ``places`` decimals, exactly."""
-    scaled = amount / Fraction(price) * 10**places
-    units = math.ceil(scaled) if up else math.floor(scaled)
-    return Decimal(max(units, 0)).scaleb(-places)
-
-
-def _floor_cents(value: Fraction) -> Decimal:
-    return Decimal(math.floor(value * 100)) * CENT
-
-
-def _ceil_cents(value: Fraction) -> Decimal:
-    return Decimal(math.ceil(value * 100)) * CENT
-
-
-def _sum_amounts(trades: Iterable[Trade]) -> Fraction:
-    return Fraction(sum((t.amount for t in trades), Decimal(0)))

@@ -14,9 +14,9 @@ from autopilot.domain.money import ZERO
 from autopilot.domain.orders import Order, OrderStatus, OrderType, Side
 from autopilot.domain.quotes import Quote
 from autopilot.domain.rebalancing.drift import CASH, Drift, Holding, measure_drift
-from autopilot.domain.rebalancing.plan import Plan, SkippedTrade, Trade, plan_trades
+from autopilot.domain.rebalancing.plan import Plan, SkippedTrade, Trade, TradePlanner
 from autopilot.domain.rebalancing.rule import RebalancingRule
-from autopilot.services.ids import new_id
+from autopilot.services.ids import new_ids
 from autopilot.services.records import PositionRecord
 
 if TYPE_CHECKING:
@@ -48,9 +48,16 @@ class AccountPicture:
         self.require_prices()
         return measure_drift(self.holdings, self.cash, rule.targets)
 
-    def plan(self, rule: RebalancingRule) -> Plan:
+    def largest_drift(self, rule: RebalancingRule, planner: TradePlanner) -> Decimal:
+        """``self.drift(rule).drift``, without the per-holding lines (a pass logs this alone)."""
         self.require_prices()
-        return plan_trades(
+        return planner.drift(self.holdings, self.cash, rule.targets)
+
+    def plan(self, rule: RebalancingRule, planner: TradePlanner | None = None) -> Plan:
+        """The rule's plan for the account; give one ``planner`` to every account of a batch,
+        so that accounts of one model portfolio share its preparation."""
+        self.require_prices()
+        return (planner or TradePlanner()).plan(
             self.holdings,
             self.cash,
             rule.targets,
@@ -94,10 +101,19 @@ def _holding(quote: Quote, quantity: Decimal) -> Holding:
 
 
 def pictures(
-    uow: UnitOfWork, rules: Sequence[RebalancingRule], cash: Mapping[int, Decimal]
+    uow: UnitOfWork,
+    rules: Sequence[RebalancingRule],
+    cash: Mapping[int, Decimal],
+    known: Mapping[int, Sequence[PositionRecord]] | None = None,
 ) -> dict[str, AccountPicture]:
-    """Each rule's account, read set-based: one query for positions, one for prices."""
-    positions = uow.accounts.positions_of(r.account_id for r in rules)
+    """Each rule's account, read set-based: one query for positions, one for prices.
+
+    ``known``: positions already read in this transaction, by account (not read again)."""
+    known = known or {}
+    positions = dict(known)
+    positions.update(
+        uow.accounts.positions_of(r.account_id for r in rules if r.account_id not in known)
+    )
     symbols = {p.symbol for held in positions.values() for p in held}
     symbols |= {t.symbol for r in rules for t in r.targets}
     quotes = uow.market.quotes(symbols)
@@ -118,9 +134,10 @@ def orders_for(rule: RebalancingRule, trades: Sequence[Trade], today: date) -> l
     Every order takes a quantity; a buy holds its planned amount (quantity × price rounded up
     to the cent), which is what the paper broker charges at that price.
     """
+    ordered = sorted(trades, key=lambda x: x.side is Side.BUY)
     return [
         Order(
-            id=new_id("ORD", today),
+            id=order_id,
             account_id=rule.account_id,
             symbol=trade.symbol,
             side=trade.side,
@@ -131,7 +148,7 @@ def orders_for(rule: RebalancingRule, trades: Sequence[Trade], today: date) -> l
             reserved_amount=trade.amount if trade.side is Side.BUY else ZERO,
             status=OrderStatus.PENDING,
         )
-        for trade in sorted(trades, key=lambda x: x.side is Side.BUY)
+        for order_id, trade in zip(new_ids("ORD", today, len(ordered)), ordered, strict=True)
     ]
 
 

@@ -22,6 +22,7 @@ from autopilot.domain.rebalancing.batch import AccountSnapshot, DriftThreshold, 
 from autopilot.domain.rebalancing.rule import RebalancingRule, in_cooldown, next_check_after
 from autopilot.services.execution.results import PREFIX
 from autopilot.services.ports import Clock
+from autopilot.services.records import PositionRecord
 
 if TYPE_CHECKING:
     from autopilot.services.ports import UnitOfWork
@@ -34,6 +35,9 @@ class DueRule:
     rule: RebalancingRule
     occurrence: date
     trigger: str  # "schedule", "drift" or "manual"
+    positions: tuple[PositionRecord, ...] | None = None
+    """The account's positions as the drift check read them, its account locked, in this
+    transaction (None: not read yet); planning reuses them instead of reading them again."""
 
 
 def due_now(
@@ -60,7 +64,7 @@ def due_now(
     watched = [r for r in ready if r.trigger_mode.watches_drift and r.id not in scheduled]
     done_today = uow.logs.with_outcome([r.id for r in watched], today)
     watched = [r for r in watched if r.id not in done_today]
-    due += [DueRule(r, today, "drift") for r in drifted(uow, watched)]
+    due += [DueRule(r, today, "drift", held) for r, held in drifted(uow, watched)]
     return _one_per_account(due)
 
 
@@ -76,12 +80,16 @@ def forced_check(uow: UnitOfWork, rule: RebalancingRule, today: date) -> DueRule
     return DueRule(rule, occurrence, "schedule" if rule.schedule_due(today) else "manual")
 
 
-def drifted(uow: UnitOfWork, rules: Sequence[RebalancingRule]) -> list[RebalancingRule]:
-    """The rules whose account drifted past the threshold: one set-based check."""
+def drifted(
+    uow: UnitOfWork, rules: Sequence[RebalancingRule]
+) -> list[tuple[RebalancingRule, tuple[PositionRecord, ...]]]:
+    """The rules whose account drifted past the threshold (one set-based check), each with its
+    account's positions as the check read them."""
     if not rules:
         return []
-    positions = uow.accounts.positions_of(r.account_id for r in rules)
+    # The accounts first: their lock keeps fills off the positions read after it.
     cash = uow.accounts.lock_available(r.account_id for r in rules)
+    positions = uow.accounts.positions_of(r.account_id for r in rules)
     quotes = uow.market.quotes(p.symbol for held in positions.values() for p in held)
     prices = {s: q.price for s, q in quotes.items() if q.price is not None}
     shared: dict[tuple[str, ...], tuple[str, ...]] = {}
@@ -116,7 +124,7 @@ def drifted(uow: UnitOfWork, rules: Sequence[RebalancingRule]) -> list[Rebalanci
         },
         prices,
     )
-    return [rules[i] for i in over_threshold]
+    return [(rules[i], tuple(positions.get(rules[i].account_id, ()))) for i in over_threshold]
 
 
 def _scheduled(

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from autopilot.domain.calendar import TradingCalendar
 from autopilot.domain.errors import Conflict, NotFound
 from autopilot.domain.outcomes import AutomationType, OutcomeStatus
-from autopilot.domain.rebalancing.plan import Plan
+from autopilot.domain.rebalancing.plan import Plan, TradePlanner
 from autopilot.domain.rebalancing.rule import (
     Proposal,
     ProposalStatus,
@@ -105,21 +105,23 @@ class RebalancingExecution(Automation[DueRule]):
     ) -> None:
         rules = [w.item.rule for w in work]
         cash = uow.accounts.lock_available(r.account_id for r in rules)
-        found = pictures(uow, rules, cash)
+        read = {w.item.rule.account_id: w.item.positions for w in work}
+        found = pictures(uow, rules, cash, {a: p for a, p in read.items() if p is not None})
         saved: list[RebalancingRule] = []
         proposals: list[Proposal] = []
+        planner = TradePlanner()  # accounts of one model portfolio share its preparation
         for item in work:
             batch.executing(item)
             rule = item.item.rule
             picture = replace(found[rule.id], cash=cash[rule.account_id])
             try:
-                drift = picture.drift(rule)
-                plan = picture.plan(rule)
+                drift = picture.largest_drift(rule, planner)
+                plan = picture.plan(rule, planner)
             except Exception as exc:  # one rule's error never stops the batch
                 batch.fail(item, exc)
                 continue
             moved = self._moved(item.item, today)
-            info = details(drift.drift, plan, trigger=item.item.trigger)
+            info = details(drift, plan, trigger=item.item.trigger)
             occurrence = batch.occurrence(item)
             if not plan.trades:
                 batch.add(
@@ -128,7 +130,7 @@ class RebalancingExecution(Automation[DueRule]):
                     )
                 )
             elif rule.require_confirmation:
-                proposal = self._proposal(rule, item.occurrence, drift.drift, plan, picture)
+                proposal = self._proposal(rule, item.occurrence, drift, plan, picture)
                 proposals.append(proposal)
                 info["proposalId"] = proposal.id
                 message = f"proposal {proposal.id} awaits approval"
