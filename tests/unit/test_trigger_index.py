@@ -160,6 +160,15 @@ def test_the_index_refuses_duplicates_inactive_triggers_and_sub_tick_prices() ->
         index.on_price("VTI", D("100.00001"))
 
 
+def test_a_trigger_the_index_refuses_leaves_nothing_behind() -> None:
+    index = TriggerIndex()
+    with pytest.raises(InvalidInput):
+        index.add(trigger("FINE", PriceBelow(level=D("95.00001"))))
+    assert "FINE" not in index and len(index) == 0
+    index.add(trigger("FINE", PriceBelow(level=D("95.00"))))
+    assert index.on_price("VTI", D("95.00")) == ["FINE"]
+
+
 def test_ticks_round_trip() -> None:
     assert to_ticks(D("100.25")) == 1_002_500
     assert str(from_ticks(1_002_500)) == "100.25"
