@@ -12,15 +12,7 @@ just before the request was sent: the servers store and NOTIFY, the worker that 
 symbol wakes, reads the feed, fires, and commits. Posts are sequential (the next once the last
 has fired), so this is the latency of an idle-ish system, not under load.
 
-The steady mode (``steady_seconds``) is the load of the target instead (p99 ≤ 50 ms at a
-steady 5,000 updates/s): 50 symbols, one post of 50 ticks (one per symbol) every 10 ms,
-alternately to either server, up to 8 in flight; most ticks are noise above every stop, and one
-post in 5 carries, for the next symbol in turn, a price just below its next rung (20 fires a
-second). The latency of a fire is its commit time minus the wall-clock time its post was sent;
-the rate achieved (ticks over the time from the first send to the last answer), how late the
-latest post was sent against its schedule, and the latency from each post's scheduled time (what
-a feed producing at 5,000/s would see, the client's queue included) are reported beside it, so
-a fleet that cannot take the rate shows as such rather than as a good latency at a lower rate.
+The steady mode, at the target's load, is ``bench/trigger_steady.py``.
 
 At the end every stop must have fired once, by a worker (none by a server), with one order.
 """
@@ -28,7 +20,6 @@ At the end every stop must have fired once, by a worker (none by a server), with
 from __future__ import annotations
 
 import os
-import random
 import signal
 import statistics
 import subprocess
@@ -36,7 +27,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -64,12 +54,6 @@ WORKERS = ("latency-w1", "latency-w2")
 HELD = Decimal("10.000000")
 OPENING = Decimal("100.00")
 FIRE_TIMEOUT_S = 30.0
-
-
-STEADY_BATCH = 50  # ticks per post in the steady mode, one per symbol
-STEADY_PERIOD_S = 0.010  # one post every 10 ms: 5,000 ticks/s
-STEADY_FIRE_EVERY = 5  # one post in 5 carries a tick that fires a stop (20 fires/s)
-STEADY_SENDERS = 8  # posts in flight at most
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -235,7 +219,7 @@ def _free_port() -> int:
         return port
 
 
-def _until(probe: Any, what: str, timeout_s: float = 60.0) -> Any:
+def wait_until(probe: Any, what: str, timeout_s: float = 60.0) -> Any:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = probe()
@@ -246,7 +230,7 @@ def _until(probe: Any, what: str, timeout_s: float = 60.0) -> Any:
 
 
 @contextmanager
-def _fleet(url: str) -> Iterator[tuple[Fleet, list[httpx.Client]]]:
+def running_fleet(url: str) -> Iterator[tuple[Fleet, list[httpx.Client]]]:
     with tempfile.TemporaryDirectory(prefix="autopilot-latency-") as tmp:
         fleet = Fleet(url, Path(tmp), [])
         clients_: list[httpx.Client] = []
@@ -262,7 +246,7 @@ def _fleet(url: str) -> Iterator[tuple[Fleet, list[httpx.Client]]]:
                     AUTOMATION_ADMIN_KEY_FILE=str(key_file),
                 )
                 if n == 0:  # the first writes the admin key; the second finds one exists
-                    _until(key_file.exists, "the first server's admin key")
+                    wait_until(key_file.exists, "the first server's admin key")
             key = key_file.read_text().strip()
             for port in ports:
                 client = httpx.Client(
@@ -271,11 +255,11 @@ def _fleet(url: str) -> Iterator[tuple[Fleet, list[httpx.Client]]]:
                     timeout=30,
                 )
                 clients_.append(client)
-                _until(lambda c=client: _answers(c), f"the server on port {port}")
+                wait_until(lambda c=client: _answers(c), f"the server on port {port}")
             for worker_id in WORKERS:
                 fleet.start(worker_id, "worker", "--id", worker_id)
             both = f"(live workers: {', '.join(sorted(WORKERS))})"
-            _until(
+            wait_until(
                 lambda: all(both in fleet.log(w) for w in WORKERS), "both workers to see each other"
             )
             time.sleep(1.5)  # the servers read the live workers at most once a second
@@ -312,7 +296,7 @@ def measure(url: str, posts: int, symbols: int) -> Latency:
     latencies, answers = [], []
     by_worker: dict[str, int] = {}
     try:
-        with _fleet(url) as (_, apis):
+        with running_fleet(url) as (_, apis):
             for i in range(posts):
                 s, k = i % symbols, i // symbols
                 trigger_id = ladders[s][k]
@@ -322,14 +306,14 @@ def measure(url: str, posts: int, symbols: int) -> Latency:
                 answers.append((time.time() - sent) * 1000)
                 if answer.status_code != 200:
                     raise SystemExit(f"latency bench: a post answered {answer.status_code}")
-                committed, by = _until(
+                committed, by = wait_until(
                     lambda t=trigger_id: _commit_of(engine, t),
                     f"{trigger_id} to fire",
                     FIRE_TIMEOUT_S,
                 )
                 latencies.append((committed - sent) * 1000)
                 by_worker[by] = by_worker.get(by, 0) + 1
-        _check(engine, [t for ladder in ladders for t in ladder[:rungs]], posts)
+        check_fired_once(engine, [t for ladder in ladders for t in ladder[:rungs]], posts)
     finally:
         engine.dispose()
     return Latency(
@@ -341,7 +325,7 @@ def measure(url: str, posts: int, symbols: int) -> Latency:
     )
 
 
-def _check(engine: Engine, ids: list[str], posts: int) -> None:
+def check_fired_once(engine: Engine, ids: list[str], posts: int) -> None:
     """Every posted rung fired once, by a worker, with one order; the rest untouched."""
     with engine.connect() as c:
         logs = dict(
@@ -372,108 +356,11 @@ def _check(engine: Engine, ids: list[str], posts: int) -> None:
         )
 
 
-def steady_plan(batches: int, symbols: int) -> tuple[list[list[dict[str, str]]], list[str]]:
-    """The posts of the steady mode: each a tick of every symbol (noise between 100.00 and
-    100.99, above every stop), and every STEADY_FIRE_EVERY-th one, for the next symbol in turn,
-    the price just below its next rung instead; and the stop each firing post fires."""
-    rng = random.Random(20250616)
-    posts: list[list[dict[str, str]]] = []
-    fires: list[str] = []
-    for b in range(batches):
-        ticks = [
-            {"symbol": f"L{s:03d}", "price": f"{100 + rng.randrange(100) / 100:.2f}"}
-            for s in range(symbols)
-        ]
-        if b % STEADY_FIRE_EVERY == 0:
-            f = b // STEADY_FIRE_EVERY
-            s, k = f % symbols, f // symbols
-            ticks[s]["price"] = f"{98.5 - k:.2f}"
-            fires.append(f"TRIG-LAT-{s:03d}-{k:03d}")
-        posts.append(ticks)
-    return posts, fires
-
-
-def measure_steady(url: str, seconds: float) -> Latency:
-    """Posts of STEADY_BATCH ticks every STEADY_PERIOD_S (5,000 ticks/s), alternately to either
-    server, up to STEADY_SENDERS in flight; the latency of each fired stop from its post's send
-    to its commit. A post sent late (the fleet behind) is sent at once; the rate achieved and
-    the latest send are reported, so a fleet that cannot take the rate shows."""
-    symbols = STEADY_BATCH
-    batches = max(STEADY_FIRE_EVERY, int(seconds / STEADY_PERIOD_S))
-    plan, fires = steady_plan(batches, symbols)
-    ladders = seed(url, symbols, -(-len(fires) // symbols))
-    engine = create_engine(url, poolclass=NullPool)
-    sent_at: dict[int, float] = {}  # wall clock, against PostgreSQL's commit timestamps
-    behind: dict[int, float] = {}  # seconds after its scheduled time a post was sent
-    answers: list[float] = []
-    try:
-        with _fleet(url) as (_, apis), ThreadPoolExecutor(STEADY_SENDERS) as pool:
-
-            def post(b: int) -> None:
-                behind[b] = time.monotonic() - (start + b * STEADY_PERIOD_S)
-                sent_at[b] = time.time()
-                answer = apis[b % 2].post("/api/market/prices", json={"prices": plan[b]})
-                answers.append((time.time() - sent_at[b]) * 1000)
-                if answer.status_code != 200:
-                    raise SystemExit(f"latency bench: a post answered {answer.status_code}")
-
-            start = time.monotonic() + 0.05
-            pending = []
-            for b in range(batches):
-                due = start + b * STEADY_PERIOD_S
-                wait = due - time.monotonic()
-                if wait > 0:
-                    time.sleep(wait)
-                pending.append(pool.submit(post, b))
-            for done in pending:
-                done.result()
-            elapsed = time.time() - min(sent_at.values())
-            committed = _until(
-                lambda: _commits_of(engine, fires), f"{len(fires)} stops to fire", FIRE_TIMEOUT_S
-            )
-        _check(engine, [t for ladder in ladders for t in ladder], len(fires))
-    finally:
-        engine.dispose()
-    latencies: list[float] = []
-    scheduled: list[float] = []
-    by_worker: dict[str, int] = {}
-    for f, trigger_id in enumerate(fires):
-        at, by = committed[trigger_id]
-        b = f * STEADY_FIRE_EVERY
-        latencies.append((at - sent_at[b]) * 1000)
-        scheduled.append((at - sent_at[b] + behind[b]) * 1000)
-        by_worker[by] = by_worker.get(by, 0) + 1
-    return Latency(
-        posts=batches,
-        symbols=symbols,
-        latencies_ms=latencies,
-        answers_ms=answers,
-        by_worker=by_worker,
-        mode="steady",
-        ticks=batches * symbols,
-        seconds=elapsed,
-        late_ms=max(behind.values()) * 1000,
-        from_schedule_ms=tuple(scheduled),
-    )
-
-
-def _commits_of(engine: Engine, trigger_ids: list[str]) -> dict[str, tuple[float, str]] | None:
-    """Each stop's commit time and firer, once all of them fired (None before)."""
-    with engine.connect() as c:
-        rows = c.execute(
-            text(
-                "SELECT automation_id, extract(epoch FROM pg_xact_commit_timestamp(xmin)),"
-                " triggered_by FROM automation_execution_logs WHERE automation_id = ANY(:ids)"
-            ),
-            {"ids": trigger_ids},
-        ).all()
-    found = {str(r[0]): (float(r[1]), str(r[2])) for r in rows}
-    return found if len(found) == len(trigger_ids) else None
-
-
 def run(posts: int, symbols: int, steady_seconds: float = 0.0) -> Latency:
     """Sequential posts (``posts`` over ``symbols``), or with ``steady_seconds`` the steady mode."""
     with ThrowawayPostgres(options="-c track_commit_timestamp=on") as server:
         if steady_seconds > 0:
+            from bench.trigger_steady import measure_steady
+
             return measure_steady(server.create_database(), steady_seconds)
         return measure(server.create_database(), posts, symbols)
