@@ -12,6 +12,8 @@ just before the request was sent: the servers store and NOTIFY, the worker that 
 symbol wakes, reads the feed, fires, and commits. Posts are sequential (the next once the last
 has fired), so this is the latency of an idle-ish system, not under load.
 
+The steady mode, at the target's load, is ``bench/trigger_steady.py``.
+
 At the end every stop must have fired once, by a worker (none by a server), with one order.
 """
 
@@ -61,6 +63,11 @@ class Latency:
     latencies_ms: list[float]
     answers_ms: list[float]
     by_worker: dict[str, int]
+    mode: str = "sequential"
+    ticks: int = 0  # price ticks posted (steady mode)
+    seconds: float = 0.0  # from the first post's send to the last one's answer (steady mode)
+    late_ms: float = 0.0  # how far behind its schedule the latest post was sent (steady mode)
+    from_schedule_ms: tuple[float, ...] = ()  # each fire's latency from its post's scheduled time
 
     def as_json(self) -> dict[str, Any]:
         def pct(values: list[float], q: float) -> float:
@@ -78,6 +85,17 @@ class Latency:
             "max_ms": round(max(self.latencies_ms), 2),
             "post_answer_p50_ms": pct(self.answers_ms, 0.50),
             "fired_by_worker": self.by_worker,
+            "mode": self.mode,
+            "fires": len(self.latencies_ms),
+            "ticks": self.ticks if self.mode == "steady" else self.posts,
+            "rate_per_s": round(self.ticks / self.seconds) if self.mode == "steady" else None,
+            "max_late_ms": round(self.late_ms, 1) if self.mode == "steady" else None,
+            "from_schedule_p50_ms": (
+                pct(list(self.from_schedule_ms), 0.50) if self.from_schedule_ms else None
+            ),
+            "from_schedule_p99_ms": (
+                pct(list(self.from_schedule_ms), 0.99) if self.from_schedule_ms else None
+            ),
         }
 
 
@@ -201,7 +219,7 @@ def _free_port() -> int:
         return port
 
 
-def _until(probe: Any, what: str, timeout_s: float = 60.0) -> Any:
+def wait_until(probe: Any, what: str, timeout_s: float = 60.0) -> Any:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = probe()
@@ -212,7 +230,7 @@ def _until(probe: Any, what: str, timeout_s: float = 60.0) -> Any:
 
 
 @contextmanager
-def _fleet(url: str) -> Iterator[tuple[Fleet, list[httpx.Client]]]:
+def running_fleet(url: str) -> Iterator[tuple[Fleet, list[httpx.Client]]]:
     with tempfile.TemporaryDirectory(prefix="autopilot-latency-") as tmp:
         fleet = Fleet(url, Path(tmp), [])
         clients_: list[httpx.Client] = []
@@ -228,7 +246,7 @@ def _fleet(url: str) -> Iterator[tuple[Fleet, list[httpx.Client]]]:
                     AUTOMATION_ADMIN_KEY_FILE=str(key_file),
                 )
                 if n == 0:  # the first writes the admin key; the second finds one exists
-                    _until(key_file.exists, "the first server's admin key")
+                    wait_until(key_file.exists, "the first server's admin key")
             key = key_file.read_text().strip()
             for port in ports:
                 client = httpx.Client(
@@ -237,11 +255,11 @@ def _fleet(url: str) -> Iterator[tuple[Fleet, list[httpx.Client]]]:
                     timeout=30,
                 )
                 clients_.append(client)
-                _until(lambda c=client: _answers(c), f"the server on port {port}")
+                wait_until(lambda c=client: _answers(c), f"the server on port {port}")
             for worker_id in WORKERS:
                 fleet.start(worker_id, "worker", "--id", worker_id)
             both = f"(live workers: {', '.join(sorted(WORKERS))})"
-            _until(
+            wait_until(
                 lambda: all(both in fleet.log(w) for w in WORKERS), "both workers to see each other"
             )
             time.sleep(1.5)  # the servers read the live workers at most once a second
@@ -278,7 +296,7 @@ def measure(url: str, posts: int, symbols: int) -> Latency:
     latencies, answers = [], []
     by_worker: dict[str, int] = {}
     try:
-        with _fleet(url) as (_, apis):
+        with running_fleet(url) as (_, apis):
             for i in range(posts):
                 s, k = i % symbols, i // symbols
                 trigger_id = ladders[s][k]
@@ -288,14 +306,14 @@ def measure(url: str, posts: int, symbols: int) -> Latency:
                 answers.append((time.time() - sent) * 1000)
                 if answer.status_code != 200:
                     raise SystemExit(f"latency bench: a post answered {answer.status_code}")
-                committed, by = _until(
+                committed, by = wait_until(
                     lambda t=trigger_id: _commit_of(engine, t),
                     f"{trigger_id} to fire",
                     FIRE_TIMEOUT_S,
                 )
                 latencies.append((committed - sent) * 1000)
                 by_worker[by] = by_worker.get(by, 0) + 1
-        _check(engine, [t for ladder in ladders for t in ladder[:rungs]], posts)
+        check_fired_once(engine, [t for ladder in ladders for t in ladder[:rungs]], posts)
     finally:
         engine.dispose()
     return Latency(
@@ -307,7 +325,7 @@ def measure(url: str, posts: int, symbols: int) -> Latency:
     )
 
 
-def _check(engine: Engine, ids: list[str], posts: int) -> None:
+def check_fired_once(engine: Engine, ids: list[str], posts: int) -> None:
     """Every posted rung fired once, by a worker, with one order; the rest untouched."""
     with engine.connect() as c:
         logs = dict(
@@ -338,6 +356,11 @@ def _check(engine: Engine, ids: list[str], posts: int) -> None:
         )
 
 
-def run(posts: int, symbols: int) -> Latency:
+def run(posts: int, symbols: int, steady_seconds: float = 0.0) -> Latency:
+    """Sequential posts (``posts`` over ``symbols``), or with ``steady_seconds`` the steady mode."""
     with ThrowawayPostgres(options="-c track_commit_timestamp=on") as server:
+        if steady_seconds > 0:
+            from bench.trigger_steady import measure_steady
+
+            return measure_steady(server.create_database(), steady_seconds)
         return measure(server.create_database(), posts, symbols)

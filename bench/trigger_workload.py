@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import sys
+from array import array
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -93,19 +94,54 @@ def generate_triggers(count: int, symbols: int, only: set[int] | None = None) ->
         )
 
 
-def generate_updates(count: int, symbols: int) -> list[tuple[str, Decimal]]:
+class Walk:
+    """Price updates held compactly (a symbol number and a price in cents per update, in two
+    arrays: 12 bytes an update, not a tuple and a ``Decimal``), turned into ``(symbol, price)``
+    pairs a slice at a time. Prices are shared ``Decimal`` objects, one per distinct price."""
+
+    __slots__ = ("_decimals", "cents", "names", "symbols")
+
+    def __init__(self, symbols: int) -> None:
+        self.names = [symbol_name(n) for n in range(symbols)]
+        self.symbols: array[int] = array("I")
+        self.cents: array[int] = array("q")
+        self._decimals: dict[int, Decimal] = {}
+
+    def __len__(self) -> int:
+        return len(self.symbols)
+
+    def price(self, cents: int) -> Decimal:
+        decimal = self._decimals.get(cents)
+        if decimal is None:
+            decimal = self._decimals[cents] = Decimal(cents).scaleb(-2)
+        return decimal
+
+    def updates(self, start: int = 0, stop: int | None = None) -> list[tuple[str, Decimal]]:
+        names, price = self.names, self.price
+        return [
+            (names[symbol], price(cents))
+            for symbol, cents in zip(self.symbols[start:stop], self.cents[start:stop], strict=True)
+        ]
+
+
+def generate_walk(count: int, symbols: int) -> Walk:
     """Random walks: each update moves one random symbol by up to ±0.4%, to the cent."""
     rng = random.Random(SEED + 2)
     prices = base_prices(symbols)
-    names = [symbol_name(n) for n in range(symbols)]
-    updates: list[tuple[str, Decimal]] = []
+    walk = Walk(symbols)
     for _ in range(count):
         symbol = rng.randrange(symbols)
         price = prices[symbol]
         price = max(100, price + round(price * rng.uniform(-0.004, 0.004)))
         prices[symbol] = price
-        updates.append((names[symbol], Decimal(price).scaleb(-2)))
-    return updates
+        walk.symbols.append(symbol)
+        walk.cents.append(price)
+    return walk
+
+
+def generate_updates(count: int, symbols: int) -> list[tuple[str, Decimal]]:
+    """The updates of :func:`generate_walk`, as a list."""
+    return generate_walk(count, symbols).updates()
 
 
 def postgres_available() -> bool:

@@ -15,19 +15,34 @@ ticks: prices stored, triggers fired, claimed, their orders, OCO cancels and log
 and filled by the paper broker; then checked in the database.
 
 Latency in the workers shape (`bench/trigger_latency.py`, last): two `serve` processes and two
-`autopilot worker` processes on a throwaway PostgreSQL; L prices (default 400, over 20 symbols)
-posted one at a time over HTTP, alternately to either server, each firing one stop-loss; the
-time from the post to the commit of the fire's transaction by the worker that owns the symbol
-(PostgreSQL's commit timestamp), p50 and p99.
+`autopilot worker` processes on a throwaway PostgreSQL; the time from a price's post to the
+commit of the fire's transaction by the worker that owns the symbol (PostgreSQL's commit
+timestamp), p50 and p99. By default at the target's load (--latency-mode steady): 50 ticks
+every 10 ms over HTTP for --latency-seconds (default 10), alternately to either server, one post
+in 5 firing a stop-loss, with the rate achieved reported; or (--latency-mode sequential) L
+prices (default 400, over 20 symbols) posted one at a time, each firing one stop-loss.
 
-Memory: tracemalloc of building the index from a stream of triggers (so everything the index
-keeps, id strings included, is counted and nothing else), per resident trigger; and the
-process's peak RSS (which also holds the replayed updates).
+Memory: the process's peak RSS per resident trigger (the target: at most 300 bytes at
+1,000,000), with everything the run holds: the index, streamed from the generator (no list of
+triggers), the updates (kept as two arrays and turned into (symbol, Decimal) pairs 10,000 at a
+time, outside the timing), the naive evaluator's sample. Also the RSS growth over the index's
+build, and with --tracemalloc tracemalloc's count of what the index holds, in a process of its
+own (its traces would inflate this one's RSS).
+
+The index and the naive evaluator must fire the same ids on the sample's updates: the sample
+symbols' updates in the first chunks of the walk, up to 20,000 of them.
+
+JSON (--json): the index's figures (`index_updates_per_s`, `rss_bytes_per_trigger`,
+`same_fires`, …), `backends` (one object per end-to-end backend: `backend`, `e2e_updates_per_s`,
+`latency_p50_ms` and `latency_p99_ms` on PostgreSQL, the workers shape, and the index's figures),
+PostgreSQL's object's keys at the top as well, `targets` (each with its value and whether it is
+met) and the raw `e2e` and `latency` results.
 
     python bench/triggers.py [--triggers N] [--updates M] [--symbols S] [--json]
                              [--e2e-backend sqlite|postgres|both|none] [--e2e-triggers K]
                              [--e2e-updates U] [--e2e-symbols S]
-                             [--latency-posts L] [--latency-symbols S]
+                             [--latency-mode steady|sequential] [--latency-seconds T]
+                             [--latency-posts L] [--latency-symbols S] [--tracemalloc]
 """
 
 from __future__ import annotations
@@ -40,7 +55,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -51,20 +66,27 @@ for extra in (ROOT / "src", ROOT):  # runnable from a checkout without installin
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
+from bench.trigger_report import (  # noqa: E402
+    figures,
+    print_e2e,
+    print_latency,
+    print_table,
+    print_targets,
+)
 from bench.trigger_workload import (  # noqa: E402
-    BATCH,
+    Walk,
     generate_triggers,
-    generate_updates,
+    generate_walk,
     postgres_available,
     symbol_name,
 )
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
 
+from autopilot.domain.triggers.conditions import Trigger  # noqa: E402
 from autopilot.domain.triggers.index import NaiveEvaluator, TriggerIndex  # noqa: E402
 
-NAIVE_SYMBOLS = 25  # the naive evaluator replays the updates of this many symbols
-NAIVE_MAX_UPDATES = 10_000
+NAIVE_SYMBOLS = 50  # the naive evaluator replays the updates of this many symbols
+NAIVE_MAX_UPDATES = 20_000
+CHUNK = 10_000  # updates turned into (symbol, Decimal) pairs at a time, outside the timing
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,11 +97,14 @@ class Measurement:
     fired: int
     index_seconds: float
     naive_updates: int
+    naive_symbols: int
     naive_seconds: float
-    naive_agrees: bool
+    compared_fires: int  # fires on the sample's updates, by each evaluator
+    same_fires: bool
     build_seconds: float
-    index_bytes: int
-    peak_rss_mb: float
+    index_rss_bytes: int  # the process's RSS growth over the index's build
+    peak_rss_bytes: int
+    index_bytes: int | None  # tracemalloc, in a process of its own (--tracemalloc)
 
     @property
     def autopilot_rate(self) -> float:
@@ -89,80 +114,170 @@ class Measurement:
     def naive_rate(self) -> float:
         return self.naive_updates / self.naive_seconds
 
+    @property
+    def rss_bytes_per_trigger(self) -> float:
+        return self.peak_rss_bytes / self.triggers
+
     def as_json(self) -> dict[str, Any]:
         return {
             "triggers": self.triggers,
             "updates": self.updates,
             "symbols": self.symbols,
             "fired": self.fired,
+            "index_updates_per_s": round(self.autopilot_rate),
             "autopilot_updates_per_s": round(self.autopilot_rate),
             "naive_updates_per_s": round(self.naive_rate),
             "naive_sample_updates": self.naive_updates,
-            "naive_agrees": self.naive_agrees,
+            "naive_sample_symbols": self.naive_symbols,
+            "compared_fires": self.compared_fires,
+            "same_fires": self.same_fires,
+            "naive_agrees": self.same_fires,
             "ratio": round(self.autopilot_rate / self.naive_rate, 1),
-            "peak_rss_mb": round(self.peak_rss_mb, 1),
-            "index_bytes_per_trigger": round(self.index_bytes / self.triggers, 1),
+            "peak_rss_mb": round(self.peak_rss_bytes / 2**20, 1),
+            "rss_bytes_per_trigger": round(self.rss_bytes_per_trigger, 1),
+            "index_rss_bytes_per_trigger": round(self.index_rss_bytes / self.triggers, 1),
+            "index_bytes_per_trigger": (
+                None if self.index_bytes is None else round(self.index_bytes / self.triggers, 1)
+            ),
             "index_build_s": round(self.build_seconds, 2),
         }
 
 
-def build_index(triggers: int, symbols: int) -> tuple[TriggerIndex, int, float]:
-    """The index, the bytes it holds (tracemalloc) and the seconds it took to build."""
+def rss_bytes() -> int:
+    """The process's resident set now (Linux), or its peak where /proc is not there."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return peak_rss_bytes()
+
+
+def peak_rss_bytes() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB elsewhere
+
+
+def build_index(
+    triggers: int, symbols: int, sample: set[str]
+) -> tuple[TriggerIndex, list[Trigger], int, float]:
+    """The index streamed from the generator; the triggers of the ``sample`` symbols, kept on
+    the way for the naive evaluator (one pass of the generator, not two); the process's RSS
+    growth over the build (the sample's triggers included), and the seconds it took."""
+    kept: list[Trigger] = []
+
+    def stream() -> Iterator[Trigger]:
+        for trigger in generate_triggers(triggers, symbols):
+            if trigger.symbol in sample:
+                kept.append(trigger)
+            yield trigger
+
+    gc.collect()
+    before = rss_bytes()
+    started = time.perf_counter()
+    index = TriggerIndex(stream())
+    seconds = time.perf_counter() - started
+    gc.collect()
+    return index, kept, rss_bytes() - before, seconds
+
+
+def traced_index_bytes(triggers: int, symbols: int) -> int:
+    """What the index holds by tracemalloc's count (id bytes and all, nothing else): its traces
+    cost more than the index, so this runs in a process of its own."""
     gc.collect()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
-    started = time.perf_counter()
     index = TriggerIndex(generate_triggers(triggers, symbols))
-    seconds = time.perf_counter() - started
     gc.collect()
     held = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
-    return index, held, seconds
+    assert len(index) == triggers
+    return held
 
 
 def replay(
     evaluator: TriggerIndex | NaiveEvaluator,
-    updates: Sequence[tuple[str, Decimal]],
+    chunks: Iterable[tuple[int, list[tuple[str, Decimal]]]],
     watch: set[str],
-) -> tuple[float, int, list[str]]:
-    """Seconds to replay `updates`, the count fired, and the ids fired on `watch` symbols."""
+) -> tuple[float, int, list[tuple[int, str]]]:
+    """Seconds spent in ``on_price`` over the chunks (each made before its timing starts), the
+    count fired, and the ids fired on ``watch`` symbols with the start of their chunk."""
     on_price = evaluator.on_price
     fired = 0
-    watched: list[str] = []
-    started = time.perf_counter()
-    for symbol, price in updates:
-        ids = on_price(symbol, price)
-        if ids:
-            fired += len(ids)
-            if symbol in watch:
-                watched.extend(ids)
-    return time.perf_counter() - started, fired, watched
+    watched: list[tuple[int, str]] = []
+    seconds = 0.0
+    for start, updates in chunks:
+        began = time.perf_counter()
+        for symbol, price in updates:
+            ids = on_price(symbol, price)
+            if ids:
+                fired += len(ids)
+                if symbol in watch:
+                    watched.extend((start, i) for i in ids)
+        seconds += time.perf_counter() - began
+    return seconds, fired, watched
 
 
-def measure(triggers: int, updates: int, symbols: int) -> Measurement:
-    stream = generate_updates(updates, symbols)
-    index, held, build_seconds = build_index(triggers, symbols)
+def chunks_of(walk: Walk) -> Iterator[tuple[int, list[tuple[str, Decimal]]]]:
+    for start in range(0, len(walk), CHUNK):
+        yield start, walk.updates(start, start + CHUNK)
+
+
+def naive_sample(
+    walk: Walk, sample: set[int]
+) -> tuple[int, list[tuple[int, list[tuple[str, Decimal]]]]]:
+    """The sample symbols' updates in the first chunks of the walk, as many chunks as keep them
+    within NAIVE_MAX_UPDATES (one at least); the end of those chunks."""
+    end, taken = 0, 0
+    picked: list[tuple[int, list[tuple[str, Decimal]]]] = []
+    for start in range(0, len(walk), CHUNK):
+        stop = min(len(walk), start + CHUNK)
+        wanted = [n for n in range(start, stop) if walk.symbols[n] in sample]
+        if picked and taken + len(wanted) > NAIVE_MAX_UPDATES:
+            break
+        names, price = walk.names, walk.price
+        picked.append((start, [(names[walk.symbols[n]], price(walk.cents[n])) for n in wanted]))
+        end, taken = stop, taken + len(wanted)
+    return end, picked
+
+
+def measure(triggers: int, updates: int, symbols: int, *, traced: bool = False) -> Measurement:
+    walk = generate_walk(updates, symbols)
     sample = set(range(min(NAIVE_SYMBOLS, symbols)))
     watch = {symbol_name(n) for n in sample}
-    index_seconds, fired, index_fired = replay(index, stream, watch)
-    sample_stream = [u for u in stream if u[0] in watch][:NAIVE_MAX_UPDATES]
-    cut = len([u for u in stream if u[0] in watch])
-    naive = NaiveEvaluator(generate_triggers(triggers, symbols, only=sample))
-    naive_seconds, _, naive_fired = replay(naive, sample_stream, watch)
-    agrees = cut > len(sample_stream) or sorted(index_fired) == sorted(naive_fired)
+    index, kept, index_rss, build_seconds = build_index(triggers, symbols, watch)
+    index_seconds, fired, index_fired = replay(index, chunks_of(walk), watch)
+    resident = len(index) + fired
+    del index
+    end, sample_chunks = naive_sample(walk, sample)
+    naive = NaiveEvaluator(kept)
+    del kept
+    naive_seconds, _, naive_fired = replay(naive, sample_chunks, watch)
+    compared = sorted(i for start, i in index_fired if start < end)
     return Measurement(
-        triggers=len(index) + fired,
+        triggers=resident,
         updates=updates,
         symbols=symbols,
         fired=fired,
         index_seconds=index_seconds,
-        naive_updates=len(sample_stream),
+        naive_updates=sum(len(c) for _, c in sample_chunks),
+        naive_symbols=len(sample),
         naive_seconds=naive_seconds,
-        naive_agrees=agrees,
+        compared_fires=len(compared),
+        same_fires=compared == sorted(i for _, i in naive_fired),
         build_seconds=build_seconds,
-        index_bytes=held,
-        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        index_rss_bytes=index_rss,
+        peak_rss_bytes=peak_rss_bytes(),
+        index_bytes=traced_in_child(triggers, symbols) if traced else None,
     )
+
+
+def traced_in_child(triggers: int, symbols: int) -> int:
+    argv = [sys.executable, __file__, "--traced-only", str(triggers), str(symbols)]
+    done = subprocess.run(argv, capture_output=True, text=True, check=True)
+    return int(done.stdout.strip().splitlines()[-1])
 
 
 def run_e2e(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[str]]:
@@ -186,87 +301,6 @@ def run_e2e(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[str]]:
     return results, notes
 
 
-def print_table(result: Measurement) -> None:
-    data = result.as_json()
-    table = Table(
-        title=f"Trigger evaluation: {result.triggers:,} triggers, "
-        f"{result.updates:,} updates, {result.symbols:,} symbols"
-    )
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    table.add_column("target", justify="right")
-    table.add_row("index updates/s (one core)", f"{data['autopilot_updates_per_s']:,}", "≥ 500,000")
-    table.add_row(
-        f"naive updates/s ({result.naive_updates:,}-update sample, {NAIVE_SYMBOLS} symbols)",
-        f"{data['naive_updates_per_s']:,}",
-        "",
-    )
-    table.add_row("ratio", f"{data['ratio']}×", "")
-    table.add_row("triggers fired", f"{result.fired:,}", "")
-    table.add_row("index and naive fire the same ids", "yes" if result.naive_agrees else "NO", "")
-    table.add_row("index bytes per resident trigger", f"{data['index_bytes_per_trigger']}", "≤ 300")
-    table.add_row("index build (s, under tracemalloc)", f"{data['index_build_s']}", "")
-    table.add_row("peak RSS (MB)", f"{data['peak_rss_mb']}", "")
-    Console().print(table)
-
-
-def print_e2e(results: Sequence[dict[str, Any]], notes: Sequence[str]) -> None:
-    console = Console()
-    if results:
-        first = results[0]
-        table = Table(
-            title=f"End to end: {first['triggers']:,} trigger orders, {first['updates']:,} "
-            f"updates, {first['symbols']:,} symbols, {BATCH} ticks per record_prices call"
-        )
-        table.add_column("measure")
-        for r in results:
-            table.add_column(r["backend"], justify="right")
-        rows = (
-            ("updates/s end to end", "updates_per_s"),
-            ("triggers fired (Triggered or Failed)", "fired"),
-            ("  of which Failed", "failed"),
-            ("orders written", "orders"),
-            ("  filled", "filled"),
-            ("  rejected by the broker", "rejected"),
-            ("OCO siblings cancelled", "oco_cancelled"),
-            ("log rows", "logs"),
-            ("index load from the database (s)", "index_load_s"),
-            ("peak RSS (MB)", "peak_rss_mb"),
-        )
-        for label, key in rows:
-            table.add_row(label, *(f"{r[key]:,}" for r in results))
-        console.print(table)
-        console.print(
-            "Checked in the database: every fired trigger has one log row, every Triggered one"
-            " exactly one order (its order_id), no order is left Pending. updates/s covers"
-            " storing the prices, the broker's fills and the evaluator's writes; the index load"
-            " from the database is timed apart."
-        )
-    for note in notes:
-        console.print(note)
-
-
-def print_latency(latency: dict[str, Any]) -> None:
-    table = Table(
-        title=f"Workers shape: price posted to one of {latency['api_processes']} API processes"
-        f" → fired order committed by one of {latency['workers']} workers"
-        f" ({latency['posts']:,} posts, {latency['symbols']} symbols, one at a time)"
-    )
-    table.add_column("measure")
-    table.add_column("ms", justify="right")
-    for label, key in (
-        ("p50", "p50_ms"),
-        ("p99", "p99_ms"),
-        ("mean", "mean_ms"),
-        ("max", "max_ms"),
-        ("the post's own answer, p50", "post_answer_p50_ms"),
-    ):
-        table.add_row(label, f"{latency[key]:,}")
-    Console().print(table)
-    fired = ", ".join(f"{w} {n}" for w, n in sorted(latency["fired_by_worker"].items()))
-    Console().print(f"Every stop fired once, by a worker ({fired}); none by a server.")
-
-
 def run_latency(args: argparse.Namespace, notes: list[str]) -> dict[str, Any] | None:
     if args.latency_posts <= 0:
         return None
@@ -275,7 +309,8 @@ def run_latency(args: argparse.Namespace, notes: list[str]) -> dict[str, Any] | 
         return None
     from bench.trigger_latency import run
 
-    return run(args.latency_posts, args.latency_symbols).as_json()
+    steady = args.latency_seconds if args.latency_mode == "steady" else 0.0
+    return run(args.latency_posts, args.latency_symbols, steady_seconds=steady).as_json()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -291,25 +326,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--e2e-updates", type=int, default=50_000)
     parser.add_argument("--e2e-symbols", type=int, default=1_000)
     parser.add_argument("--latency-posts", type=int, default=400, help="0: no latency part")
-    parser.add_argument("--latency-symbols", type=int, default=20)
+    parser.add_argument("--latency-symbols", type=int, default=20, help="sequential mode")
+    parser.add_argument(
+        "--latency-mode",
+        choices=("steady", "sequential"),
+        default="steady",
+        help="steady: 50 ticks every 10 ms for --latency-seconds; sequential: --latency-posts"
+        " posts one at a time",
+    )
+    parser.add_argument("--latency-seconds", type=float, default=10.0, help="steady mode")
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="also count the index's bytes with tracemalloc (in a process of its own)",
+    )
     parser.add_argument("--e2e-only", choices=("sqlite", "postgres"), help=argparse.SUPPRESS)
+    parser.add_argument("--traced-only", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.traced_only:
+        print(traced_index_bytes(*args.traced_only))
+        return 0
     if args.e2e_only:
         from bench.trigger_e2e import run
 
         e2e = run(args.e2e_only, args.e2e_triggers, args.e2e_updates, args.e2e_symbols)
         print(json.dumps(e2e.as_json()))
         return 0
-    result = measure(args.triggers, args.updates, args.symbols)
+    result = measure(args.triggers, args.updates, args.symbols, traced=args.tracemalloc)
     e2e_results, notes = run_e2e(args)
     latency = run_latency(args, notes)
+    data = figures(result.as_json(), e2e_results, latency)
     if args.json:
-        print(json.dumps({**result.as_json(), "e2e": e2e_results, "latency": latency}))
+        print(json.dumps(data))
     else:
-        print_table(result)
+        print_table(data)
         print_e2e(e2e_results, notes)
         if latency is not None:
             print_latency(latency)
+        print_targets(data["targets"])
     return 0
 
 

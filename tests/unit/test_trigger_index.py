@@ -160,6 +160,15 @@ def test_the_index_refuses_duplicates_inactive_triggers_and_sub_tick_prices() ->
         index.on_price("VTI", D("100.00001"))
 
 
+def test_a_trigger_the_index_refuses_leaves_nothing_behind() -> None:
+    index = TriggerIndex()
+    with pytest.raises(InvalidInput):
+        index.add(trigger("FINE", PriceBelow(level=D("95.00001"))))
+    assert "FINE" not in index and len(index) == 0
+    index.add(trigger("FINE", PriceBelow(level=D("95.00"))))
+    assert index.on_price("VTI", D("95.00")) == ["FINE"]
+
+
 def test_ticks_round_trip() -> None:
     assert to_ticks(D("100.25")) == 1_002_500
     assert str(from_ticks(1_002_500)) == "100.25"
@@ -325,4 +334,63 @@ def _assert_same_marks(index: TriggerIndex, naive: NaiveEvaluator, added: list[T
 def test_index_fires_exactly_what_the_naive_evaluator_fires(
     steps: list[tuple[str, object]],
 ) -> None:
+    _play(TriggerIndex(), NaiveEvaluator(), steps)
+
+
+# --- exactness of the integer ticks over the whole range of prices -----------------------
+
+
+@st.composite
+def wide_scenarios(draw: st.DrawFn) -> list[tuple[str, object]]:
+    """Like :func:`scenarios`, at any magnitude (0.0001 to 10,000,000) and with every field to
+    the 0.0001 (percents too): the index's integer ticks and its floor and ceiling of percent
+    stops to the cent must give exactly the naive evaluator's Decimal answers."""
+    starts = {s: draw(st.integers(min_value=1, max_value=10**11)) for s in SYMBOLS}
+
+    def near(ticks: int) -> Decimal:
+        away = draw(st.integers(min_value=-300, max_value=300))  # up to ±30 %
+        return D(max(1, ticks + ticks * away // 1000)).scaleb(-4)
+
+    def condition(symbol: str) -> Condition:
+        start = starts[symbol]
+        percent = D(draw(st.integers(min_value=1, max_value=999_999))).scaleb(-4)
+        amount = D(draw(st.integers(min_value=1, max_value=max(1, start // 5)))).scaleb(-4)
+        kind = draw(st.sampled_from(["above", "below", "change", "trail"]))
+        if kind == "above":
+            return PriceAbove(level=near(start))
+        if kind == "below":
+            return PriceBelow(level=near(start))
+        if kind == "change":
+            direction = draw(st.sampled_from(Direction))
+            return PercentChange(percent=percent, direction=direction, reference_price=near(start))
+        by_percent = draw(st.booleans())
+        trail = {"percent": percent} if by_percent else {"amount": amount}
+        side = draw(st.sampled_from(Side))
+        if draw(st.booleans()):
+            return TrailingStop(side=side, activation_price=near(start), **trail)
+        return TrailingStop(side=side, mark=near(start), **trail)
+
+    steps: list[tuple[str, object]] = []
+    prices = dict(starts)
+    for number in range(draw(st.integers(min_value=5, max_value=30))):
+        symbol = draw(st.sampled_from(SYMBOLS))
+        steps.append(("add", trigger(f"W-{number}", condition(symbol), symbol=symbol)))
+    for _ in range(draw(st.integers(min_value=1, max_value=80))):
+        if draw(st.integers(min_value=0, max_value=9)) == 0:
+            steps.append(("flush", 0))
+            continue
+        symbol = draw(st.sampled_from(SYMBOLS))
+        move = draw(st.integers(min_value=-80, max_value=80))  # up to ±8 %
+        ticks = max(1, prices[symbol] + prices[symbol] * move // 1000)
+        if draw(st.booleans()):
+            ticks = max(100, ticks - ticks % 100)  # to the cent, as most feeds are
+        prices[symbol] = ticks
+        steps.append(("price", (symbol, D(ticks).scaleb(-4))))
+    steps.append(("flush", 0))
+    return steps
+
+
+@settings(max_examples=300, deadline=None)
+@given(wide_scenarios())
+def test_the_index_is_exact_at_every_magnitude(steps: list[tuple[str, object]]) -> None:
     _play(TriggerIndex(), NaiveEvaluator(), steps)

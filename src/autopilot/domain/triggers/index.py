@@ -28,9 +28,11 @@ L), L the trails that have a stop below the running high (stops activated or pla
 until the price next reaches them). Cancels and updates cost O(log n + the size of the arrays
 they edit) (a memmove), and placing a trailing stop above the running high O(trails).
 
-Memory: no Python object per trigger in the sorted structures (arrays of machine ints); per
-trigger the index keeps its id string, one dict entry and about 50 bytes of array slots. Slots of
-removed triggers are not reused (about 40 bytes each); rebuild the index to reclaim them.
+Memory: no Python object per trigger anywhere (arrays of machine ints). Ids live in an
+:class:`~autopilot.domain.triggers.ids.IdDirectory` (their bytes in one buffer, an open-addressing
+table of seqs: about 45 bytes per trigger, against about 140 for a ``dict`` of id strings), and
+each trigger has about 50 bytes of array slots besides. Slots of removed triggers are not reused
+(about 60 bytes each, their id's bytes included); rebuild the index to reclaim them.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from autopilot.domain.triggers.conditions import (
     fires_upward,
     stop_level,
 )
+from autopilot.domain.triggers.ids import IdDirectory
 from autopilot.domain.triggers.levels import TICKS_PER_UNIT, from_ticks, to_ticks
 from autopilot.domain.triggers.naive import NaiveEvaluator
 from autopilot.domain.triggers.trails import Buckets, TrailSide
@@ -66,7 +69,7 @@ __all__ = [
 ]
 
 # what a seq is, in _kind
-_ABOVE, _BELOW, _ARM_SELL, _ARM_BUY, _TRAIL_SELL, _TRAIL_BUY = range(6)
+_ABOVE, _BELOW, _ARM_SELL, _ARM_BUY, _TRAIL_SELL, _TRAIL_BUY, _GONE = range(7)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,10 +98,9 @@ class TriggerIndex:
     def __init__(self, triggers: Iterable[Trigger] = ()) -> None:
         self._books: dict[str, SymbolBook] = {}
         self._book_list: list[SymbolBook] = []
-        self._seq_of: dict[str, int] = {}
-        self._ids: list[str | None] = []
-        self._kind = bytearray()
-        self._book_of = array("l")
+        self._ids = IdDirectory()
+        self._kind = bytearray()  # what each seq is; _GONE once it left the index
+        self._book_of = array("i")
         self._key = array("q")  # a level in ticks, or the trail_key of a trailing stop
         # Union-find and marks of trailing stops; a waiting stop keeps its activation price in
         # buckets.mark, where its mark will go.
@@ -108,10 +110,10 @@ class TriggerIndex:
             self.add(trigger)
 
     def __len__(self) -> int:
-        return len(self._seq_of)
+        return len(self._ids)
 
     def __contains__(self, trigger_id: object) -> bool:
-        return trigger_id in self._seq_of
+        return isinstance(trigger_id, str) and self._ids.find(trigger_id) >= 0
 
     # --- changes ------------------------------------------------------------------------
 
@@ -122,17 +124,21 @@ class TriggerIndex:
         """
         if trigger.status is not TriggerStatus.ACTIVE:
             raise ValueError(f"only active triggers are indexed, {trigger.id} is {trigger.status}")
-        if trigger.id in self._seq_of:
+        if self._ids.find(trigger.id) >= 0:
             raise ValueError(f"trigger {trigger.id} is already indexed")
         book = self._book(trigger.symbol)
         seq = self._new_seq(trigger.id, book)
-        self._place(book, seq, trigger)
+        try:
+            self._place(book, seq, trigger)
+        except Exception:
+            self._release(seq)  # a level the index refuses (InvalidInput) leaves nothing behind
+            raise
         book.refresh_gates()
 
     def remove(self, trigger_id: str) -> None:
         """Drop a trigger (cancelled, expired, or an OCO sibling). Unknown ids are ignored."""
-        seq = self._seq_of.get(trigger_id)
-        if seq is None:
+        seq = self._ids.find(trigger_id)
+        if seq < 0:
             return
         book = self._book_list[self._book_of[seq]]
         self._unplace(book, seq)
@@ -153,7 +159,9 @@ class TriggerIndex:
     def mark_of(self, trigger_id: str) -> Decimal | None:
         """The current mark of a trailing stop; ``None`` for other triggers and for a trailing
         stop waiting for its activation price. Raises ``KeyError`` for an id not indexed."""
-        seq = self._seq_of[trigger_id]
+        seq = self._ids.find(trigger_id)
+        if seq < 0:
+            raise KeyError(trigger_id)
         if self._kind[seq] not in (_TRAIL_SELL, _TRAIL_BUY):
             return None
         return from_ticks(self._mark_ticks(seq, self._buckets.find(seq)))
@@ -249,10 +257,8 @@ class TriggerIndex:
         return book
 
     def _new_seq(self, trigger_id: str, book: SymbolBook) -> int:
-        seq = len(self._ids)
-        self._seq_of[trigger_id] = seq
-        self._ids.append(trigger_id)
-        self._kind.append(0)
+        seq = self._ids.append(trigger_id)
+        self._kind.append(_GONE)
         self._book_of.append(book.number)
         self._key.append(0)
         self._buckets.append(seq)
@@ -260,11 +266,8 @@ class TriggerIndex:
 
     def _release(self, seq: int) -> str:
         """Forget a seq that left the structures; its id."""
-        trigger_id = self._ids[seq]
-        assert trigger_id is not None
-        del self._seq_of[trigger_id]
-        self._ids[seq] = None
-        return trigger_id
+        self._kind[seq] = _GONE
+        return self._ids.release(seq)
 
     def _place(self, book: SymbolBook, seq: int, trigger: Trigger) -> None:
         condition = trigger.condition
@@ -324,5 +327,6 @@ class TriggerIndex:
         return side.mark(root) * side.sign
 
     def _mark_change(self, ticks: int, members: array[int]) -> MarkChange:
-        ids = tuple(self._ids[seq] or "" for seq in members)
+        id_of = self._ids.id_of
+        ids = tuple(id_of(seq) for seq in members)
         return MarkChange(mark=from_ticks(ticks), trigger_ids=ids)
