@@ -17,8 +17,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-SQLITE_CACHE_KIB = 32 * 1024
-SQLITE_MMAP_BYTES = 256 * 2**20
 READ_ONLY = "autopilot_read_only"
 """The execution option of a read-only unit of work's connection (a plain BEGIN on SQLite)."""
 
@@ -56,11 +54,6 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        # SQLite's default page cache is 2 MiB: a pass's inserts into tables of a few hundred
-        # thousand rows (random primary keys) would miss it on most pages. Each connection may
-        # cache up to 32 MiB, allocated as used; reads map the file (shared by connections).
-        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
-        cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -52,6 +52,7 @@ class Money(TypeDecorator[Decimal]):
         super().__init__(precision=precision, scale=scale, asdecimal=True)
         self.precision = precision
         self.scale = scale
+        self._quantum = Decimal(1).scaleb(-scale)
 
     def load_dialect_impl(self, dialect: Dialect) -> Any:
         if dialect.name == "sqlite":
@@ -62,7 +63,8 @@ class Money(TypeDecorator[Decimal]):
         if value is None:
             return None
         if dialect.name == "sqlite":
-            return str(Decimal(value).quantize(Decimal(1).scaleb(-self.scale)))
+            exact = value if type(value) is Decimal else Decimal(value)
+            return str(exact.quantize(self._quantum))
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
