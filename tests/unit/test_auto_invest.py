@@ -200,6 +200,8 @@ def test_total_invested_never_exceeds_the_cap(
     for _ in range(runs):
         execution = run(r, today=day, cash="1000000000.00")
         spent = sum((o.invested for o in execution.outcomes), Decimal(0))
+        for o in execution.outcomes:  # what an outcome says it invested is what its buys cost
+            assert o.invested == sum((b.notional for b in o.buys), Decimal(0))
         assert execution.rule.total_invested == r.total_invested + spent
         assert execution.rule.total_invested <= Decimal(cap_cents) / 100
         r = execution.rule

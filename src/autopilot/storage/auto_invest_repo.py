@@ -206,7 +206,7 @@ class AutoInvestRules:
                 "next_execution_date": r.next_execution_date,
                 "execution_count": r.execution_count,
                 "total_invested": r.total_invested,
-                "status": r.status.value,
+                "status": r.status._value_,  # `.value` without its descriptor
                 "updated_at": now,
             }
             for r in rules

@@ -14,6 +14,7 @@ import sqlite3
 import zlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import psycopg
@@ -134,43 +135,48 @@ def update_rows(
         for n in changed
     }
     stmt = update(table).where(table.c[key] == bindparam(f"v_{key}")).values(values)
-    executemany(c, stmt, [{f"v_{n}": row[n] for n in names} for row in rows])
+    executemany(c, stmt, rows, prefix="v_")
 
 
-def executemany(c: Connection, stmt: UpdateBase, rows: Sequence[Row]) -> None:
-    """``c.execute(stmt, rows)``, the same rows written. On SQLite a batch skips SQLAlchemy's
-    per-row parameter bookkeeping (most of a pass's time in the writes there): the statement is
-    compiled once, each value goes through its column type's own bind processor, and the
-    driver's executemany takes the tuples; a datetime shared by the rows (a batch's "now") is
-    converted once. Driver errors are raised as SQLAlchemy raises them."""
+def executemany(c: Connection, stmt: UpdateBase, rows: Sequence[Row], prefix: str = "") -> None:
+    """``c.execute(stmt, rows)``, the same rows written; the statement's parameters are named
+    ``prefix`` + the rows' keys. On SQLite a batch skips SQLAlchemy's per-row parameter
+    bookkeeping (most of a pass's time in the writes there): the statement is compiled once,
+    each value goes through its column type's own bind processor, and the driver's executemany
+    takes the values; a datetime shared by the rows (a batch's "now") is converted once. Driver
+    errors are raised as SQLAlchemy raises them."""
     if c.dialect.name != "sqlite" or len(rows) < COPY_THRESHOLD:
-        c.execute(stmt, list(rows))
+        c.execute(stmt, _named(rows, prefix))
         return
-    compiled = stmt.compile(dialect=c.dialect, column_keys=list(rows[0]))
+    compiled = stmt.compile(dialect=c.dialect, column_keys=[prefix + k for k in rows[0]])
     names = compiled.positiontup or []
-    if set(names) - set(rows[0]):  # a column default SQLAlchemy would compute per row
-        c.execute(stmt, list(rows))
+    keys = [n[len(prefix) :] for n in names]
+    if any(not n.startswith(prefix) for n in names) or set(keys) - set(rows[0]):
+        c.execute(stmt, _named(rows, prefix))  # a column default SQLAlchemy computes per row
         return
     processors = [
         compiled.binds[n].type.dialect_impl(c.dialect).bind_processor(c.dialect) for n in names
     ]
+    # Only the columns with a bind processor (money as exact text, datetimes, JSON) are touched
+    # value by value; the rest go through as they are.
+    processed = [(i, p) for i, p in enumerate(processors) if p is not None]
     converted: list[dict[datetime, Any]] = [{} for _ in names]
+    take = itemgetter(*keys)
     params = []
     for row in rows:
-        values = []
-        for i, n in enumerate(names):
-            value = row[n]
-            process = processors[i]
-            if process is not None and value is not None:
-                if type(value) is datetime:
-                    seen = converted[i]
-                    if value not in seen:
-                        seen[value] = process(value)
-                    value = seen[value]
-                else:
-                    value = process(value)
-            values.append(value)
-        params.append(tuple(values))
+        values = list(take(row)) if len(keys) > 1 else [row[keys[0]]]
+        for i, process in processed:
+            value = values[i]
+            if value is None:
+                continue
+            if type(value) is datetime:
+                seen = converted[i]
+                if value not in seen:
+                    seen[value] = process(value)
+                values[i] = seen[value]
+            else:
+                values[i] = process(value)
+        params.append(values)
     sql = compiled.string
     cursor = c.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
@@ -179,6 +185,12 @@ def executemany(c: Connection, stmt: UpdateBase, rows: Sequence[Row]) -> None:
         raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
     finally:
         cursor.close()
+
+
+def _named(rows: Sequence[Row], prefix: str) -> list[Row]:
+    if not prefix:
+        return list(rows)
+    return [{prefix + k: v for k, v in row.items()} for row in rows]
 
 
 def _copy_pays(c: Connection, rows: Sequence[Row]) -> bool:

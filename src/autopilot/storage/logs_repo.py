@@ -22,11 +22,11 @@ _OUTCOME = (t.c.status.notin_([FAILED, OutcomeStatus.PENDING_APPROVAL.value])) &
 
 def _row(entry: LogEntry, now: datetime) -> dict[str, Any]:
     return {
-        "automation_type": entry.automation_type.value,
+        "automation_type": entry.automation_type._value_,  # `.value` without its descriptor
         "automation_id": entry.automation_id,
         "client_id": entry.client_id,
         "execution_date": entry.execution_date,
-        "status": entry.status.value,
+        "status": entry.status._value_,
         "order_ids": list(entry.order_ids),
         "message": entry.message,
         "error": entry.error,

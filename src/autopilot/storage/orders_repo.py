@@ -81,20 +81,22 @@ class Orders:
     def add_many(self, new_orders: Sequence[NewOrder], now: datetime) -> None:
         if not new_orders:
             return
+        # An enum's value read as `_value_`, the attribute behind `.value` (whose descriptor
+        # is a Python call: a pass writes a few hundred thousand of these).
         rows = [
             {
-                "id": n.order.id,
-                "account_id": n.order.account_id,
+                "id": (o := n.order).id,
+                "account_id": o.account_id,
                 "client_id": n.client_id,
-                "symbol": n.order.symbol,
-                "side": n.order.side.value,
-                "order_type": n.order.order_type.value,
-                "quantity": n.order.quantity,
-                "notional": n.order.notional,
-                "limit_price": n.order.limit_price,
-                "reserved_amount": n.order.reserved_amount,
-                "status": n.order.status.value,
-                "automation_type": None if n.automation_type is None else n.automation_type.value,
+                "symbol": o.symbol,
+                "side": o.side._value_,
+                "order_type": o.order_type._value_,
+                "quantity": o.quantity,
+                "notional": o.notional,
+                "limit_price": o.limit_price,
+                "reserved_amount": o.reserved_amount,
+                "status": o.status._value_,
+                "automation_type": None if n.automation_type is None else n.automation_type._value_,
                 "automation_id": n.automation_id,
                 "created_at": now,
                 "updated_at": now,

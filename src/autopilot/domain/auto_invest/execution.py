@@ -48,10 +48,8 @@ class Outcome:
     message: str
     buys: tuple[BuyIntent, ...] = ()
     skipped_legs: tuple[SkippedLeg, ...] = ()
-
-    @property
-    def invested(self) -> Decimal:
-        return sum((buy.notional for buy in self.buys), ZERO)
+    invested: Decimal = ZERO
+    """What the buys cost: their notionals summed, given with them (a pass reads it thrice)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -189,6 +187,7 @@ def invest_once(
         message=message,
         buys=tuple(buys),
         skipped_legs=tuple(skipped),
+        invested=needed,
     )
 
 
