@@ -91,8 +91,9 @@ class Settings(BaseSettings):
     automation_port: int = Field(default=8000, ge=1, le=65535)
     automation_batch_size: int = Field(default=1000, gt=0)
     automation_pass_lanes: int = Field(default=2, ge=1, le=8)
-    """Batches a long pass keeps in flight on PostgreSQL (one thread and connection each): the
-    database writes one while Python decides the next. SQLite has one writer: always 1."""
+    """Batches a long pass keeps in flight on PostgreSQL (one thread and connection each) in
+    run-once and worker processes: the database writes one while Python decides the next.
+    SQLite has one writer, and `serve` keeps its interpreter for the API: always 1 there."""
     automation_admin_key_file: str = "./autopilot-admin.key"
     automation_rate_limit_execute: str = "30/minute"
     automation_rate_limit_api: str = "600/minute"
