@@ -74,6 +74,7 @@ def seed(server: RunningServer) -> dict[str, Any]:
 def test_an_operator_signs_in_reads_filters_pauses_and_approves_in_a_browser(
     start_server: StartServer,
 ) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -84,9 +85,16 @@ def test_an_operator_signs_in_reads_filters_pauses_and_approves_in_a_browser(
     base = server.base_url
 
     with chromium() as driver:
-        wait = WebDriverWait(driver, 20)
+        # The live page re-renders its cards on each update: an element found just before one
+        # is gone when it is read, and is looked up again.
+        wait = WebDriverWait(driver, 20, ignored_exceptions=[StaleElementReferenceException])
 
         def text_of(css: str) -> str:
+            for _ in range(4):
+                try:
+                    return str(driver.find_element(By.CSS_SELECTOR, css).text)
+                except StaleElementReferenceException:
+                    continue
             return str(driver.find_element(By.CSS_SELECTOR, css).text)
 
         def click(css: str) -> None:

@@ -19,12 +19,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, make_url, text
+from sqlalchemy import create_engine as sa_create_engine
 
 from autopilot.bootstrap import build
 from autopilot.config import load_settings
 from autopilot.services.records import WorkerState
 from autopilot.storage.migrate import upgrade
+from autopilot.storage.workers_repo import Workers, application_name
 from tests.integration.test_exactly_once_processes import (
     check_all_executed_once,
     read_state,
@@ -260,3 +262,30 @@ def test_a_worker_started_while_postgresql_restarts_waits_for_it_then_works(
     )
     worker.proc.send_signal(signal.SIGTERM)
     assert worker.proc.wait(timeout=60) == 0
+
+
+def test_ending_a_dead_workers_sessions_frees_its_locks_before_it_returns(pg_url: str) -> None:
+    """A survivor runs its pass right after ending the dead one's sessions: a row the dead one
+    locked must be claimable then, not skipped as still locked by a backend on its way out."""
+    engine = test_engine(pg_url)
+    dead = sa_create_engine(
+        make_url(pg_url).update_query_dict({"application_name": application_name("doomed")})
+    )
+    try:
+        with engine.begin() as c:
+            c.execute(text("CREATE TABLE held (id int PRIMARY KEY)"))
+            c.execute(text("INSERT INTO held SELECT generate_series(1, 3)"))
+        for _ in range(5):  # the race is one of milliseconds: a few rounds show it if it is there
+            with dead.connect() as frozen:
+                frozen.begin()
+                frozen.execute(text("SELECT id FROM held FOR UPDATE"))
+                with engine.begin() as c:
+                    assert Workers(c).end_connections_of("doomed") == (1, 1)
+                    free = c.execute(text("SELECT id FROM held FOR UPDATE SKIP LOCKED"))
+                    assert sorted(free.scalars()) == [1, 2, 3]
+                frozen.invalidate()
+        with engine.begin() as c:
+            assert Workers(c).end_connections_of("doomed") == (0, 0)
+    finally:
+        dead.dispose()
+        engine.dispose()

@@ -178,6 +178,17 @@ class Worker:
             log.warning("%s Looking for dead workers failed: %s", PREFIX, exc)
             return False
         for w in dead:
+            found, gone = ended[w.id]
+            if gone < found:  # a session outlived the wait: its locks may still hold rows
+                log.warning(
+                    "%s Worker %s is dead; %d of its %d session(s) did not end yet, trying again",
+                    PREFIX,
+                    w.id,
+                    found - gone,
+                    found,
+                    extra={"action": "worker.take_over_retry", "worker": self.id, "dead": w.id},
+                )
+                continue
             self._taken_over.add((w.id, w.started_at))
             log.warning(
                 "%s Worker %s is dead (last heartbeat %s); taking its work over"
@@ -185,7 +196,7 @@ class Worker:
                 PREFIX,
                 w.id,
                 w.heartbeat_at.isoformat(),
-                ended[w.id],
+                gone,
                 extra={"action": "worker.taken_over", "worker": self.id, "dead": w.id},
             )
         return bool(dead)

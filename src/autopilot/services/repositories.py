@@ -496,8 +496,9 @@ class WorkerRepository(Protocol):
     def stop(self, worker_id: str) -> None: ...
     def all(self) -> list[WorkerRecord]: ...
 
-    def end_connections_of(self, worker_id: str) -> int:
-        """End a dead worker's database sessions, so what they lock is free now."""
+    def end_connections_of(self, worker_id: str) -> tuple[int, int]:
+        """End a dead worker's database sessions and wait for them to exit, so what they lock
+        is free now: (sessions found, sessions ended)."""
         ...
 
 

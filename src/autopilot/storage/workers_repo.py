@@ -15,6 +15,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from autopilot.services.records import WorkerRecord
 from autopilot.storage.tables import workers as w
 
+TERMINATE_WAIT_MS = 5_000  # a backend ends within milliseconds; past this, the next beat retries
+
 
 def application_name(worker_id: str) -> str:
     """The name a worker's connections carry, so another worker can end them once it is dead."""
@@ -86,16 +88,21 @@ class Workers:
             for r in rows
         ]
 
-    def end_connections_of(self, worker_id: str) -> int:
+    def end_connections_of(self, worker_id: str) -> tuple[int, int]:
         """End a dead worker's database sessions (a host cut off keeps them open until TCP gives
-        up), so the rows they lock are free now; how many were ended."""
+        up), so the rows they lock are free now: (sessions found, sessions ended).
+
+        ``pg_terminate_backend`` only signals a backend; its locks go when it has exited. Each is
+        waited for (up to ``TERMINATE_WAIT_MS``), so that a pass run right after this one claims
+        the rows they held instead of skipping them as still locked."""
         if not self._pg:
-            return 0
-        ended = self._c.execute(
+            return 0, 0
+        found, ended = self._c.execute(
             text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                "SELECT count(*), count(*) FILTER (WHERE pg_terminate_backend(pid, :wait_ms))"
+                " FROM pg_stat_activity"
                 " WHERE application_name = :name AND pid <> pg_backend_pid()"
             ),
-            {"name": application_name(worker_id)},
-        ).scalar_one()
-        return int(ended)
+            {"name": application_name(worker_id), "wait_ms": TERMINATE_WAIT_MS},
+        ).one()
+        return int(found), int(ended)

@@ -47,5 +47,5 @@ class MemoryWorkers:
     def all(self) -> list[WorkerRecord]:
         return sorted(self._t.workers.values(), key=lambda r: (r.started_at, r.id))
 
-    def end_connections_of(self, worker_id: str) -> int:
-        return 0
+    def end_connections_of(self, worker_id: str) -> tuple[int, int]:
+        return 0, 0
