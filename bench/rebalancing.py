@@ -4,10 +4,11 @@
 In memory: builds N accounts (default 100,000) of H holdings each (default 10) over a few model
 portfolios, a fifth of them pushed off their targets. The autopilot path checks all of them with
 `drifted_accounts` (column-wise, models shared) and plans trades for those that drifted with one
-`TradePlanner` (models shared). The naive path, in the same run, takes one account at a time:
-`measure_drift`, `drift_exceeds`, and `plan_trades` when it drifted; it runs on a sample of M
-accounts (default 5,000) and both rates are accounts/s, so the ratio is fair. The two paths must
-agree on which accounts of the sample drifted.
+`TradePlanner.plan_columns` (models shared; the snapshots' columns, no object per holding). The
+naive path, in the same run, takes one account at a time: `measure_drift`, `drift_exceeds`, and
+`plan_trades` when it drifted; it runs on a sample of M accounts (default 5,000) and both rates
+are accounts/s, so the ratio is fair. The two paths must agree on which accounts of the sample
+drifted.
 
 On each backend (`--backends`, default postgres,sqlite; PostgreSQL a throwaway server unless
 `--postgres-url`): P drifted accounts (default 20,000) with a drift rule each, the scheduler's
@@ -103,13 +104,9 @@ def holdings_of(account: AccountSnapshot, prices: dict[str, Decimal]) -> list[Ho
     ]
 
 
-def plan(
-    account: AccountSnapshot,
-    targets: tuple[Target, ...],
-    prices: dict[str, Decimal],
-    planner: TradePlanner | None = None,
-) -> int:
-    result = (planner.plan if planner is not None else plan_trades)(
+def plan(account: AccountSnapshot, targets: tuple[Target, ...], prices: dict[str, Decimal]) -> int:
+    """The naive path's plan: one account's holdings as objects, planned from scratch."""
+    result = plan_trades(
         holdings_of(account, prices),
         account.cash,
         targets,
@@ -130,7 +127,24 @@ def run_autopilot(
     drifted = drifted_accounts(accounts, targets, thresholds, prices)
     checked = time.perf_counter()
     planner = TradePlanner()
-    trades = sum(plan(accounts[i], targets[i], prices, planner) for i in drifted)
+    trades = 0
+    priced: dict[tuple[str, ...], tuple[Decimal, ...]] = {}  # the prices of each symbol line-up
+    for i in drifted:
+        account = accounts[i]
+        line_up = priced.get(account.symbols)
+        if line_up is None:
+            line_up = priced[account.symbols] = tuple(prices[s] for s in account.symbols)
+        made = planner.plan_columns(
+            account.symbols,
+            account.quantities,
+            line_up,
+            account.cash,
+            targets[i],
+            min_trade_amount=MIN_TRADE,
+            allow_sells=True,
+            cash_reserve=RESERVE,
+        )
+        trades += len(made.trades)
     planned = time.perf_counter()
     return {
         "check_s": checked - started,

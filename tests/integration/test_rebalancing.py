@@ -321,7 +321,7 @@ def test_a_rule_whose_planning_fails_is_retried_then_given_up_for_the_day(
         raise RuntimeError("prices feed returned garbage")
 
     rule = services.rebalancing_rules.create(rebalancing(drifted)).rule
-    monkeypatch.setattr(rebalancing_accounts.AccountPicture, "plan", broken)
+    monkeypatch.setattr(rebalancing_accounts.AccountPicture, "drift_and_plan", broken)
     for _ in range(4):  # one pass more than AUTOMATION_MAX_ATTEMPTS (3)
         services.rebalancing.run_due(START, triggered_by="test")
     rows = [(r.entry.status, r.entry.attempt) for r in logs_of(services, rule.id)]

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from autopilot.domain.errors import InvalidInput
 from autopilot.domain.rebalancing.drift import CASH, Holding, Target, measure_drift
 from autopilot.domain.rebalancing.plan import Plan, TradePlanner, plan_trades
 from tests.support.frozen_plan import frozen_plan_trades
@@ -178,3 +180,50 @@ def test_the_planners_drift_is_the_drift_measured_line_by_line(
     targets: tuple[Target, ...] = account["targets"]  # type: ignore[assignment]
     shown = measure_drift(holdings, cash, targets).drift
     assert str(TradePlanner().drift(holdings, cash, targets)) == str(shown)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(accounts())
+def test_planning_columns_or_both_figures_at_once_makes_the_same_plans(
+    account: dict[str, object],
+) -> None:
+    """What a batch calls (the holdings as columns; the drift and the plan from one reading)
+    plans as :func:`plan_trades` does, and refuses what it refuses with the same message."""
+    holdings: list[Holding] = account["holdings"]  # type: ignore[assignment]
+    cash: Decimal = account["cash"]  # type: ignore[assignment]
+    targets: tuple[Target, ...] = account["targets"]  # type: ignore[assignment]
+    rules = {k: account[k] for k in ("min_trade_amount", "allow_sells", "cash_reserve")}
+    expected = plan_trades(**account)  # type: ignore[arg-type]
+    columns = TradePlanner().plan_columns(
+        tuple(h.symbol for h in holdings),
+        tuple(h.quantity for h in holdings),
+        tuple(h.price for h in holdings),
+        cash,
+        targets,
+        fractionable=tuple(h.fractionable for h in holdings),
+        tradable=tuple(h.tradable for h in holdings),
+        **rules,  # type: ignore[arg-type]
+    )
+    assert as_text(columns) == as_text(expected)
+    drift, plan = TradePlanner().drift_and_plan(holdings, cash, targets, **rules)  # type: ignore[arg-type]
+    assert as_text(plan) == as_text(expected)
+    assert str(drift) == str(TradePlanner().drift(holdings, cash, targets))
+
+
+def test_columns_default_to_fractionable_and_tradable_and_must_line_up() -> None:
+    rules = {"min_trade_amount": D("1.00"), "allow_sells": True, "cash_reserve": D(0)}
+    targets = (Target(symbol="AAA", weight=D(60)), Target(symbol="BBB", weight=D(40)))
+    holdings = [
+        Holding(symbol="AAA", quantity=D("1.5"), price=D("100.00")),
+        Holding(symbol="BBB", quantity=D(0), price=D("33.33")),
+    ]
+    planner = TradePlanner()
+    columns = planner.plan_columns(
+        ("AAA", "BBB"), (D("1.5"), D(0)), (D("100.00"), D("33.33")), D(250), targets, **rules
+    )
+    assert as_text(columns) == as_text(plan_trades(holdings, D(250), targets, **rules))
+    assert columns.trades  # something to buy: the flags defaulted to what a Holding has
+    with pytest.raises(ValueError, match="differ in length"):
+        planner.plan_columns(("AAA", "BBB"), (D(1),), (D(1), D(1)), D(0), targets, **rules)
+    with pytest.raises(InvalidInput, match=r"holdings\[0\]\.quantity: must not be negative"):
+        planner.plan_columns(("AAA",), (D(-1),), (D(1),), D(0), targets, **rules)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
 from operator import attrgetter, mul
+from typing import NamedTuple
 
 from autopilot.domain.money import CENT, ZERO
 from autopilot.domain.orders import MAX_ORDER_AMOUNT, QUANTITY_STEP, Side
@@ -28,12 +29,15 @@ from autopilot.domain.rebalancing.drift import PP_STEP, Holding, Target, validat
 from autopilot.domain.rebalancing.portfolio import Portfolio, Portfolios, Security
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Trade:
+class Trade(NamedTuple):
     """A market order to place: ``quantity`` to 6 places, ``amount`` its value to the cent.
 
     A buy's amount is ``quantity × price`` rounded up and a sell's rounded down, so the plan's
     cash arithmetic in cents never flatters it.
+
+    A value, immutable as a frozen dataclass would be; a named tuple because a pass makes one
+    per order of thousands of plans, and a frozen dataclass costs about four times as much to
+    make (each field set through ``object.__setattr__``).
     """
 
     symbol: str
@@ -42,9 +46,9 @@ class Trade:
     amount: Decimal
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SkippedTrade:
-    """A trade the targets called for but the plan does not make, and why."""
+class SkippedTrade(NamedTuple):
+    """A trade the targets called for but the plan does not make, and why (a value, as
+    :class:`Trade`)."""
 
     symbol: str
     reason: str
@@ -144,6 +148,41 @@ class TradePlanner:
         account = self._account(holdings, cash, targets, min_trade_amount, cash_reserve)
         return EMPTY if account is None else account.plan(allow_sells)
 
+    def plan_columns(
+        self,
+        symbols: tuple[str, ...],
+        quantities: tuple[Decimal, ...],
+        prices: tuple[Decimal, ...],
+        cash: Decimal,
+        targets: Sequence[Target],
+        *,
+        fractionable: tuple[bool, ...] | None = None,
+        tradable: tuple[bool, ...] | None = None,
+        min_trade_amount: Decimal,
+        allow_sells: bool,
+        cash_reserve: Decimal,
+    ) -> Plan:
+        """:meth:`plan` of the holdings given as columns (``quantities[i]`` of ``symbols[i]`` at
+        ``prices[i]``; the flags all true unless given), without building a :class:`Holding`
+        per line: what a batch that reads its accounts column-wise calls."""
+        width = len(symbols)
+        given = (quantities, prices, fractionable or symbols, tradable or symbols)
+        if any(len(column) != width for column in given):
+            raise ValueError("the columns of an account's holdings differ in length")
+        every = _ALL_TRUE.get(width) or _all_true(width)
+        account = self._columns(
+            symbols,
+            quantities,
+            prices,
+            every if fractionable is None else fractionable,
+            every if tradable is None else tradable,
+            cash,
+            targets,
+            min_trade_amount,
+            cash_reserve,
+        )
+        return EMPTY if account is None else account.plan(allow_sells)
+
     def drift(
         self, holdings: Sequence[Holding], cash: Decimal, targets: Sequence[Target]
     ) -> Decimal:
@@ -153,6 +192,22 @@ class TradePlanner:
         account = self._account(holdings, cash, targets, ZERO, ZERO)
         return NO_DRIFT if account is None else account.largest_drift()
 
+    def drift_and_plan(
+        self,
+        holdings: Sequence[Holding],
+        cash: Decimal,
+        targets: Sequence[Target],
+        *,
+        min_trade_amount: Decimal,
+        allow_sells: bool,
+        cash_reserve: Decimal,
+    ) -> tuple[Decimal, Plan]:
+        """``(self.drift(...), self.plan(...))`` with the account turned into integers once."""
+        account = self._account(holdings, cash, targets, min_trade_amount, cash_reserve)
+        if account is None:
+            return NO_DRIFT, EMPTY
+        return account.largest_drift(), account.plan(allow_sells)
+
     def _account(
         self,
         holdings: Sequence[Holding],
@@ -161,18 +216,40 @@ class TradePlanner:
         min_trade: Decimal,
         reserve: Decimal,
     ) -> _Account | None:
-        """The account in integers; None when it is worth nothing."""
-        prices = tuple(map(_PRICE, holdings))
-        portfolio = self._portfolios.get(
-            targets,
+        return self._columns(
             tuple(map(_SYMBOL, holdings)),
-            prices,
+            tuple(map(_QUANTITY, holdings)),
+            tuple(map(_PRICE, holdings)),
             tuple(map(_FRACTIONABLE, holdings)),
             tuple(map(_TRADABLE, holdings)),
+            cash,
+            targets,
+            min_trade,
+            reserve,
         )
-        quantities = tuple(map(_QUANTITY, holdings))
+
+    def _columns(
+        self,
+        symbols: tuple[str, ...],
+        quantities: tuple[Decimal, ...],
+        prices: tuple[Decimal, ...],
+        fractionable: tuple[bool, ...],
+        tradable: tuple[bool, ...],
+        cash: Decimal,
+        targets: Sequence[Target],
+        min_trade: Decimal,
+        reserve: Decimal,
+    ) -> _Account | None:
+        """The account in integers; None when it is worth nothing."""
+        portfolio = self._portfolios.get(targets, symbols, prices, fractionable, tradable)
         values = list(map(mul, quantities, prices))
         if not _plainly_valid(portfolio, cash, quantities, values):
+            holdings = [  # only to name the first bad field, as the line-by-line check does
+                Holding(symbol=s, quantity=q, price=p, fractionable=f, tradable=t)
+                for s, q, p, f, t in zip(
+                    symbols, quantities, prices, fractionable, tradable, strict=True
+                )
+            ]
             validate_holdings(holdings, cash)  # raises, naming the first bad field
         total = sum(values, cash)
         if total == 0:
@@ -181,6 +258,14 @@ class TradePlanner:
             for target in targets:
                 target.weight.as_integer_ratio()
         return _Account(portfolio, quantities, values, cash, total, min_trade, reserve)
+
+
+_ALL_TRUE: dict[int, tuple[bool, ...]] = {}
+
+
+def _all_true(width: int) -> tuple[bool, ...]:
+    made = _ALL_TRUE[width] = (True,) * width
+    return made
 
 
 def _plainly_valid(

@@ -48,10 +48,18 @@ class AccountPicture:
         self.require_prices()
         return measure_drift(self.holdings, self.cash, rule.targets)
 
-    def largest_drift(self, rule: RebalancingRule, planner: TradePlanner) -> Decimal:
-        """``self.drift(rule).drift``, without the per-holding lines (a pass logs this alone)."""
+    def drift_and_plan(self, rule: RebalancingRule, planner: TradePlanner) -> tuple[Decimal, Plan]:
+        """The account's drift as ``self.drift(rule).drift`` shows it, without the per-holding
+        lines (what a pass logs), and ``self.plan(rule, planner)``: the account read once."""
         self.require_prices()
-        return planner.drift(self.holdings, self.cash, rule.targets)
+        return planner.drift_and_plan(
+            self.holdings,
+            self.cash,
+            rule.targets,
+            min_trade_amount=rule.min_trade_amount,
+            allow_sells=rule.allow_sells,
+            cash_reserve=rule.cash_reserve,
+        )
 
     def plan(self, rule: RebalancingRule, planner: TradePlanner | None = None) -> Plan:
         """The rule's plan for the account; give one ``planner`` to every account of a batch,

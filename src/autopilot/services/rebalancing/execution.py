@@ -115,8 +115,7 @@ class RebalancingExecution(Automation[DueRule]):
             rule = item.item.rule
             picture = replace(found[rule.id], cash=cash[rule.account_id])
             try:
-                drift = picture.largest_drift(rule, planner)
-                plan = picture.plan(rule, planner)
+                drift, plan = picture.drift_and_plan(rule, planner)
             except Exception as exc:  # one rule's error never stops the batch
                 batch.fail(item, exc)
                 continue
