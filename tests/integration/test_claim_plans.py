@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, event
 
+from autopilot.domain.orders import OrderStatus
 from autopilot.services.records import DueCursor
 from autopilot.storage.auto_invest_repo import AutoInvestRules
 from autopilot.storage.db import make_engine
 from autopilot.storage.migrate import upgrade
+from autopilot.storage.orders_repo import Orders
 from autopilot.storage.rebalancing_repo import RebalancingRules
 
 TODAY = date(2026, 6, 1)
@@ -70,3 +72,23 @@ def test_the_rebalancing_claim_reads_the_watching_index(connection: Connection) 
     rules = RebalancingRules(connection)
     plan = _plan_of(connection, lambda: rules.claim_watching("REBAL-1", 1000))
     assert "ix_rebalancing_rules_watching" in plan, plan
+
+
+def test_the_resting_orders_of_posted_prices_are_read_from_the_open_orders_index(
+    connection: Connection,
+) -> None:
+    """Every price posted asks the broker for the resting orders of its symbols, in the write
+    transaction that every other writer waits for: it reads the open orders of those symbols,
+    not the whole history of orders."""
+    orders = Orders(connection)
+    plan = _plan_of(
+        connection, lambda: orders.open_orders(status=OrderStatus.SUBMITTED, symbols=["VTI"])
+    )
+    assert "ix_orders_open_symbol" in plan, plan
+
+
+def test_the_submission_stage_pages_through_the_open_orders_alone(connection: Connection) -> None:
+    """Each batch of the submission stage reads the Pending orders, not every order ever made."""
+    orders = Orders(connection)
+    first = _plan_of(connection, lambda: orders.pending(after=None, limit=1000))
+    assert "ix_orders_open_symbol" in first, first

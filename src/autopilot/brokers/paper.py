@@ -91,6 +91,13 @@ class PaperBroker:
             self._process(uow, orders, OrderStatus.PENDING)
 
     def on_prices(self, symbols: Sequence[str]) -> None:
+        # Looked for first in a read-only unit: most prices find no order resting, and a write
+        # unit would queue behind every writer (on SQLite, behind a whole batch of a pass) to
+        # learn that. An order that starts resting after this look was submitted after the
+        # prices were stored, so its own submission saw them.
+        with self._uow(read_only=True) as uow:
+            if not uow.orders.open_orders(status=OrderStatus.SUBMITTED, symbols=symbols, limit=1):
+                return
         with self._uow() as uow:
             resting = uow.orders.open_orders(status=OrderStatus.SUBMITTED, symbols=symbols)
             self._process(uow, resting, OrderStatus.SUBMITTED)

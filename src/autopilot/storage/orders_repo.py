@@ -12,6 +12,7 @@ from autopilot.domain.orders import Order, OrderStatus, OrderType, Side
 from autopilot.domain.outcomes import AutomationType
 from autopilot.services.records import NewOrder, OrderChange, OrderRecord
 from autopilot.storage.bulk import id_in, insert_rows, key_in, update_rows
+from autopilot.storage.tables import open_order
 from autopilot.storage.tables import orders as t
 
 _SIDES = {s.value: s for s in Side}
@@ -142,7 +143,9 @@ class Orders:
         self, *, status: OrderStatus, symbols: Iterable[str] | None = None, limit: int = 10_000
     ) -> list[Order]:
         """Up to `limit` orders in `status` (optionally of `symbols`), oldest first."""
-        stmt = select(*_ORDER_COLUMNS).where(t.c.status == status.value)
+        if status not in _OPEN:
+            raise ValueError(f"not an open status: {status.value}")
+        stmt = select(*_ORDER_COLUMNS).where(open_order(t), t.c.status == status.value)
         if symbols is not None:
             stmt = stmt.where(t.c.symbol.in_(sorted(set(symbols))))
         stmt = stmt.order_by(t.c.created_at, t.c.id).limit(limit)
@@ -151,7 +154,7 @@ class Orders:
     def pending(self, *, after: Order | None, limit: int) -> list[Order]:
         """Up to `limit` Pending orders past `after`, an account's orders together, sells first
         (a rebalance's buys count on its sells' proceeds)."""
-        stmt = select(*_ORDER_COLUMNS).where(t.c.status == OrderStatus.PENDING.value)
+        stmt = select(*_ORDER_COLUMNS).where(open_order(t), t.c.status == OrderStatus.PENDING.value)
         if after is not None:
             a, side, i = after.account_id, after.side.value, after.id
             stmt = stmt.where(

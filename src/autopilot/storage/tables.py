@@ -90,6 +90,22 @@ def active_and_enabled(table: Table) -> TextClause:
     return text(f"{table.name}.status = 'Active' AND {table.name}.is_enabled")
 
 
+OPEN_ORDER = "status IN ('Pending', 'Submitted')"
+"""The orders not yet filled, rejected or cancelled: the predicate of their partial index."""
+
+
+def open_order(table: Table) -> TextClause:
+    """:data:`OPEN_ORDER`, spelled as the orders' partial index spells it.
+
+    Add it to a query of one open status (``status = 'Pending'``): SQLite does not prove that
+    ``status = 'Submitted'`` implies ``status IN ('Pending', 'Submitted')``, nor any predicate
+    from a bound parameter, and without the index every price posted scanned the whole history of
+    orders for the resting ones (inside its write transaction, which every other writer waits
+    for), and every batch of the submission stage scanned it for the pending ones.
+    """
+    return text(f"{table.name}.{OPEN_ORDER}")
+
+
 def Cash() -> Money:
     return Money(20, 2)
 
@@ -221,8 +237,8 @@ orders = Table(
     Index(
         "ix_orders_open_symbol",
         "symbol",
-        postgresql_where=text("status IN ('Pending', 'Submitted')"),
-        sqlite_where=text("status IN ('Pending', 'Submitted')"),
+        postgresql_where=text(OPEN_ORDER),
+        sqlite_where=text(OPEN_ORDER),
     ),
 )
 

@@ -178,8 +178,9 @@ class TriggerEvaluator:
     def _catch_up(self) -> None:
         """Bring in what other processes (or this one) committed since the index last looked:
         the triggers created, edited, paused, resumed, cancelled, fired or expired anywhere are
-        in force here before a price is evaluated. One indexed read when nothing changed."""
-        with self._uow() as uow:
+        in force here before a price is evaluated. One indexed read when nothing changed, in a
+        read-only unit (it waits for no writer)."""
+        with self._uow(read_only=True) as uow:
             cursor = uow.triggers.change_cursor()
             changed = uow.triggers.changed_since(self._cursor)
         self._cursor = cursor
