@@ -16,8 +16,15 @@ $(STAMP): pyproject.toml requirements.lock
 run: $(STAMP)
 	$(BIN)/autopilot serve
 
+# The suite spreads its files over TEST_WORKERS processes (pytest-xdist; auto: one per CPU), each
+# file's tests in one process, in order. Its tests start servers, CLIs and workers, so a run is
+# CPU-bound: on a 2-core machine two workers took it from 23 to 15 minutes. TEST_WORKERS=0 runs
+# it in this process alone.
+TEST_WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
 test: lint
-	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+	$(PYTEST); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 # The tests marked real_clock read the real clock (directly, or through a server or CLI they
 # start), so what they see depends on the day. `make test-dates` runs them under libfaketime
@@ -27,7 +34,14 @@ test: lint
 # the tests start agree with them (FAKETIME="@DATE" would restart each new process at DATE),
 # and the clock runs on. Only the wall clock is faked (--exclude-monotonic): Python's timed lock
 # waits hang on a faked monotonic clock; tests/libfaketime/sitecustomize.py works around what
-# that costs time.sleep in libfaketime 0.9.10. The offset is fixed, so libfaketime's cache of it
+# that costs time.sleep in libfaketime 0.9.10. libfaketime 0.9.10 also shifts the (real)
+# monotonic deadline of pthread_cond_timedwait by the faked offset, so every such wait times out
+# at once; CPython's GIL waits in one, and two busy threads then hand the GIL back and forth in a
+# storm of futex calls (measured: a test 5x slower, most of it system time, whenever the CPUs
+# were busy). FAKETIME_WAIT_MS=5 makes that wait 5 ms from the real now instead: the GIL's own
+# switch interval, and a condition wait may always end early. FAKETIME_FORCE_MONOTONIC_FIX=1 is
+# what libfaketime picks for this glibc anyway, said here so the wait is taken from the real
+# monotonic clock whatever glibc it finds. The offset is fixed, so libfaketime's cache of it
 # (FAKETIME_NO_CACHE) is harmless. PostgreSQL stays on the real clock (tests/pg.py), and
 # tests/e2e/test_today.py fails the run unless the tests and their servers are on the faked date
 # (AUTOPILOT_FAKED_DATE).
@@ -39,7 +53,8 @@ test-dates: $(STAMP)
 	for day in $(TEST_DATES); do \
 		echo "==> pytest -m real_clock at $$day 15:00:00 UTC"; \
 		AUTOPILOT_FAKED_DATE=$$day PYTHONPATH=$(CURDIR)/tests/libfaketime \
-			faketime --exclude-monotonic "$$day 15:00:00 UTC" $(BIN)/python -m pytest -q -m real_clock; \
+			FAKETIME_WAIT_MS=5 FAKETIME_FORCE_MONOTONIC_FIX=1 \
+			faketime --exclude-monotonic "$$day 15:00:00 UTC" $(PYTEST) -m real_clock; \
 		rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; \
 		if [ $$rc -ne 0 ]; then failed="$$failed $$day"; fi; \
 	done; \

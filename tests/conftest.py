@@ -18,6 +18,27 @@ settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI") == "true":
     settings.load_profile("ci")
 
+# `make test` spreads the files over worker processes (pytest-xdist, --dist loadfile), handing
+# them out in collection order. These take the longest (minutes each on a 2-core machine), so
+# they go first: started last, one of them would keep its worker busy after the rest had ended.
+LONGEST_FIRST = (
+    "tests/integration/test_chaos.py",
+    "tests/e2e/test_openapi_conformance.py",
+    "tests/e2e/test_security.py",
+    "tests/e2e/test_process.py",
+    "tests/integration/test_trigger_processes.py",
+    "tests/integration/test_exactly_once_processes.py",
+)
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The LONGEST_FIRST files first; the order is otherwise kept (the sort is stable), so each
+    file's tests still run in the order they are written."""
+    rank = {_ROOT / name: place for place, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path, len(rank)))
+
+
 PG_MISSING = (
     "PostgreSQL binaries (initdb, pg_ctl) not found; "
     "install postgresql-15 to run the PostgreSQL tests"

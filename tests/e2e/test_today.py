@@ -18,7 +18,14 @@ from tests.support.server import StartServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.real_clock]
 
-LIBFAKETIME = ("LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_FAKE_MONOTONIC", "FAKETIME_SHARED")
+LIBFAKETIME = (
+    "LD_PRELOAD",
+    "FAKETIME",
+    "FAKETIME_DONT_FAKE_MONOTONIC",
+    "FAKETIME_SHARED",
+    "FAKETIME_WAIT_MS",
+    "FAKETIME_FORCE_MONOTONIC_FIX",
+)
 
 
 def test_a_server_started_by_a_test_calls_the_tests_market_date_today(
