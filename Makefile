@@ -19,9 +19,10 @@ run: $(STAMP)
 # The suite spreads its files over TEST_WORKERS processes (pytest-xdist; auto: one per CPU), each
 # file's tests in one process, in order. Its tests start servers, CLIs and workers, so a run is
 # CPU-bound: on a 2-core machine two workers took it from 23 to 15 minutes. TEST_WORKERS=0 runs
-# it in this process alone.
+# it in this process alone. Files go out in collection order (--no-loadscope-reorder: xdist would
+# put the files with the most tests first), which tests/conftest.py starts with the longest ones.
 TEST_WORKERS ?= auto
-PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test: lint
 	$(PYTEST); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc

@@ -19,8 +19,9 @@ if os.environ.get("CI") == "true":
     settings.load_profile("ci")
 
 # `make test` spreads the files over worker processes (pytest-xdist, --dist loadfile), handing
-# them out in collection order. These take the longest (minutes each on a 2-core machine), so
-# they go first: started last, one of them would keep its worker busy after the rest had ended.
+# them out in collection order (the Makefile turns xdist's reordering off). These take the
+# longest (minutes each on a 2-core machine), so they go first: started last, one of them would
+# keep its worker busy after the rest had ended.
 LONGEST_FIRST = (
     "tests/integration/test_chaos.py",
     "tests/e2e/test_openapi_conformance.py",
@@ -28,6 +29,8 @@ LONGEST_FIRST = (
     "tests/e2e/test_process.py",
     "tests/integration/test_trigger_processes.py",
     "tests/integration/test_exactly_once_processes.py",
+    "tests/e2e/test_access_matrix.py",
+    "tests/e2e/test_dashboard_browser.py",
 )
 _ROOT = Path(__file__).resolve().parent.parent
 
