@@ -9,7 +9,6 @@ executemany of the equivalent Core statement.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import zlib
 from collections.abc import Mapping, Sequence
@@ -18,6 +17,7 @@ from operator import itemgetter
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Json
 from sqlalchemy import (
     JSON,
     ColumnElement,
@@ -214,21 +214,55 @@ def _stage(c: Connection, table: Table, names: Sequence[str], rows: Sequence[Row
 def _copy(
     c: Connection, table: Table, target: str, names: Sequence[str], rows: Sequence[Row]
 ) -> None:
+    """COPY `rows` into `target` (the table, or its staging table of the same column types) in
+    PostgreSQL's binary format: psycopg packs each value in C and the server parses no text,
+    about half the time of a text COPY of the scheduler's order rows."""
     q = c.dialect.identifier_preparer.quote
     as_json = {n for n in names if isinstance(table.c[n].type, JSON)}
-    statement = f"COPY {target} ({', '.join(q(n) for n in names)}) FROM STDIN"
+    statement = f"COPY {target} ({', '.join(q(n) for n in names)}) FROM STDIN (FORMAT BINARY)"
     cursor = c.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
+        types = _column_types(cursor, table.name, names)
         with cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row(
-                    [json.dumps(row[n]) if n in as_json else row[n] for n in names]
-                    if as_json
-                    else [row[n] for n in names]
-                )
+            copy.set_types(types)
+            if as_json:
+                # Wrapped, a JSON value is dumped as JSON even when it is None ('null', as
+                # SQLAlchemy's JSON type writes it), not taken for SQL NULL.
+                for row in rows:
+                    copy.write_row([Json(row[n]) if n in as_json else row[n] for n in names])
+            elif len(names) > 1:
+                take = itemgetter(*names)
+                for row in rows:
+                    copy.write_row(take(row))
+            else:
+                for row in rows:
+                    copy.write_row((row[names[0]],))
     except psycopg.Error as exc:
         # Raised as SQLAlchemy raises driver errors (IntegrityError, OperationalError, ...),
         # so callers handle COPY failures like any other statement's.
         raise DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
     finally:
         cursor.close()
+
+
+_TYPES: dict[str, dict[str, int]] = {}
+"""The type oid of each column of a table, by table name. Only tables of built-in types are
+kept: a built-in type's oid is the same in every database, a user-defined type's is not."""
+_FIRST_USER_OID = 16384  # PostgreSQL's FirstNormalObjectId
+
+
+def _column_types(cursor: Any, table: str, names: Sequence[str]) -> list[int]:
+    """The type oids of `names` in `table`, which a binary COPY must be given (read once)."""
+    known = _TYPES.get(table)
+    if known is None or any(n not in known for n in names):
+        found: dict[str, int] = dict(
+            cursor.execute(
+                "SELECT attname, atttypid::int FROM pg_attribute WHERE attrelid = %s::regclass"
+                " AND attnum > 0 AND NOT attisdropped",
+                (table,),
+            ).fetchall()
+        )
+        if all(oid < _FIRST_USER_OID for oid in found.values()):
+            _TYPES[table] = found
+        known = found
+    return [known[n] for n in names]
