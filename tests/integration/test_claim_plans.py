@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from sqlalchemy import Connection, event
 
-from autopilot.domain.orders import OrderStatus
+from autopilot.domain.orders import Order, OrderStatus, OrderType, Side
 from autopilot.services.records import DueCursor
 from autopilot.storage.auto_invest_repo import AutoInvestRules
 from autopilot.storage.db import make_engine
@@ -87,8 +88,29 @@ def test_the_resting_orders_of_posted_prices_are_read_from_the_open_orders_index
     assert "ix_orders_open_symbol" in plan, plan
 
 
-def test_the_submission_stage_pages_through_the_open_orders_alone(connection: Connection) -> None:
-    """Each batch of the submission stage reads the Pending orders, not every order ever made."""
+def test_the_submission_stage_reads_each_page_of_pending_orders_in_order(
+    connection: Connection,
+) -> None:
+    """Each batch of the submission stage reads the next page of Pending orders as a range of
+    their own index, in the order it hands them over: not every order ever made, and no sort of
+    all the Pending ones left on every page (a stage of N orders sorted about N² / 2P rows)."""
     orders = Orders(connection)
+    later = Order(
+        id="ORD-20260601-000000000000001",
+        account_id=7,
+        symbol="VTI",
+        side=Side.SELL,
+        order_type=OrderType.MARKET,
+        quantity=Decimal(1),
+        notional=None,
+        limit_price=None,
+        reserved_amount=Decimal(0),
+        status=OrderStatus.PENDING,
+    )
     first = _plan_of(connection, lambda: orders.pending(after=None, limit=1000))
-    assert "ix_orders_open_symbol" in first, first
+    page = _plan_of(connection, lambda: orders.pending(after=later, limit=1000))
+    for plan in (first, page):
+        assert "ix_orders_pending" in plan, plan
+        assert "Sort" not in plan and "TEMP B-TREE" not in plan, plan
+    # A later page starts where the last one ended, not at the index's first entry.
+    assert "Index Cond: (account_id >= 7)" in page or "(account_id>?)" in page, page

@@ -12,7 +12,7 @@ from autopilot.domain.orders import Order, OrderStatus, OrderType, Side
 from autopilot.domain.outcomes import AutomationType
 from autopilot.services.records import NewOrder, OrderChange, OrderRecord
 from autopilot.storage.bulk import id_in, insert_rows, key_in, update_rows
-from autopilot.storage.tables import open_order
+from autopilot.storage.tables import open_order, pending_order
 from autopilot.storage.tables import orders as t
 
 _SIDES = {s.value: s for s in Side}
@@ -153,16 +153,17 @@ class Orders:
 
     def pending(self, *, after: Order | None, limit: int) -> list[Order]:
         """Up to `limit` Pending orders past `after`, an account's orders together, sells first
-        (a rebalance's buys count on its sells' proceeds)."""
-        stmt = select(*_ORDER_COLUMNS).where(open_order(t), t.c.status == OrderStatus.PENDING.value)
+        (a rebalance's buys count on its sells' proceeds): a range of ``ix_orders_pending``."""
+        stmt = select(*_ORDER_COLUMNS).where(pending_order(t))
         if after is not None:
             a, side, i = after.account_id, after.side.value, after.id
             stmt = stmt.where(
+                t.c.account_id >= a,  # where the range starts; the rest skips a's first orders
                 or_(
                     t.c.account_id > a,
-                    and_(t.c.account_id == a, t.c.side < side),
-                    and_(t.c.account_id == a, t.c.side == side, t.c.id > i),
-                )
+                    t.c.side < side,
+                    and_(t.c.side == side, t.c.id > i),
+                ),
             )
         stmt = stmt.order_by(t.c.account_id, t.c.side.desc(), t.c.id).limit(limit)
         return [_order(r) for r in self._c.execute(stmt).all()]

@@ -106,6 +106,16 @@ def open_order(table: Table) -> TextClause:
     return text(f"{table.name}.{OPEN_ORDER}")
 
 
+PENDING_ORDER = "status = 'Pending'"
+"""The orders the submission stage has yet to hand over: the predicate of their own index."""
+
+
+def pending_order(table: Table) -> TextClause:
+    """:data:`PENDING_ORDER`, spelled as its index spells it (as :func:`open_order` says, SQLite
+    proves no partial index's predicate from a bound parameter)."""
+    return text(f"{table.name}.{PENDING_ORDER}")
+
+
 def Cash() -> Money:
     return Money(20, 2)
 
@@ -240,6 +250,16 @@ orders = Table(
         postgresql_where=text(OPEN_ORDER),
         sqlite_where=text(OPEN_ORDER),
     ),
+)
+
+# The submission stage's pages: the Pending orders, an account's together, sells first.
+Index(
+    "ix_orders_pending",
+    orders.c.account_id,
+    orders.c.side.desc(),
+    orders.c.id,
+    postgresql_where=text(PENDING_ORDER),
+    sqlite_where=text(PENDING_ORDER),
 )
 
 auto_invest_rules = Table(
